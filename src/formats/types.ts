@@ -1,0 +1,70 @@
+/**
+ * The interface every checkpoint format implements. A format is one file under src/formats/ that
+ * registers itself in the registry (registry.ts); adding a format never touches the rest.
+ *
+ * Reading streams: `tensors()` yields tensors in file order, one at a time, and a tensor's bytes are
+ * read only when asked for (in chunks), so memory stays bounded by the chunk size (or by the largest
+ * tensor when a caller asks for whole tensors). Reconstruction is byte-exact: the skeleton holds every
+ * non-tensor byte and the layout, and `rebuild` puts the original file back from it and the tensors.
+ */
+import type { DType } from '../core/dtypes.ts';
+import type { ByteReader, ByteSink } from '../core/io.ts';
+
+export interface TensorHeader {
+  /** Unique within the checkpoint; nested containers use dotted paths (e.g. `model.fc.weight`). */
+  name: string;
+  dtype: DType;
+  shape: number[];
+  /** Bytes of the tensor's contiguous little-endian data (dtype size × element count). */
+  byteLength: number;
+}
+
+export interface StreamedTensor extends TensorHeader {
+  /**
+   * The tensor's bytes in pieces of at most `chunkBytes` (default 4 MiB). Call at most once, before
+   * asking for the next tensor; pieces may be views into a reused buffer, valid until the next piece.
+   */
+  chunks(chunkBytes?: number): AsyncIterable<Uint8Array>;
+  /** All of the tensor's bytes in one fresh array (memory: the tensor's size). */
+  bytes(): Promise<Uint8Array>;
+}
+
+export interface CheckpointReader {
+  readonly format: string;
+  /** Tensors in file order. Bytes of a tensor that was not read are skipped when the next one is requested. */
+  tensors(): AsyncIterable<StreamedTensor>;
+  /** Format-specific bytes for byte-exact rebuild; valid once `tensors()` has been iterated to the end. */
+  skeleton(): Uint8Array;
+  /** Format-level metadata worth showing (e.g. safetensors `__metadata__`). */
+  readonly metadata?: Record<string, unknown>;
+  close(): Promise<void>;
+}
+
+export interface TensorToWrite {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  data: Uint8Array;
+}
+
+export interface OpenOptions {
+  /** Used in error messages. */
+  fileName?: string;
+}
+
+export interface CheckpointFormat {
+  /** Short id recorded in metadata: 'safetensors', 'pytorch', ... */
+  readonly id: string;
+  /** File name endings, lower case with the dot: ['.safetensors']. */
+  readonly extensions: readonly string[];
+  /** True when the first bytes (up to 4 KiB; fewer for small files) look like this format. */
+  sniff(head: Uint8Array, fileName?: string): boolean;
+  open(reader: ByteReader, opts?: OpenOptions): Promise<CheckpointReader>;
+  /**
+   * Rebuild the exact original file from its skeleton and the bytes of each tensor, asked for by
+   * name in the order the format needs them.
+   */
+  rebuild(skeleton: Uint8Array, tensor: (name: string) => AsyncIterable<Uint8Array>, sink: ByteSink): Promise<void>;
+  /** Write a new file holding these tensors (conversion, merges, tests). */
+  write(tensors: AsyncIterable<TensorToWrite> | Iterable<TensorToWrite>, sink: ByteSink, opts?: { metadata?: Record<string, string> }): Promise<void>;
+}
