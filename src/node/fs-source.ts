@@ -1,0 +1,119 @@
+/**
+ * Node-only file access for the runtime-neutral byte layer: a RandomAccessSource over a file
+ * (fs/promises FileHandle), and a ByteSink that writes a file atomically (a temporary file in the
+ * same directory, renamed over the target on close, removed on abort), so readers of the target
+ * never see a half-written file.
+ */
+import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { readerFromSource, type ByteReader, type ByteSink, type RandomAccessSource } from '../core/io.ts';
+import { ArgumentError } from '../core/errors.ts';
+
+export interface FileSource extends RandomAccessSource {
+  close(): Promise<void>;
+}
+
+/** Open a file for random-access reads. `read` returns a fresh array each call. */
+export async function fileSource(path: string, name = path): Promise<FileSource> {
+  const fh = await open(path, 'r');
+  let size: number;
+  try {
+    size = (await fh.stat()).size;
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  let closed = false;
+  return {
+    name,
+    size,
+    async read(offset, length) {
+      if (closed) throw new ArgumentError(`${name}: read after close`);
+      const want = Math.max(0, Math.min(length, size - offset));
+      const out = new Uint8Array(want);
+      let got = 0;
+      while (got < want) {
+        const { bytesRead } = await fh.read(out, got, want - got, offset + got);
+        if (bytesRead === 0) break; // the file shrank under us: report what we have
+        got += bytesRead;
+      }
+      return got === want ? out : out.subarray(0, got);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    },
+  };
+}
+
+/** A sequential ByteReader over a file (what format readers take). */
+export async function fileReader(path: string, name = path): Promise<ByteReader> {
+  return readerFromSource(await fileSource(path, name));
+}
+
+export interface AtomicFileSink extends ByteSink {
+  /** The target path. */
+  readonly path: string;
+  /** The temporary file being written (removed or renamed by close/abort). */
+  readonly tempPath: string;
+  /** Make the file appear at `path` (flushes to disk first). */
+  close(): Promise<void>;
+  /** Drop everything written; `path` is left as it was before. Safe to call after a failed write or twice. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Write `path` atomically: bytes go to a temporary file beside it (same directory, hence same file
+ * system, so the rename is atomic) and `close()` renames it into place. `abort()` removes it.
+ */
+export async function atomicFileSink(path: string, opts: { mode?: number; fsync?: boolean } = {}): Promise<AtomicFileSink> {
+  const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh: FileHandle = await open(tempPath, 'wx', opts.mode ?? 0o644);
+  let state: 'open' | 'closed' | 'aborted' = 'open';
+  return {
+    path,
+    tempPath,
+    async write(bytes) {
+      if (state !== 'open') throw new ArgumentError(`${path}: write after ${state === 'closed' ? 'close' : 'abort'}`);
+      let off = 0;
+      while (off < bytes.length) {
+        const { bytesWritten } = await fh.write(bytes, off, bytes.length - off);
+        off += bytesWritten;
+      }
+    },
+    async close() {
+      if (state !== 'open') throw new ArgumentError(`${path}: close after ${state === 'closed' ? 'close' : 'abort'}`);
+      try {
+        if (opts.fsync !== false) await fh.sync();
+        await fh.close();
+        await rename(tempPath, path);
+        state = 'closed';
+      } catch (e) {
+        state = 'aborted';
+        await fh.close().catch(() => {});
+        await rm(tempPath, { force: true });
+        throw e;
+      }
+    },
+    async abort() {
+      if (state !== 'open') return;
+      state = 'aborted';
+      await fh.close().catch(() => {});
+      await rm(tempPath, { force: true });
+    },
+  };
+}
+
+/** Run `fill` against an atomic sink for `path`: committed if it returns, aborted (no file left) if it throws. */
+export async function writeFileAtomically(path: string, fill: (sink: ByteSink) => Promise<void>, opts?: { mode?: number; fsync?: boolean }): Promise<void> {
+  const sink = await atomicFileSink(path, opts);
+  try {
+    await fill(sink);
+  } catch (e) {
+    await sink.abort();
+    throw e;
+  }
+  await sink.close();
+}
