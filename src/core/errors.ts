@@ -51,3 +51,52 @@ export class UnknownFormatError extends ThetaError {
 export function isThetaError(e: unknown): e is ThetaError {
   return e instanceof ThetaError;
 }
+
+/** Bytes on a pkt-line channel (git's filter, merge or transfer protocols) break the framing rules. */
+export class PktLineError extends ThetaError {
+  constructor(message: string, data: { channel?: string; at?: number; [k: string]: unknown } = {}) {
+    super('E_PKTLINE', `${data.channel ?? 'pkt-line'}: ${message}`, data);
+    this.name = 'PktLineError';
+  }
+}
+
+/** git spoke the long-running filter protocol in a way we do not understand (bad handshake, bad request). */
+export class FilterProtocolError extends ThetaError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('E_FILTER_PROTOCOL', `filter protocol: ${message}`, data);
+    this.name = 'FilterProtocolError';
+  }
+}
+
+/** Thrown by a filter handler to answer `status=abort`: git stops sending this filter anything for the rest of its run. */
+export class FilterAbortError extends ThetaError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('E_FILTER_ABORT', message, data);
+    this.name = 'FilterAbortError';
+  }
+}
+
+/** An object id is not 64 lowercase hex digits (we never build a path from one that is not). */
+export class InvalidOidError extends ThetaError {
+  constructor(oid: unknown) {
+    const shown = typeof oid === 'string' ? JSON.stringify(oid.length > 80 ? oid.slice(0, 80) + '…' : oid) : String(oid);
+    super('E_INVALID_OID', `invalid object id ${shown}: expected 64 lowercase hex digits (a SHA-256)`, { oid });
+    this.name = 'InvalidOidError';
+  }
+}
+
+/** The object store has no object with this id. */
+export class ObjectMissingError extends ThetaError {
+  constructor(oid: string, where = '') {
+    super('E_OBJECT_MISSING', `object ${oid} is not in the local store${where ? ` (${where})` : ''}; fetch it (git lfs fetch / git theta pull) or re-add the file that produced it`, { oid, where });
+    this.name = 'ObjectMissingError';
+  }
+}
+
+/** An object's bytes do not hash to its id (disk corruption, a partial copy, tampering). */
+export class ObjectCorruptError extends ThetaError {
+  constructor(oid: string, actual: string, where = '') {
+    super('E_OBJECT_CORRUPT', `object ${oid} is corrupt: its bytes hash to ${actual}${where ? ` (${where})` : ''}; delete it and fetch it again`, { oid, actual, where });
+    this.name = 'ObjectCorruptError';
+  }
+}
