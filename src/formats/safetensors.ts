@@ -473,7 +473,11 @@ function sniff(head: Uint8Array): boolean {
   return c === 0x22 /* " */ || c === 0x7d /* } */ || c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
-export const safetensors: CheckpointFormat & { open(reader: ByteReader, opts?: OpenOptions): Promise<SafetensorsReader> } = {
+export interface SafetensorsFormat extends CheckpointFormat {
+  open(reader: ByteReader, opts?: OpenOptions): Promise<SafetensorsReader>;
+}
+
+export const safetensors: SafetensorsFormat = {
   id: SAFETENSORS_FORMAT_ID,
   extensions: ['.safetensors'],
   sniff,
