@@ -10,3 +10,12 @@ export function heapBase(): usize {
 export function simdEnabled(): i32 {
   return ASC_FEATURE_SIMD ? 1 : 0;
 }
+
+export * from './convert';
+export * from './elementwise';
+export * from './sparse';
+export * from './lowrank';
+export * from './quant';
+export * from './stats';
+export * from './lsh';
+export * from './hash';
