@@ -7,8 +7,8 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { readerFromSource, type ByteReader, type ByteSink, type RandomAccessSource } from '../core/io.ts';
-import { ArgumentError } from '../core/errors.ts';
+import { type ByteReader, type ByteSink, type RandomAccessSource } from '../core/io.ts';
+import { ArgumentError, TruncatedError } from '../core/errors.ts';
 
 export interface FileSource extends RandomAccessSource {
   close(): Promise<void>;
@@ -48,9 +48,71 @@ export async function fileSource(path: string, name = path): Promise<FileSource>
   };
 }
 
-/** A sequential ByteReader over a file (what format readers take). */
-export async function fileReader(path: string, name = path): Promise<ByteReader> {
-  return readerFromSource(await fileSource(path, name));
+/** Default size of the buffer a fileReader reuses for reads (see fileReader). */
+export const FILE_READER_BUFFER_BYTES = 1 << 20;
+
+/**
+ * A sequential ByteReader over a file (what format readers take). Reads of up to `bufferBytes` go
+ * into one reused buffer, as the ByteReader contract allows (a result is valid until the next
+ * call), so streaming a file allocates nothing per chunk and memory stays flat however big the
+ * file is; `readUpTo` returns at most `bufferBytes`, and larger `readExactly` calls get a fresh array.
+ */
+export async function fileReader(path: string, name = path, opts: { bufferBytes?: number } = {}): Promise<ByteReader> {
+  const bufferBytes = opts.bufferBytes ?? FILE_READER_BUFFER_BYTES;
+  if (!Number.isSafeInteger(bufferBytes) || bufferBytes <= 0) throw new ArgumentError(`bufferBytes must be a positive integer, got ${bufferBytes}`);
+  const fh = await open(path, 'r');
+  let size: number;
+  try {
+    size = (await fh.stat()).size;
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  let scratch: Uint8Array | undefined;
+  let pos = 0;
+  let closed = false;
+
+  async function fill(into: Uint8Array): Promise<number> {
+    if (closed) throw new ArgumentError(`${name}: read after close`);
+    let got = 0;
+    while (got < into.length) {
+      const { bytesRead } = await fh.read(into, got, into.length - got, pos + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got;
+  }
+  const target = (n: number) => (n <= bufferBytes ? (scratch ??= new Uint8Array(bufferBytes)).subarray(0, n) : new Uint8Array(n));
+
+  return {
+    name,
+    size,
+    get position() { return pos; },
+    async readExactly(n) {
+      const out = target(n);
+      const got = await fill(out);
+      if (got < n) throw new TruncatedError(name, n, got, pos);
+      pos += n;
+      return out;
+    },
+    async readUpTo(n) {
+      const want = Math.max(0, Math.min(n, bufferBytes, size - pos));
+      if (want === 0) return new Uint8Array(0);
+      const out = target(want);
+      const got = await fill(out);
+      pos += got;
+      return out.subarray(0, got);
+    },
+    async skip(n) {
+      if (pos + n > size) throw new TruncatedError(name, n, Math.max(0, size - pos), pos);
+      pos += n;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    },
+  };
 }
 
 export interface AtomicFileSink extends ByteSink {
