@@ -132,7 +132,7 @@ export async function openSharded(
         const present = new Set(open.header.entries.map((e) => e.name));
         for (const name of present) {
           if (!listed.has(name)) {
-            const elsewhere = parsed.weightMap[name];
+            const elsewhere = Object.prototype.hasOwnProperty.call(parsed.weightMap, name) ? parsed.weightMap[name] : undefined;
             throw indexError(file, `shard '${shard}' holds tensor '${name}', which the index ${elsewhere ? `places in '${elsewhere}'` : 'does not list'}`, { tensor: name, shard });
           }
         }
