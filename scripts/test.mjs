@@ -24,7 +24,7 @@ function parse(runtime, text, error) {
   const passed = /Passed:\s+(\d+)/.exec(plain);
   const skipped = /Skipped:\s+(\d+)/.exec(plain);
   const reports = new Map();
-  for (const m of plain.matchAll(/^@@report (\S+) (.*)$/gm)) reports.set(m[1], m[2].trim());
+  for (const m of plain.matchAll(/@@report (\S+) (\S+)/g)) reports.set(m[1], m[2].trim());
   if (!total || !passed) error ??= `${runtime}: the suite did not finish (no uvu summary)`;
   results.push({
     runtime,

@@ -157,7 +157,8 @@ export function readerFromChunks(chunks: AsyncIterable<Uint8Array>, name = '<str
 export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let n = 0;
-  for await (const c of chunks) { parts.push(c); n += c.length; }
+  // copy: a producer may reuse its buffer for the next chunk
+  for await (const c of chunks) { parts.push(c.slice()); n += c.length; }
   return concat(parts, n);
 }
 
@@ -181,4 +182,35 @@ export function memorySink(): ByteSink & { bytes(): Uint8Array } {
     async close() {},
     bytes() { return concat(parts); },
   };
+}
+
+/**
+ * Look at the first `n` bytes of a one-way stream without losing them: returns those bytes (fewer
+ * if the stream is shorter) and a stream that yields everything from the start again.
+ */
+export async function peekChunks(chunks: AsyncIterable<Uint8Array>, n: number): Promise<{ head: Uint8Array; stream: AsyncIterable<Uint8Array> }> {
+  const it = chunks[Symbol.asyncIterator]();
+  const first: Uint8Array[] = [];
+  let have = 0;
+  let ended = false;
+  while (have < n) {
+    const r = await it.next();
+    if (r.done) { ended = true; break; }
+    // copy: the producer may reuse its buffer for the next chunk
+    first.push(r.value.slice());
+    have += r.value.length;
+  }
+  const head = concat(first, have);
+  const stream = {
+    async *[Symbol.asyncIterator]() {
+      if (head.length) yield head;
+      if (ended) return;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) return;
+        yield r.value;
+      }
+    },
+  };
+  return { head: head.subarray(0, Math.min(n, head.length)), stream };
 }

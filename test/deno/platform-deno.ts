@@ -13,6 +13,6 @@ globalThis.__thetaTestPlatform = {
     return await Deno.readFile(new URL(name, fixtures));
   },
   report(key: string, value: string) {
-    console.log(reportLine(key, value));
+    console.log('\n' + reportLine(key, value));
   },
 };

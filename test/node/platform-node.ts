@@ -14,6 +14,6 @@ globalThis.__thetaTestPlatform = {
     return new Uint8Array(await readFile(join(fixturesDir, name)));
   },
   report(key, value) {
-    console.log(reportLine(key, value));
+    console.log('\n' + reportLine(key, value));
   },
 };

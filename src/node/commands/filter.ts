@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import { collect } from '../../core/io.ts';
+import { runFilterProcess } from '../filter-process.ts';
+import { ThetaRepo } from '../theta-repo.ts';
+import { ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
+
+export function registerFilter(program: Command): void {
+  program
+    .command('filter-process', { hidden: true })
+    .description("(run by git) the 'theta' clean/smudge filter, speaking git's long-running filter protocol on stdin/stdout")
+    .action(async () => {
+      const repo = await ThetaRepo.open();
+      const summary = await runFilterProcess({
+        clean: async (req, content, out) => {
+          const meta = await repo.clean(req.pathname, content, {
+            updateType: process.env[ENV_UPDATE_TYPE],
+            updateData: process.env[ENV_UPDATE_DATA],
+          });
+          await out.write(meta);
+        },
+        smudge: async (req, content, out) => {
+          const blob = await collect(content);
+          await repo.smudge(req.pathname, blob, { write: (b) => out.write(b), close: async () => {} });
+        },
+      });
+      process.exitCode = 0;
+      void summary;
+    });
+}

@@ -1,0 +1,52 @@
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { collect } from '../../core/io.ts';
+import { gitText } from '../git.ts';
+import { CHAINED_HOOK } from './install.ts';
+
+/** Run the pre-push hook that `install` set aside (git-lfs's, a user's) with the same input. */
+async function runChained(args: string[], stdin: Uint8Array): Promise<number> {
+  const hooksDir = resolve(process.cwd(), await gitText(['rev-parse', '--git-path', 'hooks']));
+  const chained = join(hooksDir, CHAINED_HOOK);
+  if (!existsSync(chained)) return 0;
+  return new Promise((res) => {
+    const child = spawn(chained, args, { stdio: ['pipe', 'inherit', 'inherit'] });
+    child.on('error', (e) => {
+      process.stderr.write(`git-theta: could not run ${chained}: ${e.message}\n`);
+      res(1);
+    });
+    child.on('close', (code) => res(code ?? 1));
+    child.stdin.end(stdin);
+  });
+}
+
+export function registerHooks(program: Command): void {
+  program
+    .command('pre-push', { hidden: true })
+    .description('(run by git) pre-push hook: runs any pre-push hook git-theta set aside when it was installed')
+    .argument('[remote]')
+    .argument('[url]')
+    .action(async (remote?: string, url?: string) => {
+      const stdin = await collect(process.stdin);
+      // Uploading theta objects to the remote's LFS server is not implemented yet (see the README).
+      process.exitCode = await runChained([remote, url].filter((x): x is string => !!x), stdin);
+    });
+
+  program
+    .command('merge-driver', { hidden: true })
+    .description('(run by git) merge driver for theta-tracked checkpoints: %O %A %B %P')
+    .argument('<base>')
+    .argument('<ours>')
+    .argument('<theirs>')
+    .argument('[path]')
+    .action(async (_base: string, _ours: string, _theirs: string, path?: string) => {
+      // Automatic per-tensor merges are not implemented yet: leave a clean conflict, never a corrupt file.
+      process.stderr.write(
+        `git-theta: cannot merge ${path ?? 'the checkpoint'} automatically yet; keep one side with ` +
+          `'git checkout --ours -- ${path ?? '<path>'}' or '--theirs', then 'git add' it\n`,
+      );
+      process.exitCode = 1;
+    });
+}

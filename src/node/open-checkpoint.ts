@@ -1,0 +1,31 @@
+/** Opening a checkpoint file (or a sharded index) from disk, detecting its format. */
+import { basename, dirname, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { ArgumentError, ThetaError } from '../core/errors.ts';
+import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
+import { openSharded, SHARD_INDEX_SUFFIX } from '../formats/sharded.ts';
+import type { CheckpointFormat, CheckpointReader } from '../formats/types.ts';
+import { fileReader, fileSource } from './fs-source.ts';
+
+export async function detectFileFormat(path: string, format?: string): Promise<CheckpointFormat> {
+  if (format) return getFormat(format);
+  const src = await fileSource(path);
+  try {
+    return sniffFormat(await src.read(0, Math.min(SNIFF_BYTES, src.size)), path);
+  } finally {
+    await src.close?.();
+  }
+}
+
+export async function openCheckpointFile(path: string, opts: { format?: string } = {}): Promise<CheckpointReader> {
+  const st = await stat(path).catch((e) => {
+    throw new ThetaError('E_NOT_FOUND', `${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { file: path });
+  });
+  if (st.isDirectory()) throw new ArgumentError(`${path}: is a directory; give a checkpoint file`);
+  if (!opts.format && path.endsWith(SHARD_INDEX_SUFFIX)) {
+    const dir = dirname(resolve(path));
+    return openSharded(await readFile(path), (shard) => fileReader(join(dir, shard), shard), { fileName: basename(path) });
+  }
+  const format = await detectFileFormat(path, opts.format);
+  return format.open(await fileReader(path), { fileName: path });
+}

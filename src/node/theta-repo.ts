@@ -1,0 +1,181 @@
+/**
+ * The Node side of a theta repository: where objects live, how the previous version of a file
+ * is found, git config settings, and the clean/smudge operations the filter process runs.
+ */
+import { ThetaError } from '../core/errors.ts';
+import { getKernels, type Kernels } from '../core/kernels.ts';
+import { collect, peekChunks, readerFromChunks, type ByteSink } from '../core/io.ts';
+import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
+import type { LocalObjectStore } from '../store/local.ts';
+import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, parseTolerance, type Tolerance } from '../theta/clean.ts';
+import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
+import { rebuildTensor } from '../theta/rebuild.ts';
+import { looksLikeMetadata, parseMetadata, serializeMetadata, type ModelMetadata, type TensorEntry } from '../theta/metadata.ts';
+import { smudgeCheckpoint } from '../theta/smudge.ts';
+import type { SideTensor } from '../updates/types.ts';
+import { configGet, git, gitCommonDir, readBlob } from './git.ts';
+import { join } from 'node:path';
+import { openCheckpointFile } from './open-checkpoint.ts';
+import { openLocalStore } from './store-fs.ts';
+import '../updates/index.ts';
+
+export interface ThetaSettings {
+  chainCap: number;
+  tolerance: Tolerance | null;
+}
+
+export async function readSettings(cwd?: string): Promise<ThetaSettings> {
+  const cap = await configGet('theta.maxChainLength', cwd);
+  const chainCap = cap === null ? DEFAULT_CHAIN_CAP : Number(cap);
+  if (!Number.isInteger(chainCap) || chainCap < 1) {
+    throw new ThetaError('E_CONFIG', `theta.maxChainLength must be a whole number >= 1 (got '${cap}')`, {});
+  }
+  return { chainCap, tolerance: parseTolerance(await configGet('theta.tolerance', cwd)) };
+}
+
+export class ThetaRepo {
+  private constructor(
+    readonly cwd: string,
+    /** Root of the working tree (paths given to git are relative to it). */
+    readonly root: string,
+    readonly store: LocalObjectStore,
+    readonly kernels: Kernels,
+    readonly settings: ThetaSettings,
+  ) {}
+
+  static async open(cwd = process.cwd()): Promise<ThetaRepo> {
+    const dir = await gitCommonDir(cwd);
+    const root = (await git(['rev-parse', '--show-toplevel'], { cwd, allowFail: true })).stdout.toString().trim() || cwd;
+    return new ThetaRepo(cwd, root, openLocalStore(dir), await getKernels(), await readSettings(cwd));
+  }
+
+  /** The metadata git has for a path at a revision (`:path` = the index), or null. */
+  async metadataAt(spec: string): Promise<ModelMetadata | null> {
+    const blob = await readBlob(spec, this.cwd);
+    if (!blob || !looksLikeMetadata(blob)) return null;
+    return parseMetadata(blob, spec);
+  }
+
+  /** The version a new clean of `path` is stored against: the index's, else HEAD's. */
+  async previousMetadata(path: string): Promise<ModelMetadata | null> {
+    return (await this.metadataAt(`:${path}`)) ?? (await this.metadataAt(`HEAD:${path}`));
+  }
+
+  /** Clean: checkpoint bytes from git in, metadata text out. Metadata given to clean passes through. */
+  async clean(path: string, content: AsyncIterable<Uint8Array>, o: { updateType?: string; updateData?: string }): Promise<Uint8Array> {
+    const { head, stream } = await peekChunks(content, SNIFF_BYTES);
+    if (looksLikeMetadata(head)) {
+      // already clean (a re-add of a metadata blob, e.g. during a conflicted merge): keep as is
+      const text = await collect(stream);
+      parseMetadata(text, path);
+      return text;
+    }
+    const format = sniffFormat(head, path);
+    let size = 0;
+    const counted = {
+      async *[Symbol.asyncIterator]() {
+        for await (const c of stream) { size += c.length; yield c; }
+      },
+    };
+    const reader = await format.open(readerFromChunks(counted, path), { fileName: path });
+    try {
+      const meta = await cleanCheckpoint({
+        reader,
+        previous: await this.previousMetadata(path),
+        store: this.store,
+        kernels: this.kernels,
+        updateType: o.updateType,
+        side: o.updateData ? await loadSideData(o.updateData) : undefined,
+        chainCap: this.settings.chainCap,
+        tolerance: this.settings.tolerance,
+        fileSize: 0,
+      });
+      // drain anything after the last tensor (nothing for well-formed files) so size is exact
+      for await (const _ of counted) void _;
+      meta.size = size;
+      return new TextEncoder().encode(serializeMetadata(meta));
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /** Smudge: metadata from git in, the exact checkpoint out. Anything else passes through. */
+  async smudge(path: string, blob: Uint8Array, sink: ByteSink): Promise<void> {
+    if (!looksLikeMetadata(blob)) {
+      await sink.write(blob);
+      return;
+    }
+    const metadata = parseMetadata(blob, path);
+    await smudgeCheckpoint({ metadata, format: getFormat(metadata.format), store: this.store, kernels: this.kernels, sink });
+  }
+}
+
+/** Side-loaded update data: every tensor named `<tensor>/<key>` in a checkpoint. */
+export async function loadSideData(path: string): Promise<Map<string, Map<string, SideTensor>>> {
+  const reader = await openCheckpointFile(path);
+  const out = new Map<string, Map<string, SideTensor>>();
+  try {
+    for await (const t of reader.tensors()) {
+      const slash = t.name.lastIndexOf('/');
+      if (slash <= 0) continue;
+      const target = t.name.slice(0, slash);
+      const key = t.name.slice(slash + 1);
+      if (!out.has(target)) out.set(target, new Map());
+      out.get(target)!.set(key, { dtype: t.dtype, shape: t.shape, data: await t.bytes() });
+    }
+  } finally {
+    await reader.close();
+  }
+  if (!out.size) throw new ThetaError('E_ARGUMENT', `${path}: no side data found (expected tensors named '<tensor>/R', '<tensor>/C' or '<tensor>/ia3')`, { file: path });
+  return out;
+}
+
+export interface PathDiff extends ModelDiff {
+  path: string;
+  format: string;
+  from: string;
+  to: string;
+}
+
+/** Tensors of the working-tree file, read one at a time, as the diff wants them. */
+async function* worktreeTensors(repo: ThetaRepo, path: string, approx: boolean): AsyncGenerator<DiffTensor> {
+  const reader = await openCheckpointFile(join(repo.root, path));
+  try {
+    for await (const t of reader.tensors()) {
+      const bytes = await t.bytes();
+      yield {
+        name: t.name,
+        dtype: t.dtype,
+        shape: t.shape,
+        hash: hashOf(repo.kernels, bytes),
+        lsh: approx ? lshOf(repo.kernels, t.dtype, bytes, DEFAULT_LSH_SIZE) : [],
+        load: async () => bytes,
+      };
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+export interface DiffSpec {
+  /** A revision, ':' for the index, or null for the working tree. */
+  from: string;
+  to: string | null;
+  approx?: boolean;
+}
+
+export async function diffPath(repo: ThetaRepo, path: string, spec: DiffSpec): Promise<PathDiff> {
+  const load = (name: string, e: TensorEntry) => rebuildTensor(name, e, repo.store, repo.kernels);
+  const old = await repo.metadataAt(`${spec.from === ':' ? '' : spec.from}:${path}`);
+  let format = old?.format ?? 'unknown';
+  let newer: AsyncIterable<DiffTensor> | Iterable<DiffTensor>;
+  if (spec.to === null) {
+    newer = worktreeTensors(repo, path, !!spec.approx);
+  } else {
+    const m = await repo.metadataAt(`${spec.to === ':' ? '' : spec.to}:${path}`);
+    if (m) format = m.format;
+    newer = metadataTensors(m, load);
+  }
+  const d = await diffModels(metadataTensors(old, load), newer, { kernels: repo.kernels, approx: spec.approx });
+  return { path, format, from: spec.from === ':' ? 'index' : spec.from, to: spec.to === null ? 'worktree' : spec.to === ':' ? 'index' : spec.to, ...d };
+}

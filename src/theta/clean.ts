@@ -1,0 +1,138 @@
+/**
+ * Clean: a checkpoint in, metadata out. Tensors stream past one at a time; a tensor whose bytes
+ * did not change reuses its previous entry (no SHA-256, no write); a changed one is stored with
+ * the chosen update type, or with `auto` in the smallest exact encoding (dense or sparse).
+ * Runtime-neutral: the caller supplies the reader, the previous metadata and the store.
+ */
+import { isNumeric } from '../core/dtypes.ts';
+import type { Kernels } from '../core/kernels.ts';
+import type { CheckpointReader } from '../formats/types.ts';
+import { getUpdateType } from '../updates/index.ts';
+import type { SideTensor, UpdateStore } from '../updates/types.ts';
+import type { ModelMetadata, TensorEntry, UpdateStep } from './metadata.ts';
+import { rebuildTensor } from './rebuild.ts';
+
+export interface Tolerance {
+  rtol: number;
+  atol: number;
+}
+
+export interface CleanOptions {
+  reader: CheckpointReader;
+  previous: ModelMetadata | null;
+  store: UpdateStore;
+  kernels: Kernels;
+  /** 'auto' (default), 'dense', 'sparse', 'low-rank', 'ia3' or a plug-in's type. */
+  updateType?: string;
+  /** Side-loaded data: tensor name -> (key after `<tensor>/` -> tensor). */
+  side?: Map<string, Map<string, SideTensor>>;
+  /** Longest recipe before a tensor is stored dense again. */
+  chainCap?: number;
+  /** Opt-in: changes within tolerance count as unchanged (checkout then returns the older values). */
+  tolerance?: Tolerance | null;
+  lshSize?: number;
+  fileSize: number;
+  onTensor?(name: string, entry: TensorEntry, reused: boolean): void;
+}
+
+export const DEFAULT_CHAIN_CAP = 8;
+export const DEFAULT_LSH_SIZE = 16;
+
+export function parseTolerance(s: string | undefined | null): Tolerance | null {
+  if (!s) return null;
+  const out: Tolerance = { rtol: 0, atol: 0 };
+  for (const part of s.split(',')) {
+    const m = /^\s*(rtol|atol)\s*=\s*([0-9.eE+-]+)\s*$/.exec(part);
+    if (!m || !Number.isFinite(+m[2]) || +m[2] < 0) {
+      throw new Error(`bad theta.tolerance '${s}': expected e.g. "rtol=1e-5,atol=1e-8"`);
+    }
+    out[m[1] as 'rtol' | 'atol'] = +m[2];
+  }
+  return out;
+}
+
+export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
+  const { kernels, store } = o;
+  const cap = o.chainCap ?? DEFAULT_CHAIN_CAP;
+  const requested = o.updateType ?? 'auto';
+  if (requested !== 'auto') getUpdateType(requested); // unknown names fail before any work
+  const tensors: Record<string, TensorEntry> = {};
+
+  for await (const t of o.reader.tensors()) {
+    const next = await t.bytes();
+    const hash = hashOf(kernels, next);
+    const before = o.previous?.tensors[t.name];
+    const compatible = !!before && before.dtype === t.dtype && sameShape(before.shape, t.shape);
+    if (compatible && before!.hash === hash) {
+      tensors[t.name] = before!;
+      o.onTensor?.(t.name, before!, true);
+      continue;
+    }
+    const lsh = lshOf(kernels, t.dtype, next, o.lshSize ?? DEFAULT_LSH_SIZE);
+    let prevBytes: Promise<Uint8Array> | null = null;
+    const prev = compatible ? () => (prevBytes ??= rebuildTensor(t.name, before!, store, kernels)) : null;
+
+    if (compatible && o.tolerance && isNumeric(t.dtype) && (await withinTolerance(kernels, t.dtype, before!, lsh, prev!, next, o.tolerance))) {
+      tensors[t.name] = before!;
+      o.onTensor?.(t.name, before!, true);
+      continue;
+    }
+
+    const ctx = {
+      name: t.name, dtype: t.dtype, shape: t.shape, next, prev, side: o.side?.get(t.name) ?? new Map(), store, kernels,
+    };
+    const chainRoom = compatible && before!.chain.length < cap;
+    let step: UpdateStep | null = null;
+    if (requested !== 'auto' && requested !== 'dense' && chainRoom) step = await getUpdateType(requested).encode(ctx);
+    if (!step && requested !== 'dense' && chainRoom) step = await getUpdateType('sparse').encode(ctx);
+    step ??= (await getUpdateType('dense').encode(ctx))!;
+
+    const type = getUpdateType(step.update);
+    const last: UpdateStep = step;
+    const entry: TensorEntry = {
+      dtype: t.dtype,
+      shape: t.shape,
+      bytes: t.byteLength,
+      hash,
+      lsh,
+      update: last.update,
+      chain: type.incremental ? [...before!.chain, last] : [last],
+    };
+    tensors[t.name] = entry;
+    o.onTensor?.(t.name, entry, false);
+  }
+  const skeleton = await store.put(o.reader.skeleton());
+  return { format: o.reader.format, skeleton, size: o.fileSize, tensors };
+}
+
+function sameShape(a: number[], b: number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+export function hashOf(kernels: Kernels, bytes: Uint8Array): string {
+  const h = kernels.contentHasher();
+  h.update(bytes);
+  return h.digest();
+}
+
+export function lshOf(kernels: Kernels, dtype: import('../core/dtypes.ts').DType, bytes: Uint8Array, size: number): number[] {
+  if (!isNumeric(dtype)) return [];
+  const acc = kernels.lshAccumulator(dtype, { size });
+  acc.update(bytes);
+  return acc.signature();
+}
+
+async function withinTolerance(
+  kernels: Kernels, dtype: import('../core/dtypes.ts').DType, before: TensorEntry, lsh: number[], prev: () => Promise<Uint8Array>,
+  next: Uint8Array, tol: Tolerance,
+): Promise<boolean> {
+  // The LSH signature screens out clearly different tensors without rebuilding the old version.
+  if (before.lsh.length === lsh.length && lsh.length) {
+    const est = kernels.estimateL2(before.lsh, lsh);
+    const norm = Math.sqrt(lsh.reduce((a, x) => a + x * x, 0) / lsh.length);
+    if (est > 4 * (tol.atol * Math.sqrt(next.length) + tol.rtol * norm) + 1e-30) return false;
+  }
+  const cmp = kernels.compareAccumulator(dtype, tol);
+  cmp.update(next, await prev());
+  return cmp.result().notClose === 0;
+}

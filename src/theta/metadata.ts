@@ -1,0 +1,172 @@
+/**
+ * The committed metadata: what git stores in place of a tracked checkpoint. A deterministic,
+ * human-readable JSON document (same model, same bytes, on every runtime):
+ *
+ *   {
+ *    "git-theta": 1,                          format version of this document
+ *    "format": "safetensors",                 checkpoint format (never guessed again on checkout)
+ *    "skeleton": {"oid": "...", "size": 96},  non-tensor bytes of the file (object)
+ *    "size": 26544,                           size of the checkpoint file
+ *    "tensors": {                             sorted by name, one tensor per line
+ *     "0.weight": {"dtype":"F32","shape":[64,32],"bytes":8192,"hash":"<128-bit hex>","lsh":[...16 numbers],
+ *                  "update":"sparse","chain":[{"update":"dense","object":{"oid":"..","size":8192}},
+ *                                             {"update":"sparse","indices":{..},"values":{..},"count":40}]}
+ *    }
+ *   }
+ *
+ * `chain` is the whole recipe for the tensor's bytes: a dense step followed by incremental steps
+ * (sparse, low-rank, ia3, ...). Rebuilding a tensor needs only this document and the objects it
+ * names, never git history, so renames, rebases, squashes and shallow clones keep working. The
+ * chain length is capped; past the cap the tensor is stored dense again.
+ */
+import { isDType, type DType, dtypeSize, elementCount } from '../core/dtypes.ts';
+import { ThetaError } from '../core/errors.ts';
+
+export const METADATA_VERSION = 1;
+export const METADATA_KEY = 'git-theta';
+
+export interface ObjectRef {
+  oid: string;
+  size: number;
+}
+
+/** One step of a tensor's recipe. `update` names the update type; the rest is that type's data. */
+export interface UpdateStep {
+  update: string;
+  [key: string]: unknown;
+}
+
+export interface TensorEntry {
+  dtype: DType;
+  shape: number[];
+  bytes: number;
+  /** Fast 128-bit content hash of the tensor's bytes (change detection; not an object id). */
+  hash: string;
+  /** LSH signature (random projections) for approximate distances without reading objects. */
+  lsh: number[];
+  /** Update type of the last step (what this commit stored for the tensor). */
+  update: string;
+  chain: UpdateStep[];
+}
+
+export interface ModelMetadata {
+  format: string;
+  skeleton: ObjectRef;
+  size: number;
+  tensors: Record<string, TensorEntry>;
+}
+
+export class MetadataError extends ThetaError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('E_METADATA', message, data);
+    this.name = 'MetadataError';
+  }
+}
+
+const OID_RE = /^[0-9a-f]{64}$/;
+
+function canonical(value: unknown): string {
+  // JSON with keys in the order they were inserted; callers build objects in a fixed order.
+  return JSON.stringify(value);
+}
+
+/** Serialize: byte-for-byte deterministic for the same content. */
+export function serializeMetadata(m: ModelMetadata): string {
+  const names = Object.keys(m.tensors).sort(byCodePoint);
+  const lines: string[] = [];
+  lines.push('{');
+  lines.push(` "${METADATA_KEY}": ${METADATA_VERSION},`);
+  lines.push(` "format": ${canonical(m.format)},`);
+  lines.push(` "skeleton": ${canonical({ oid: m.skeleton.oid, size: m.skeleton.size })},`);
+  lines.push(` "size": ${m.size},`);
+  if (!names.length) {
+    lines.push(' "tensors": {}');
+  } else {
+    lines.push(' "tensors": {');
+    names.forEach((n, i) => {
+      const t = m.tensors[n];
+      const entry = {
+        dtype: t.dtype,
+        shape: t.shape,
+        bytes: t.bytes,
+        hash: t.hash,
+        lsh: t.lsh,
+        update: t.update,
+        chain: t.chain,
+      };
+      lines.push(`  ${canonical(n)}: ${canonical(entry)}${i < names.length - 1 ? ',' : ''}`);
+    });
+    lines.push(' }');
+  }
+  lines.push('}');
+  return lines.join('\n') + '\n';
+}
+
+export function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Quick check before parsing: is this blob our metadata (and not a checkpoint or a pointer)? */
+export function looksLikeMetadata(head: Uint8Array): boolean {
+  const s = new TextDecoder().decode(head.subarray(0, 64));
+  return s.startsWith(`{\n "${METADATA_KEY}": `);
+}
+
+export function parseMetadata(text: string | Uint8Array, where = 'metadata'): ModelMetadata {
+  const s = typeof text === 'string' ? text : new TextDecoder('utf-8', { fatal: true }).decode(text);
+  let doc: any;
+  try {
+    doc = JSON.parse(s);
+  } catch (e) {
+    throw new MetadataError(`${where}: not valid git-theta metadata JSON (${(e as Error).message})`, { where });
+  }
+  if (!doc || typeof doc !== 'object' || doc[METADATA_KEY] === undefined) {
+    throw new MetadataError(`${where}: not git-theta metadata (no "${METADATA_KEY}" key)`, { where });
+  }
+  if (doc[METADATA_KEY] !== METADATA_VERSION) {
+    throw new MetadataError(
+      `${where}: metadata version ${doc[METADATA_KEY]} is not supported by this git-theta (supports ${METADATA_VERSION}); upgrade git-theta`,
+      { where },
+    );
+  }
+  if (typeof doc.format !== 'string') throw new MetadataError(`${where}: "format" missing`, { where });
+  checkRef(doc.skeleton, `${where}: skeleton`);
+  if (!Number.isSafeInteger(doc.size) || doc.size < 0) throw new MetadataError(`${where}: bad "size"`, { where });
+  if (!doc.tensors || typeof doc.tensors !== 'object') throw new MetadataError(`${where}: "tensors" missing`, { where });
+  for (const [name, t] of Object.entries<any>(doc.tensors)) {
+    const at = `${where}: tensor '${name}'`;
+    if (!isDType(t?.dtype)) throw new MetadataError(`${at}: bad dtype ${JSON.stringify(t?.dtype)}`, { where, tensor: name });
+    if (!Array.isArray(t.shape) || !t.shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0)) {
+      throw new MetadataError(`${at}: bad shape`, { where, tensor: name });
+    }
+    if (t.bytes !== elementCount(t.shape) * dtypeSize(t.dtype)) throw new MetadataError(`${at}: byte count does not match dtype and shape`, { where, tensor: name });
+    if (typeof t.hash !== 'string' || !/^[0-9a-f]{32}$/.test(t.hash)) throw new MetadataError(`${at}: bad hash`, { where, tensor: name });
+    if (!Array.isArray(t.lsh) || !t.lsh.every((x: unknown) => typeof x === 'number')) throw new MetadataError(`${at}: bad lsh`, { where, tensor: name });
+    if (!Array.isArray(t.chain) || !t.chain.length || typeof t.update !== 'string') throw new MetadataError(`${at}: bad update chain`, { where, tensor: name });
+    for (const step of t.chain) {
+      if (!step || typeof step.update !== 'string') throw new MetadataError(`${at}: bad update step`, { where, tensor: name });
+      for (const v of Object.values<any>(step)) if (v && typeof v === 'object' && 'oid' in v) checkRef(v, at);
+    }
+  }
+  return doc as ModelMetadata;
+}
+
+function checkRef(r: any, where: string): asserts r is ObjectRef {
+  if (!r || typeof r.oid !== 'string' || !OID_RE.test(r.oid) || !Number.isSafeInteger(r.size) || r.size < 0) {
+    throw new MetadataError(`${where}: bad object reference ${JSON.stringify(r)}`);
+  }
+}
+
+/** Every object a metadata document needs (for gc, push, fetch). */
+export function referencedObjects(m: ModelMetadata): ObjectRef[] {
+  const out = new Map<string, ObjectRef>();
+  out.set(m.skeleton.oid, m.skeleton);
+  for (const t of Object.values(m.tensors)) {
+    for (const step of t.chain) {
+      for (const v of Object.values(step)) {
+        if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.set((v as ObjectRef).oid, v as ObjectRef);
+      }
+    }
+  }
+  return [...out.values()];
+}

@@ -1,0 +1,95 @@
+/** Node-only test helpers: temporary repositories, the real git, and our CLI as a subprocess. */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { repoRoot, fixturesDir } from './platform-node.ts';
+
+export { repoRoot, fixturesDir };
+export const BIN = join(repoRoot, 'bin/git-theta.js');
+
+/** A scratch HOME so no test reads or writes the user's ~/.gitconfig. */
+export const HOME = mkdtempSync(join(tmpdir(), 'theta-home-'));
+export const ENV: NodeJS.ProcessEnv = {
+  ...process.env,
+  HOME,
+  XDG_CONFIG_HOME: join(HOME, '.config'),
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_AUTHOR_NAME: 'theta test',
+  GIT_AUTHOR_EMAIL: 'test@git-theta.invalid',
+  GIT_COMMITTER_NAME: 'theta test',
+  GIT_COMMITTER_EMAIL: 'test@git-theta.invalid',
+  GIT_TERMINAL_PROMPT: '0',
+  THETA_UPDATE_TYPE: '',
+  THETA_UPDATE_DATA: '',
+};
+delete ENV.THETA_UPDATE_TYPE;
+delete ENV.THETA_UPDATE_DATA;
+
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  out: Buffer;
+}
+
+export function requireTool(cmd: string, pkg: string): void {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`]);
+  if (r.status !== 0) throw new Error(`this test needs '${cmd}': install it with apt-get install -y ${pkg}`);
+}
+
+export function run(cmd: string, args: string[], cwd: string, opts: { input?: string | Uint8Array; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, env: { ...ENV, ...opts.env } });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d) => out.push(d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const buf = Buffer.concat(out);
+      resolve({ code: code ?? -1, stdout: buf.toString(), stderr: err, out: buf });
+    });
+    child.stdin.on('error', () => {}); // the child may exit without reading
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export async function git(cwd: string, ...args: string[]): Promise<string> {
+  const r = await run('git', args, cwd);
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+export function theta(cwd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+  return run(process.execPath, [BIN, ...args], cwd, opts);
+}
+
+export async function thetaOk(cwd: string, ...args: string[]): Promise<string> {
+  const r = await theta(cwd, args);
+  if (r.code !== 0) throw new Error(`git-theta ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+  return r.stdout;
+}
+
+export function tempDir(prefix = 'theta-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** A fresh repository with git-theta installed locally. */
+export async function thetaRepo(patterns: string[] = ['*.safetensors']): Promise<string> {
+  const dir = tempDir('theta-repo-');
+  mkdirSync(dir, { recursive: true });
+  await git(dir, 'init', '-q', '-b', 'main');
+  await thetaOk(dir, 'install', '--local');
+  if (patterns.length) await thetaOk(dir, 'track', ...patterns);
+  return dir;
+}
+
+export function cleanup(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export function sha256(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}
