@@ -109,10 +109,10 @@ export function bf16_to_f32(src: usize, dst: usize, n: usize): void {
     for (; i + 16 <= n; i += 16) {
       const p = src + (i << 1), q = dst + (i << 2);
       const v0 = v128.load(p), v1 = v128.load(p, 16);
-      v128.store(q, i16x8.shuffle(z, v0, 0, 8, 0, 9, 0, 10, 0, 11));
-      v128.store(q, i16x8.shuffle(z, v0, 0, 12, 0, 13, 0, 14, 0, 15), 16);
-      v128.store(q, i16x8.shuffle(z, v1, 0, 8, 0, 9, 0, 10, 0, 11), 32);
-      v128.store(q, i16x8.shuffle(z, v1, 0, 12, 0, 13, 0, 14, 0, 15), 48);
+      v128.store(q, i16x8.shuffle(z, v0, 0, 8, 1, 9, 2, 10, 3, 11));
+      v128.store(q, i16x8.shuffle(z, v0, 4, 12, 5, 13, 6, 14, 7, 15), 16);
+      v128.store(q, i16x8.shuffle(z, v1, 0, 8, 1, 9, 2, 10, 3, 11), 32);
+      v128.store(q, i16x8.shuffle(z, v1, 4, 12, 5, 13, 6, 14, 7, 15), 48);
     }
   }
   for (; i < n; i++) store<u32>(dst + (i << 2), bf2f(<u32>load<u16>(src + (i << 1))));

@@ -15,21 +15,31 @@
       m2 = f32x4.max(m2, f32x4.abs(v128.load(p, 32)));
       m3 = f32x4.max(m3, f32x4.abs(v128.load(p, 48)));
     }
-    const mm = f32x4.max(f32x4.max(m0, m1), f32x4.max(m2, m3));
-    m = max(max(f32x4.extract_lane(mm, 0), f32x4.extract_lane(mm, 1)), max(f32x4.extract_lane(mm, 2), f32x4.extract_lane(mm, 3)));
+    let mm = f32x4.max(f32x4.max(m0, m1), f32x4.max(m2, m3));
+    mm = f32x4.max(mm, i64x2.shuffle(mm, mm, 1, 0));
+    mm = f32x4.max(mm, i32x4.shuffle(mm, mm, 1, 0, 3, 2));
+    m = f32x4.extract_lane(mm, 0);
   }
   for (; j < len; j++) m = max(m, Mathf.abs(load<f32>(x + (j << 2))));
   const inv: f32 = m > 0 ? <f32>127 / m : 0;
   store<f32>(scaleOut, m / 127);
+  if (inv == 0) {
+    // all-zero block, or NaN/Inf in it: every q is 0
+    memory.fill(q, 0, len);
+    return;
+  }
   j = 0;
   if (ASC_FEATURE_SIMD) {
+    // |x * inv| <= 127.5, so adding 1.5 * 2^23 rounds to nearest even into the low mantissa
+    // bits; subtracting the magic's bits leaves the integer (same as nearest + truncate).
     const iv = f32x4.splat(inv);
+    const magic = f32x4.splat(12582912.0);
     for (; j + 16 <= len; j += 16) {
       const p = x + (j << 2);
-      const i0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p), iv)));
-      const i1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 16), iv)));
-      const i2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 32), iv)));
-      const i3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(p, 48), iv)));
+      const i0 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p), iv), magic), magic);
+      const i1 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 16), iv), magic), magic);
+      const i2 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 32), iv), magic), magic);
+      const i3 = i32x4.sub(f32x4.add(f32x4.mul(v128.load(p, 48), iv), magic), magic);
       v128.store(q + j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(i0, i1), i16x8.narrow_i32x4_s(i2, i3)));
     }
   }

@@ -42,7 +42,7 @@
  *   lshAccumulator(dtype, { size?, seed?, buckets? }): LshAccumulator     lshSignature(dtype, bytes, opts?)
  *   estimateL2(sigA, sigB): number (also a free function)                 lshBuckets(sig, width, seed?): number[]
  *   compareAccumulator(dtype, { rtol?, atol? }): CompareAccumulator       compare(dtype, a, b, opts?): CompareResult
- *   toF32(dtype, bytes): Float32Array                fromF32(dtype, values): Uint8Array   (F32, F16, BF16, F64)
+ *   toF32(dtype, bytes, out?): Float32Array          fromF32(dtype, values, out?): Uint8Array   (F32, F16, BF16, F64)
  *   delta(a, b, out?)  apply(a, d, out?)  multiply(a, b, out?)  scale(a, s, out?)  weightedSum(inputs, weights, out?)
  *   sparseExtract(a, b, threshold?): { indices, values }      scatterAdd(target, indices, values): target
  *   changedIndices(a, b, elementSize): Uint32Array   gather(bytes, elementSize, indices): Uint8Array
@@ -598,12 +598,14 @@ export class Kernels {
 
   // ------------------------------------------------------------------ conversion
 
-  toF32(dtype: DType, bytes: Uint8Array): Float32Array {
+  /** The elements of `bytes` as f32 (into `out` when given, which must have the element count). */
+  toF32(dtype: DType, bytes: Uint8Array, out?: Float32Array): Float32Array {
     const d = checkDType(dtype, F32_CONV, 'toF32');
     const esize = DTYPES[d].size;
     if (bytes.length % esize) throw new ArgumentError(`toF32: ${bytes.length} bytes is not a whole number of ${d} elements`);
     const n = bytes.length / esize;
-    const out = new Float32Array(n);
+    out ??= new Float32Array(n);
+    if (out.length !== n) throw new ArgumentError(`toF32: out has length ${out.length}, expected ${n}`);
     const conv = F32_CONV[d];
     if (!conv) {
       bytesOf(out).set(bytes);
@@ -621,12 +623,14 @@ export class Kernels {
     return out;
   }
 
-  fromF32(dtype: DType, values: Float32Array): Uint8Array {
+  /** `values` encoded as `dtype` bytes (into `out` when given, which must have the byte length). */
+  fromF32(dtype: DType, values: Float32Array, out?: Uint8Array): Uint8Array {
     const table: Partial<Record<DType, string | null>> = { F32: null, F16: 'f32_to_f16', BF16: 'f32_to_bf16', F64: 'f32_to_f64' };
     const d = checkDType(dtype, table, 'fromF32');
     const esize = DTYPES[d].size;
     const n = values.length;
-    const out = new Uint8Array(n * esize);
+    out ??= new Uint8Array(n * esize);
+    if (out.length !== n * esize) throw new ArgumentError(`fromF32: out has ${out.length} bytes, expected ${n * esize}`);
     const conv = table[d];
     if (!conv) {
       out.set(bytesOf(values));
