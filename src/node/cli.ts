@@ -16,6 +16,7 @@ import { registerHooks } from './commands/hooks.ts';
 import { registerLog } from './commands/log.ts';
 import { registerGc } from './commands/gc.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerMerge } from './commands/merge.ts';
 
 export const VERSION = '0.1.0';
 
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerFilter(program);
   registerTextconv(program);
   registerHooks(program);
+  registerMerge(program);
   return program;
 }
 

@@ -2,7 +2,7 @@
  * The Node side of a theta repository: where objects live, how the previous version of a file
  * is found, git config settings, and the clean/smudge operations the filter process runs.
  */
-import { ThetaError } from '../core/errors.ts';
+import { FormatError, ThetaError } from '../core/errors.ts';
 import { getKernels, type Kernels } from '../core/kernels.ts';
 import { collect, peekChunks, readerFromChunks, type ByteSink } from '../core/io.ts';
 import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
@@ -10,11 +10,16 @@ import type { LocalObjectStore } from '../store/local.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, parseTolerance, type Tolerance } from '../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
-import { looksLikeMetadata, parseMetadata, serializeMetadata, type ModelMetadata, type TensorEntry } from '../theta/metadata.ts';
+import { byCodePoint, looksLikeMetadata, parseMetadata, serializeMetadata, type ModelMetadata, type TensorEntry } from '../theta/metadata.ts';
 import { smudgeCheckpoint } from '../theta/smudge.ts';
 import type { SideTensor } from '../updates/types.ts';
 import { configGet, git, gitCommonDir, readBlob } from './git.ts';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { atomicFileSink, fileReader } from './fs-source.ts';
+import { mergeThreeWay, sameLayout, type TensorConflict, type ThreeWayOptions, type ThreeWayResult } from '../merges/three-way.ts';
+import '../merges/index.ts';
 import { openCheckpointFile } from './open-checkpoint.ts';
 import { openLocalStore } from './store-fs.ts';
 import '../updates/index.ts';
@@ -72,12 +77,14 @@ export class ThetaRepo {
     }
     const format = sniffFormat(head, path);
     let size = 0;
-    const counted = {
-      async *[Symbol.asyncIterator]() {
-        for await (const c of stream) { size += c.length; yield c; }
-      },
-    };
-    const reader = await format.open(readerFromChunks(counted, path), { fileName: path });
+    const counted = (async function* () {
+      for await (const c of stream) {
+        size += c.length;
+        yield c;
+      }
+    })();
+    const bytes = readerFromChunks(counted, path);
+    const reader = await format.open(bytes, { fileName: path });
     try {
       const meta = await cleanCheckpoint({
         reader,
@@ -90,8 +97,10 @@ export class ThetaRepo {
         tolerance: this.settings.tolerance,
         fileSize: 0,
       });
-      // drain anything after the last tensor (nothing for well-formed files) so size is exact
-      for await (const _ of counted) void _;
+      // every byte must be accounted for, or checkout could not give the file back exactly
+      if ((await bytes.readUpTo(1)).length) {
+        throw new FormatError(`unexpected bytes after the end of the ${format.id} data; the file cannot be stored exactly (is it corrupt?)`, { file: path });
+      }
       meta.size = size;
       return new TextEncoder().encode(serializeMetadata(meta));
     } finally {
@@ -178,4 +187,63 @@ export async function diffPath(repo: ThetaRepo, path: string, spec: DiffSpec): P
   }
   const d = await diffModels(metadataTensors(old, load), newer, { kernels: repo.kernels, approx: spec.approx });
   return { path, format, from: spec.from === ':' ? 'index' : spec.from, to: spec.to === null ? 'worktree' : spec.to === ':' ? 'index' : spec.to, ...d };
+}
+
+export interface RepoMergeResult {
+  metadata: ModelMetadata | null;
+  conflicts: TensorConflict[];
+  actions: ThreeWayResult['actions'];
+}
+
+/**
+ * Merge three versions of a tracked file's metadata. With no conflict left, the result is complete
+ * metadata: the file layout of ours (or theirs) when the merged tensors keep it, else a new layout
+ * written by the format (tensors sorted by name) and cleaned against the merged entries, so no
+ * tensor is stored twice.
+ */
+export async function mergeMetadata(
+  repo: ThetaRepo, path: string, base: ModelMetadata | null, ours: ModelMetadata | null, theirs: ModelMetadata | null,
+  choose: ThreeWayOptions['choose'],
+): Promise<RepoMergeResult> {
+  const r = await mergeThreeWay({ base, ours, theirs, store: repo.store, kernels: repo.kernels, choose });
+  if (r.conflicts.length) return { metadata: null, conflicts: r.conflicts, actions: r.actions };
+  for (const side of [ours, theirs]) {
+    if (side && sameLayout(r.tensors, side.tensors)) {
+      return { metadata: { format: side.format, skeleton: side.skeleton, size: side.size, tensors: r.tensors }, conflicts: [], actions: r.actions };
+    }
+  }
+  const like = ours ?? theirs ?? base;
+  if (!like) return { metadata: null, conflicts: [], actions: r.actions };
+  const format = getFormat(like.format);
+  const tmp = await mkdtemp(join(tmpdir(), 'git-theta-merge-'));
+  const file = join(tmp, basename(path) || 'merged');
+  try {
+    const names = Object.keys(r.tensors).sort(byCodePoint);
+    const store = repo.store;
+    const kernels = repo.kernels;
+    async function* merged() {
+      for (const name of names) {
+        const e = r.tensors[name];
+        yield { name, dtype: e.dtype, shape: e.shape, data: await rebuildTensor(name, e, store, kernels) };
+      }
+    }
+    const sink = await atomicFileSink(file);
+    try {
+      await format.write(merged(), sink);
+      await sink.close();
+    } catch (e) {
+      await sink.abort();
+      throw e;
+    }
+    const reader = await format.open(await fileReader(file), { fileName: path });
+    try {
+      const synthetic: ModelMetadata = { format: like.format, skeleton: like.skeleton, size: 0, tensors: r.tensors };
+      const meta = await cleanCheckpoint({ reader, previous: synthetic, store, kernels, fileSize: (await stat(file)).size });
+      return { metadata: meta, conflicts: [], actions: r.actions };
+    } finally {
+      await reader.close();
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }

@@ -52,9 +52,10 @@ function compute(
   kernels: import('../core/kernels.ts').Kernels, dtype: import('../core/dtypes.ts').DType, prev: Uint8Array,
   rows: number, cols: number, R: Float32Array, C: Float32Array, rank: number,
 ): Uint8Array {
-  const W = kernels.toF32(dtype, prev);
-  kernels.lowRankApply(W, rows, cols, R, C, rank);
-  return kernels.fromF32(dtype, W);
+  // R·C first (summed over k in order, in float32, from zero), then added to W: the order in which
+  // PyTorch's `W += R @ C` rounds, so the residual is empty for updates made that way.
+  const product = kernels.lowRankApply(new Float32Array(rows * cols), rows, cols, R, C, rank);
+  return kernels.fromF32(dtype, kernels.apply(kernels.toF32(dtype, prev), product));
 }
 
 export function f32Bytes(a: Float32Array): Uint8Array {

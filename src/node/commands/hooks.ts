@@ -34,19 +34,4 @@ export function registerHooks(program: Command): void {
       process.exitCode = await runChained([remote, url].filter((x): x is string => !!x), stdin);
     });
 
-  program
-    .command('merge-driver', { hidden: true })
-    .description('(run by git) merge driver for theta-tracked checkpoints: %O %A %B %P')
-    .argument('<base>')
-    .argument('<ours>')
-    .argument('<theirs>')
-    .argument('[path]')
-    .action(async (_base: string, _ours: string, _theirs: string, path?: string) => {
-      // Automatic per-tensor merges are not implemented yet: leave a clean conflict, never a corrupt file.
-      process.stderr.write(
-        `git-theta: cannot merge ${path ?? 'the checkpoint'} automatically yet; keep one side with ` +
-          `'git checkout --ours -- ${path ?? '<path>'}' or '--theirs', then 'git add' it\n`,
-      );
-      process.exitCode = 1;
-    });
 }
