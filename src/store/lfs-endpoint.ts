@@ -105,7 +105,7 @@ function isLocalPath(s: string): boolean {
 
 /** Apply `url.<base>.insteadOf` (and `pushInsteadOf` for uploads): the longest matching prefix wins. */
 export function rewriteUrl(url: string, config: ConfigValues, forPush = false): string {
-  const c = config instanceof Config ? config : new Config(config);
+  const c = new Config(config);
   let best: { from: string; to: string } | null = null;
   const consider = (suffix: string) => {
     for (const key of c.keys()) {
@@ -181,14 +181,14 @@ export function discoverLfsEndpoint(o: DiscoverOptions): LfsEndpoint | null {
   const lfs = new Config(o.lfsconfig, (k) => LFSCONFIG_SAFE.test(k));
   const push = operation === 'upload';
 
-  for (const [c, label] of [[cfg, ''], [lfs, '.lfsconfig ']] as const) {
-    if (push && c.get('lfs.pushurl')) return bareEndpoint(c.get('lfs.pushurl')!, `${label}lfs.pushurl`);
-    if (c.get('lfs.url')) return bareEndpoint(c.get('lfs.url')!, `${label}lfs.url`);
-  }
-  for (const [c, label] of [[cfg, ''], [lfs, '.lfsconfig ']] as const) {
-    const k = `remote.${remote}`;
-    if (push && c.get(`${k}.lfspushurl`)) return bareEndpoint(c.get(`${k}.lfspushurl`)!, `${label}${k}.lfspushurl`);
-    if (c.get(`${k}.lfsurl`)) return bareEndpoint(c.get(`${k}.lfsurl`)!, `${label}${k}.lfsurl`);
+  // git-lfs reads each key from git config, then from .lfsconfig, in this order of keys
+  const k = `remote.${remote}`;
+  const keys = [...(push ? ['lfs.pushurl'] : []), 'lfs.url', ...(push ? [`${k}.lfspushurl`] : []), `${k}.lfsurl`];
+  for (const key of keys) {
+    for (const [c, label] of [[cfg, ''], [lfs, '.lfsconfig ']] as const) {
+      const v = c.get(key);
+      if (v) return bareEndpoint(v, `${label}${key}`);
+    }
   }
   const configured = (push && cfg.get(`remote.${remote}.pushurl`)) || cfg.get(`remote.${remote}.url`);
   const key = push && cfg.get(`remote.${remote}.pushurl`) ? `remote.${remote}.pushurl` : `remote.${remote}.url`;
