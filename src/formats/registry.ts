@@ -14,6 +14,7 @@ import type { CheckpointFormat } from './types.ts';
 
 // Built-in formats (each registers itself when its module is evaluated).
 import './safetensors.ts';
+import './pytorch.ts';
 import './numpy.ts';
 
 // eslint-disable-next-line no-var
