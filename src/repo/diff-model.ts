@@ -1,0 +1,106 @@
+/**
+ * diffModel: per-tensor differences of one model between two revisions, in the shape
+ * `git theta diff --json` prints for a file: {path, format, from, to, approx, tensors, summary}.
+ * The numbers come from the same code as the CLI (tensors rebuilt from objects, compared in the
+ * kernels), so they are identical; with `approx` they come from the LSH signatures alone.
+ * A git-lfs pointer side is read from its object and hashed tensor by tensor, so a plain git-lfs
+ * checkpoint can be compared too (with git-theta metadata or with another git-lfs version).
+ */
+import { ThetaError } from '../core/errors.ts';
+import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
+import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
+import { rebuildTensor } from '../theta/rebuild.ts';
+import type { TensorEntry } from '../theta/metadata.ts';
+import { repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
+import { NotAModelError, PathNotFoundError } from './errors.ts';
+import { readBlobAt, classifyBlob, type ModelBlob } from './model-blob.ts';
+import { modelTensors } from './read-model.ts';
+import { resolveRevision } from './revision.ts';
+
+export interface DiffModelOptions extends RepoOptions {
+  filepath: string;
+  /** The older revision. */
+  from: string;
+  /** The newer revision. */
+  to: string;
+  /** Estimate from the LSH signatures in the metadata, reading no tensor object (git-theta models). */
+  approx?: boolean;
+}
+
+/** One file of `git theta diff --json`. Keys in the CLI's order. */
+export interface FileDiff extends ModelDiff {
+  path: string;
+  format: string;
+  from: string;
+  to: string;
+}
+
+type Side = { model: ModelBlob | null; present: boolean };
+
+async function sideAt(c: RepoContext, ref: string, commit: string, filepath: string): Promise<Side> {
+  const b = await readBlobAt(c, commit, filepath);
+  if (!b) return { model: null, present: false };
+  const model = classifyBlob(b.blob, b.oid, `${ref}:${filepath}`);
+  if (!model) throw new NotAModelError(filepath, ref);
+  return { model, present: true };
+}
+
+/** A git-lfs checkpoint's tensors as the diff wants them, read one at a time. */
+async function* lfsDiffTensors(c: RepoContext, m: ModelBlob, filepath: string, approx: boolean, onFormat: (id: string) => void): AsyncGenerator<DiffTensor> {
+  for await (const t of modelTensors(c, m, filepath, onFormat)) {
+    const bytes = await t.bytes();
+    yield {
+      name: t.name, dtype: t.dtype, shape: t.shape,
+      hash: hashOf(c.kernels, bytes),
+      lsh: approx ? lshOf(c.kernels, t.dtype, bytes, DEFAULT_LSH_SIZE) : [],
+      load: async () => bytes,
+    };
+  }
+}
+
+/** Diff of one path between two already-resolved commits (shared with diffRevisions). */
+export async function diffPathAt(
+  c: RepoContext, filepath: string, from: { ref: string; commit: string }, to: { ref: string; commit: string }, approx: boolean,
+): Promise<FileDiff> {
+  const a = await sideAt(c, from.ref, from.commit, filepath);
+  const b = await sideAt(c, to.ref, to.commit, filepath);
+  if (!a.present && !b.present) throw new PathNotFoundError(filepath, `${from.ref}' or '${to.ref}`);
+  const load = (name: string, e: TensorEntry) => rebuildTensor(name, e, c.store, c.kernels);
+  let format = 'unknown';
+  let older: DiffTensor[] = [];
+  if (a.model?.kind === 'theta') {
+    format = a.model.metadata.format;
+    older = metadataTensors(a.model.metadata, load);
+  } else if (a.model) {
+    for await (const t of lfsDiffTensors(c, a.model, filepath, approx, (id) => (format = id))) older.push(t);
+  }
+  let newer: AsyncIterable<DiffTensor> | Iterable<DiffTensor> = [];
+  if (b.model?.kind === 'theta') {
+    format = b.model.metadata.format;
+    newer = metadataTensors(b.model.metadata, load);
+  } else if (b.model) {
+    newer = lfsDiffTensors(c, b.model, filepath, approx, (id) => (format = id));
+  }
+  const d = await diffModels(older, newer, { kernels: c.kernels, approx });
+  return { path: filepath, format, from: from.ref, to: to.ref, ...d };
+}
+
+/**
+ * Per-tensor differences of `filepath` from revision `from` to revision `to` (a path absent on one
+ * side counts as all tensors added or removed). Errors: MissingParameterError,
+ * RevisionNotFoundError, PathNotFoundError (absent on both sides), NotAModelError, and
+ * E_OBJECT_MISSING / E_OBJECT_CORRUPT naming the tensor and object when an object is needed and
+ * not available.
+ */
+export async function diffModel(o: DiffModelOptions): Promise<FileDiff> {
+  required('diffModel', o as unknown as Record<string, unknown>, ['fs', 'dir', 'filepath', 'from', 'to']);
+  const c = await repoContext('diffModel', o);
+  const from = { ref: o.from, commit: await resolveRevision(c, o.from) };
+  const to = { ref: o.to, commit: await resolveRevision(c, o.to) };
+  try {
+    return await diffPathAt(c, o.filepath, from, to, !!o.approx);
+  } catch (e) {
+    if (e instanceof ThetaError && !('filepath' in e.data)) (e.data as Record<string, unknown>).filepath = o.filepath;
+    throw e;
+  }
+}

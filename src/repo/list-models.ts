@@ -1,0 +1,73 @@
+/**
+ * listModels: the models a revision holds: every file whose blob is git-theta metadata (whatever
+ * its name), and every plain git-lfs pointer of a `*.safetensors` file (how Hugging Face and
+ * other git-lfs repositories store checkpoints).
+ */
+import git from 'isomorphic-git';
+import { byCodePoint } from '../theta/metadata.ts';
+import { gitArgs, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
+import { classifyBlob } from './model-blob.ts';
+import { resolveRevision } from './revision.ts';
+
+export interface ListModelsOptions extends RepoOptions {
+  /** Revision (default 'HEAD'). */
+  ref?: string;
+  /** Only look at paths this returns true for (saves reading blobs that cannot be models). */
+  filter?: (filepath: string) => boolean;
+}
+
+export interface ListedModel {
+  path: string;
+  /** 'theta': git-theta metadata; 'lfs': a plain git-lfs pointer to the whole checkpoint. */
+  kind: 'theta' | 'lfs';
+  /** The blob git stores for the path. */
+  blobOid: string;
+  format: string;
+  /** Size of the checkpoint file in bytes. */
+  size: number;
+  /** Number of tensors (git-theta models; unknown for git-lfs files without reading the object). */
+  tensors?: number;
+  /** The LFS object holding the whole file (git-lfs files). */
+  lfsOid?: string;
+}
+
+/** Every file (blob; not symlinks or submodules) of a commit's tree, in git's path order. */
+export async function* treeFiles(c: RepoContext, commitOid: string): AsyncGenerator<{ path: string; oid: string }> {
+  const args = gitArgs(c);
+  async function* walk(treeOid: string, prefix: string): AsyncGenerator<{ path: string; oid: string }> {
+    const { tree } = await git.readTree({ ...args, oid: treeOid });
+    for (const e of tree) {
+      const path = prefix ? `${prefix}/${e.path}` : e.path;
+      if (e.type === 'tree') yield* walk(e.oid, path);
+      else if (e.type === 'blob' && e.mode !== '120000') yield { path, oid: e.oid };
+    }
+  }
+  const { commit } = await git.readCommit({ ...args, oid: commitOid });
+  yield* walk(commit.tree, '');
+}
+
+const SAFETENSORS_RE = /\.safetensors$/i;
+
+/** Models found in one commit (shared with diffRevisions). */
+export async function modelsAt(c: RepoContext, commitOid: string, ref: string, filter?: (p: string) => boolean): Promise<ListedModel[]> {
+  const out: ListedModel[] = [];
+  for await (const f of treeFiles(c, commitOid)) {
+    if (filter && !filter(f.path)) continue;
+    const { blob } = await git.readBlob({ ...gitArgs(c), oid: f.oid });
+    const m = classifyBlob(blob, f.oid, `${ref}:${f.path}`);
+    if (m?.kind === 'theta') {
+      out.push({ path: f.path, kind: 'theta', blobOid: f.oid, format: m.metadata.format, size: m.metadata.size, tensors: Object.keys(m.metadata.tensors).length });
+    } else if (m?.kind === 'lfs' && SAFETENSORS_RE.test(f.path)) {
+      out.push({ path: f.path, kind: 'lfs', blobOid: f.oid, format: 'safetensors', size: m.pointer.size, lfsOid: m.pointer.oid });
+    }
+  }
+  return out.sort((a, b) => byCodePoint(a.path, b.path));
+}
+
+/** The tracked models at `ref`, sorted by path. */
+export async function listModels(o: ListModelsOptions): Promise<ListedModel[]> {
+  required('listModels', o as unknown as Record<string, unknown>, ['fs', 'dir']);
+  const c = await repoContext('listModels', o);
+  const ref = o.ref ?? 'HEAD';
+  return modelsAt(c, await resolveRevision(c, ref), ref, o.filter);
+}

@@ -1,0 +1,88 @@
+/**
+ * What git holds for a model path: git-theta metadata (the blob our clean filter commits), or a
+ * plain git-lfs pointer (how Hugging Face and other git-lfs repositories keep checkpoints; the
+ * object in the LFS store is the whole file). Anything else is not a model.
+ */
+import git from 'isomorphic-git';
+import { looksLikeMetadata, parseMetadata, type ModelMetadata } from '../theta/metadata.ts';
+import { gitArgs, type RepoContext } from './context.ts';
+import { PathNotFoundError } from './errors.ts';
+import { resolveRevision } from './revision.ts';
+
+/** git-lfs pointers are at most this long (the spec's limit; git-lfs ignores longer blobs). */
+export const MAX_LFS_POINTER_BYTES = 1024;
+
+export interface LfsPointer {
+  oid: string;
+  size: number;
+}
+
+export type ModelBlob =
+  | { kind: 'theta'; blobOid: string; metadata: ModelMetadata }
+  | { kind: 'lfs'; blobOid: string; pointer: LfsPointer };
+
+const LFS_VERSIONS = ['https://git-lfs.github.com/spec/v1', 'https://hawser.github.com/spec/v1'];
+
+/** A git-lfs pointer's object id and size, or null if the bytes are not a pointer. */
+export function parseLfsPointer(blob: Uint8Array): LfsPointer | null {
+  if (blob.length > MAX_LFS_POINTER_BYTES || blob.length < 20) return null;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(blob);
+  } catch {
+    return null;
+  }
+  if (!text.startsWith('version ')) return null;
+  const fields = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const sp = line.indexOf(' ');
+    if (sp <= 0) return null;
+    fields.set(line.slice(0, sp), line.slice(sp + 1));
+  }
+  if (!LFS_VERSIONS.includes(fields.get('version') ?? '')) return null;
+  const oid = /^sha256:([0-9a-f]{64})$/.exec(fields.get('oid') ?? '')?.[1];
+  const sizeText = fields.get('size') ?? '';
+  const size = Number(sizeText);
+  if (!oid || !/^\d+$/.test(sizeText) || !Number.isSafeInteger(size)) return null;
+  return { oid, size };
+}
+
+/** Classify blob bytes (`where` names it in errors). */
+export function classifyBlob(blob: Uint8Array, blobOid: string, where: string): ModelBlob | null {
+  if (looksLikeMetadata(blob)) return { kind: 'theta', blobOid, metadata: parseMetadata(blob, where) };
+  const pointer = parseLfsPointer(blob);
+  if (pointer) return { kind: 'lfs', blobOid, pointer };
+  return null;
+}
+
+/**
+ * The blob at `filepath` in commit `commitOid`: its id and bytes, or null when the path does not
+ * exist there (or is a directory).
+ */
+export async function readBlobAt(c: RepoContext, commitOid: string, filepath: string): Promise<{ oid: string; blob: Uint8Array } | null> {
+  try {
+    const { oid, blob } = await git.readBlob({ ...gitArgs(c), oid: commitOid, filepath });
+    return { oid, blob };
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === 'NotFoundError' || code === 'ObjectTypeError') return null;
+    throw e;
+  }
+}
+
+/** The model at `filepath` in revision `ref`: null if the path is absent or holds no model. */
+export async function readModelBlob(c: RepoContext, ref: string, filepath: string, commitOid?: string): Promise<ModelBlob | null> {
+  const commit = commitOid ?? (await resolveRevision(c, ref));
+  const b = await readBlobAt(c, commit, filepath);
+  if (!b) return null;
+  return classifyBlob(b.blob, b.oid, `${ref}:${filepath}`);
+}
+
+/** Like readModelBlob, but a missing path is PathNotFoundError; a blob that is no model is returned as null. */
+export async function requireBlob(c: RepoContext, ref: string, filepath: string): Promise<ModelBlob | null> {
+  const commit = await resolveRevision(c, ref);
+  const b = await readBlobAt(c, commit, filepath);
+  if (!b) throw new PathNotFoundError(filepath, ref);
+  return classifyBlob(b.blob, b.oid, `${ref}:${filepath}`);
+}

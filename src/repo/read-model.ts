@@ -1,0 +1,77 @@
+/**
+ * readModel: the tensors of a model at a revision, one at a time. For git-theta metadata each
+ * tensor's bytes are rebuilt from its recipe and objects only when asked for (and verified by the
+ * content hash recorded in the metadata); for a git-lfs pointer the checkpoint object is read as a
+ * stream and parsed by its format.
+ */
+import type { DType } from '../core/dtypes.ts';
+import { peekChunks, readerFromChunks } from '../core/io.ts';
+import { sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
+import { byCodePoint } from '../theta/metadata.ts';
+import { rebuildTensor } from '../theta/rebuild.ts';
+import { repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
+import { NotAModelError } from './errors.ts';
+import { requireBlob, type ModelBlob } from './model-blob.ts';
+import '../updates/index.ts';
+
+export interface ReadModelOptions extends RepoOptions {
+  filepath: string;
+  /** Revision (default 'HEAD'). */
+  ref?: string;
+}
+
+export interface ModelTensor {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  byteLength: number;
+  /** How this version was stored (git-theta models only): 'dense', 'sparse', 'low-rank', ... */
+  update?: string;
+  /** The tensor's bytes (rebuilt and verified). Call before moving to the next tensor. */
+  bytes(): Promise<Uint8Array>;
+}
+
+/** Tensors of a model already located (shared by readModel, loadModel and diffModel). */
+export async function* modelTensors(c: RepoContext, m: ModelBlob, filepath: string, onFormat?: (id: string) => void): AsyncGenerator<ModelTensor> {
+  if (m.kind === 'theta') {
+    onFormat?.(m.metadata.format);
+    const meta = m.metadata;
+    for (const name of Object.keys(meta.tensors).sort(byCodePoint)) {
+      const e = meta.tensors[name];
+      yield {
+        name, dtype: e.dtype, shape: e.shape, byteLength: e.bytes, update: e.update,
+        bytes: () => rebuildTensor(name, e, c.store, c.kernels),
+      };
+    }
+    return;
+  }
+  const { head, stream } = await peekChunks(c.store.getChunks(m.pointer.oid), SNIFF_BYTES);
+  const format = sniffFormat(head, filepath);
+  onFormat?.(format.id);
+  const reader = await format.open(readerFromChunks(stream, filepath, m.pointer.size), { fileName: filepath });
+  try {
+    for await (const t of reader.tensors()) {
+      yield { name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.byteLength, bytes: () => t.bytes() };
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+/**
+ * The tensors of `filepath` at `ref`, streamed: an async iterable of {name, dtype, shape,
+ * byteLength, update?, bytes()}. Git-theta models come in name order, git-lfs checkpoints in
+ * file order. Required options are checked at once; repository errors (RevisionNotFoundError,
+ * PathNotFoundError, NotAModelError) and missing objects (E_OBJECT_MISSING, naming the tensor and
+ * object) surface while iterating.
+ */
+export function readModel(o: ReadModelOptions): AsyncIterable<ModelTensor> {
+  required('readModel', o as unknown as Record<string, unknown>, ['fs', 'dir', 'filepath']);
+  const ref = o.ref ?? 'HEAD';
+  return (async function* () {
+    const c = await repoContext('readModel', o);
+    const m = await requireBlob(c, ref, o.filepath);
+    if (!m) throw new NotAModelError(o.filepath, ref);
+    yield* modelTensors(c, m, o.filepath);
+  })();
+}
