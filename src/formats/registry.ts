@@ -16,6 +16,7 @@ import type { CheckpointFormat } from './types.ts';
 import './safetensors.ts';
 import './pytorch.ts';
 import './numpy.ts';
+import './gguf.ts';
 
 // eslint-disable-next-line no-var
 var table: Map<string, CheckpointFormat> | undefined;
