@@ -70,13 +70,14 @@ export interface ConvertOptions {
 
 /**
  * Convert a checkpoint to another format: every tensor of `reader`, in file order, written by
- * `target` (a format or its id) to `sink`. Values are carried bit for bit, except quantized
+ * `target` (a format or its id) to `sink`, or, for a multi-file format such as TF.js, to the files
+ * `sink(path)` opens (the format's `writeFiles`). Values are carried bit for bit, except quantized
  * tensors under `quantized: 'dequantize'`.
  */
 export async function convertCheckpoint(
   reader: CheckpointReader,
   target: CheckpointFormat | string,
-  sink: ByteSink,
+  sink: ByteSink | ((path: string) => Promise<ByteSink>),
   opts: ConvertOptions = {},
 ): Promise<void> {
   if (!reader || typeof reader.tensors !== 'function') throw new ArgumentError('convertCheckpoint: reader must be an opened CheckpointReader');
@@ -98,6 +99,12 @@ export async function convertCheckpoint(
       }
       yield { name: t.name, dtype: t.dtype, shape: t.shape.slice(), data: await t.bytes() };
     }
+  }
+  if (typeof sink === 'function') {
+    const multi = format as CheckpointFormat & { writeFiles?(t: AsyncIterable<TensorToWrite>, sinkFor: (path: string) => Promise<ByteSink>): Promise<void> };
+    if (typeof multi.writeFiles !== 'function') throw new ArgumentError(`convertCheckpoint: format '${format.id}' writes one file; pass a ByteSink, not a sink factory`);
+    await multi.writeFiles(tensors(), sink);
+    return;
   }
   await format.write(tensors(), sink, opts.metadata ? { metadata: opts.metadata } : undefined);
 }

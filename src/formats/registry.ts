@@ -17,6 +17,7 @@ import './safetensors.ts';
 import './pytorch.ts';
 import './numpy.ts';
 import './gguf.ts';
+import './tfjs.ts';
 
 // eslint-disable-next-line no-var
 var table: Map<string, CheckpointFormat> | undefined;
