@@ -498,7 +498,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
       if (have > limit + 24) throw fail(`is larger than the ${limit}-byte limit for this kind of entry (or its data descriptor is missing)`, { entry: e.name });
       if (have === buf.length) { const b = new Uint8Array(buf.length * 2); b.set(buf); buf = b; }
       const part = await input.readUpTo(buf.length - have);
-      if (!part.length) throw fail('ends without a data descriptor (the file is truncated)', { entry: e.name, truncated: true });
+      if (!part.length) throw input.truncated(have + 1, have, input.pos - have, undefined, e.name); // no data descriptor before the end
       buf.set(part, have);
       have += part.length;
     }
@@ -799,6 +799,8 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
       if (local.storage) local.storage.crcAt.push(tailAt + at + 16);
       at = end;
     }
+    // The stream ended inside (or right before) the central directory or the end records.
+    if (at + 4 > tail.length) throw input.truncated(22, tail.length - at, cdOffset + at);
     if (matched.size !== entries.length) {
       const missing = entries.find((e) => !matched.has(e.name))!;
       throw bad(`does not list '${missing.name}'`, { entry: missing.name });
@@ -808,10 +810,12 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
     if (at + 4 <= tail.length && u32(tail, at) === SIG_EOCD64) {
       if (at + 56 > tail.length) throw input.truncated(56, tail.length - at, cdOffset + at);
       const recLen = u64(tail, at + 4);
-      if (!(recLen >= 44) || at + 12 + recLen > tail.length) throw bad(`zip64 end record length ${recLen} is impossible`);
+      if (!(recLen >= 44) || recLen > MAX_TAIL_BYTES) throw bad(`zip64 end record length ${recLen} is impossible`);
+      if (at + 12 + recLen > tail.length) throw input.truncated(12 + recLen, tail.length - at, cdOffset + at);
       zip64End = { at: cdOffset + at, entries: u64(tail, at + 32), size: u64(tail, at + 40), offset: u64(tail, at + 48) };
       at += 12 + recLen;
-      if (at + 20 > tail.length || u32(tail, at) !== SIG_LOCATOR64) throw bad('zip64 end record is not followed by its locator');
+      if (at + 20 > tail.length) throw input.truncated(20, tail.length - at, cdOffset + at);
+      if (u32(tail, at) !== SIG_LOCATOR64) throw bad('zip64 end record is not followed by its locator');
       if (u64(tail, at + 8) !== zip64End.at) throw bad(`zip64 locator points to offset ${u64(tail, at + 8)}, but the zip64 end record is at ${zip64End.at}`);
       at += 20;
     }
