@@ -17,6 +17,9 @@ import { registerLog } from './commands/log.ts';
 import { registerGc } from './commands/gc.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerMerge } from './commands/merge.ts';
+import { registerMergeModels } from './commands/merge-models.ts';
+import { registerServe } from './commands/serve.ts';
+import { registerFetch } from './commands/fetch.ts';
 
 export const VERSION = '0.1.0';
 
@@ -42,6 +45,9 @@ export function buildProgram(): Command {
   registerTextconv(program);
   registerHooks(program);
   registerMerge(program);
+  registerMergeModels(program);
+  registerServe(program);
+  registerFetch(program);
   return program;
 }
 
