@@ -7,7 +7,8 @@ import { ThetaError } from '../core/errors.ts';
 import type { ByteSink } from '../core/io.ts';
 import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
 import { smudgeCheckpoint } from '../theta/smudge.ts';
-import { repoContext, required, type RepoOptions } from './context.ts';
+import { referencedObjects } from '../theta/metadata.ts';
+import { prefetch, repoContext, required, type RepoOptions } from './context.ts';
 import { NotAModelError } from './errors.ts';
 import { requireBlob } from './model-blob.ts';
 import '../updates/index.ts';
@@ -34,6 +35,7 @@ export async function checkoutModel(o: CheckoutModelOptions): Promise<CheckoutRe
   const ref = o.ref ?? 'HEAD';
   const m = await requireBlob(c, ref, o.filepath);
   if (!m) throw new NotAModelError(o.filepath, ref);
+  await prefetch(c, m.kind === 'theta' ? referencedObjects(m.metadata) : [m.pointer]);
   let size = 0;
   const counting: ByteSink = {
     async write(b) { size += b.length; await o.sink.write(b); },

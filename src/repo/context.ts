@@ -71,6 +71,16 @@ export async function repoContext(caller: string, o: RepoOptions, extra: string[
   };
 }
 
+/**
+ * Ask the store to fetch these objects ahead of reading them, when it can (a remote-backed store
+ * has `prefetch`, which downloads what is missing in batched requests instead of one request per
+ * object). A plain local store has nothing to do.
+ */
+export async function prefetch(c: RepoContext, refs: { oid: string; size: number }[]): Promise<void> {
+  const s = c.store as ObjectStore & { prefetch?: (refs: { oid: string; size: number }[]) => Promise<unknown> };
+  if (refs.length && typeof s.prefetch === 'function') await s.prefetch(refs);
+}
+
 /** The options isomorphic-git functions take, from a context. */
 // isomorphic-git's own fs type is a union we satisfy structurally; cast once here.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -10,8 +10,8 @@ import { ThetaError } from '../core/errors.ts';
 import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
-import type { TensorEntry } from '../theta/metadata.ts';
-import { repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
+import type { ObjectRef, TensorEntry } from '../theta/metadata.ts';
+import { prefetch, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { NotAModelError, PathNotFoundError } from './errors.ts';
 import { readBlobAt, classifyBlob, type ModelBlob } from './model-blob.ts';
 import { modelTensors } from './read-model.ts';
@@ -58,6 +58,37 @@ async function* lfsDiffTensors(c: RepoContext, m: ModelBlob, filepath: string, a
   }
 }
 
+function entryRefs(e: TensorEntry): ObjectRef[] {
+  const out: ObjectRef[] = [];
+  for (const step of e.chain) {
+    for (const v of Object.values(step)) {
+      if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.push(v as ObjectRef);
+    }
+  }
+  return out;
+}
+
+/**
+ * The objects an exact diff will read: the recipes of tensors whose content differs on the two
+ * sides with the same layout, and the whole object of a git-lfs side. Nothing for an approx diff
+ * of two git-theta sides.
+ */
+export function objectsForDiff(a: ModelBlob | null, b: ModelBlob | null, approx: boolean): ObjectRef[] {
+  const out: ObjectRef[] = [];
+  for (const m of [a, b]) if (m?.kind === 'lfs') out.push(m.pointer);
+  if (approx || a?.kind !== 'theta' || b?.kind !== 'theta') {
+    // with a git-lfs side the theta side's changed tensors are unknown until the file is read
+    if (!approx) for (const m of [a, b]) if (m?.kind === 'theta') for (const e of Object.values(m.metadata.tensors)) out.push(...entryRefs(e));
+    return out;
+  }
+  for (const [name, eb] of Object.entries(b.metadata.tensors)) {
+    const ea = a.metadata.tensors[name];
+    if (!ea || ea.hash === eb.hash || ea.dtype !== eb.dtype || ea.shape.join() !== eb.shape.join()) continue;
+    out.push(...entryRefs(ea), ...entryRefs(eb));
+  }
+  return out;
+}
+
 /** Diff of one path between two already-resolved commits (shared with diffRevisions). */
 export async function diffPathAt(
   c: RepoContext, filepath: string, from: { ref: string; commit: string }, to: { ref: string; commit: string }, approx: boolean,
@@ -65,6 +96,7 @@ export async function diffPathAt(
   const a = await sideAt(c, from.ref, from.commit, filepath);
   const b = await sideAt(c, to.ref, to.commit, filepath);
   if (!a.present && !b.present) throw new PathNotFoundError(filepath, `${from.ref}' or '${to.ref}`);
+  await prefetch(c, objectsForDiff(a.model, b.model, approx));
   const load = (name: string, e: TensorEntry) => rebuildTensor(name, e, c.store, c.kernels);
   let format = 'unknown';
   let older: DiffTensor[] = [];

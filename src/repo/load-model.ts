@@ -3,7 +3,8 @@
  * returns can be given straight back to saveModel.
  */
 import type { TensorToWrite } from '../formats/types.ts';
-import { repoContext, required, type RepoOptions } from './context.ts';
+import { referencedObjects } from '../theta/metadata.ts';
+import { prefetch, repoContext, required, type RepoOptions } from './context.ts';
 import { NotAModelError } from './errors.ts';
 import { requireBlob } from './model-blob.ts';
 import { modelTensors } from './read-model.ts';
@@ -28,6 +29,7 @@ export async function loadModel(o: LoadModelOptions): Promise<LoadedModel> {
   const ref = o.ref ?? 'HEAD';
   const m = await requireBlob(c, ref, o.filepath);
   if (!m) throw new NotAModelError(o.filepath, ref);
+  await prefetch(c, m.kind === 'theta' ? referencedObjects(m.metadata) : [m.pointer]);
   const tensors: TensorToWrite[] = [];
   let format = 'unknown';
   for await (const t of modelTensors(c, m, o.filepath, (id) => (format = id))) {

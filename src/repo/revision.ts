@@ -24,6 +24,10 @@ export async function resolveRevision(c: RepoContext, rev: string): Promise<stri
   try {
     oid = await git.resolveRef({ ...args, ref: base === '@' ? 'HEAD' : base });
   } catch {
+    // in a clone, other branches exist only as origin/<name>
+    oid = await git.resolveRef({ ...args, ref: `refs/remotes/origin/${base}` }).catch(() => undefined);
+  }
+  if (!oid) {
     if (HEX_RE.test(base)) {
       try {
         oid = await git.expandOid({ ...args, oid: base.toLowerCase() });

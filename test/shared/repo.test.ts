@@ -226,6 +226,31 @@ test('unchanged tensors reuse their entries and objects', async () => {
   assert.is(again.blob, prevBlob, 'identical metadata blob');
 });
 
+test('a diff asks the store for the objects of changed tensors only, prefetched in one call', async () => {
+  const { fs, dir, versions } = state;
+  const local = defaultStore(fs, `${dir}/.git`);
+  const prefetched: string[][] = [];
+  const read: string[] = [];
+  const store = Object.assign(Object.create(local), {
+    async prefetch(refs: { oid: string }[]) { prefetched.push(refs.map((r) => r.oid)); return null; },
+    async get(oid: string) { read.push(oid); return local.get(oid); },
+  });
+  const [a, b] = [versions[1].commit, versions[2].commit];
+  await diffModel({ fs, dir, filepath: FILE, from: a, to: b, store });
+  const ma = await readMetadata({ fs, dir, ref: a, filepath: FILE });
+  const mb = await readMetadata({ fs, dir, ref: b, filepath: FILE });
+  const oidsOf = (e: object) => JSON.stringify(e).match(/[0-9a-f]{64}/g) ?? [];
+  const changed = Object.keys(mb.tensors).filter((n) => mb.tensors[n].hash !== ma.tensors[n].hash);
+  const want = new Set(changed.flatMap((n) => [...oidsOf(ma.tensors[n]), ...oidsOf(mb.tensors[n])]));
+  assert.is(prefetched.length, 1, 'one prefetch call');
+  assert.equal(new Set(prefetched[0]), want, 'exactly the recipes of the changed tensors');
+  assert.ok(read.every((o) => want.has(o)), 'no object of an unchanged tensor (or the skeleton) is read');
+  assert.ok(!read.includes(mb.skeleton.oid));
+  prefetched.length = 0;
+  await diffModel({ fs, dir, filepath: FILE, from: a, to: b, store, approx: true });
+  assert.equal(prefetched, [], 'approx needs no object');
+});
+
 test('a missing object is a typed error naming the tensor and the object', async () => {
   const { fs, dir } = state;
   const m = await readMetadata({ fs, dir, filepath: FILE });
