@@ -42,8 +42,8 @@ export class ArgumentError extends ThetaError {
 
 /** No reader recognises the input. */
 export class UnknownFormatError extends ThetaError {
-  constructor(file: string, detail = '') {
-    super('E_UNKNOWN_FORMAT', `${file}: not a recognised checkpoint${detail ? ` (${detail})` : ''}; supported: safetensors`, { file });
+  constructor(file: string, detail = '', supported: readonly string[] = []) {
+    super('E_UNKNOWN_FORMAT', `${file}: not a recognised checkpoint${detail ? ` (${detail})` : ''}${supported.length ? `; supported: ${supported.join(', ')}` : ''}`, { file });
     this.name = 'UnknownFormatError';
   }
 }

@@ -78,5 +78,6 @@ export function sniffFormat(head: Uint8Array, fileName?: string): CheckpointForm
   throw new UnknownFormatError(
     fileName ?? '<input>',
     named ? `named like ${named.id} but its first bytes are not ${named.id}` : head.length === 0 ? 'the input is empty' : 'no registered format recognises its first bytes',
+    listFormats().map((f) => f.id),
   );
 }

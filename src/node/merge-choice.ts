@@ -15,7 +15,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline/promises';
+import { createInterface } from 'node:readline';
 import { ThetaError } from '../core/errors.ts';
 import { formatChoice, listMergeStrategies, parseStrategySpec, type StrategyChoice } from '../merges/index.ts';
 import type { ConflictInfo } from '../merges/three-way.ts';
@@ -91,7 +91,15 @@ export function canPrompt(): boolean {
  * parameters (for all of them or one by one), shows a summary and asks before anything is written.
  */
 export async function promptForStrategies(path: string, infos: ConflictInfo[]): Promise<Map<string, StrategyChoice> | null> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: false });
+  // lines typed ahead of a prompt are queued, not lost
+  const lines = rl[Symbol.asyncIterator]();
+  const question = async (q: string): Promise<string> => {
+    process.stderr.write(q);
+    const r = await lines.next();
+    if (r.done) throw new ThetaError('E_ABORTED', 'the merge menu got end of input; nothing written', {});
+    return r.value;
+  };
   const out = new Map<string, StrategyChoice>();
   try {
     const strategies = listMergeStrategies();
@@ -101,7 +109,7 @@ export async function promptForStrategies(path: string, infos: ConflictInfo[]): 
     strategies.forEach((s, k) => process.stderr.write(`  ${k + 1}. ${s.name.padEnd(16)} ${s.description}\n`));
     const ask = async (label: string): Promise<StrategyChoice | null> => {
       for (;;) {
-        const ans = (await rl.question(`strategy for ${label} [1-${strategies.length} or name, empty = fail]: `)).trim();
+        const ans = (await question(`strategy for ${label} [1-${strategies.length} or name, empty = fail]: `)).trim();
         if (!ans) return null;
         const s = /^\d+$/.test(ans) ? strategies[Number(ans) - 1] : strategies.find((x) => x.name === ans);
         if (!s) {
@@ -110,7 +118,7 @@ export async function promptForStrategies(path: string, infos: ConflictInfo[]): 
         }
         const given: Record<string, string> = {};
         for (const p of s.params) {
-          const v = (await rl.question(`  ${p.name} (${p.description}) [${p.default}]: `)).trim();
+          const v = (await question(`  ${p.name} (${p.description}) [${p.default}]: `)).trim();
           if (v) given[p.name] = v;
         }
         try {
@@ -120,7 +128,7 @@ export async function promptForStrategies(path: string, infos: ConflictInfo[]): 
         }
       }
     };
-    const mode = infos.length > 1 ? (await rl.question('one strategy for all, or each tensor on its own? [A/e]: ')).trim().toLowerCase() : 'a';
+    const mode = infos.length > 1 ? (await question('one strategy for all, or each tensor on its own? [A/e]: ')).trim().toLowerCase() : 'a';
     if (mode.startsWith('e')) {
       for (const i of infos) {
         const c = await ask(i.name);
@@ -132,7 +140,7 @@ export async function promptForStrategies(path: string, infos: ConflictInfo[]): 
     }
     process.stderr.write('summary:\n');
     for (const i of infos) process.stderr.write(`  ${i.name}: ${out.has(i.name) ? formatChoice(out.get(i.name)!) : 'left conflicted'}\n`);
-    const ok = (await rl.question('write this merge? [Y/n]: ')).trim().toLowerCase();
+    const ok = (await question('write this merge? [Y/n]: ')).trim().toLowerCase();
     return ok === '' || ok.startsWith('y') ? out : null;
   } finally {
     rl.close();

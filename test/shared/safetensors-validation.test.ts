@@ -201,7 +201,8 @@ const registry = suite('formats: registry');
 
 registry('sniffFormat: unknown bytes are an UnknownFormatError naming the file', () => {
   for (const [head, name, says] of [
-    [enc('PK\x03\x04 zip file here'), 'model.bin', /no registered format/],
+    [enc('PK\x03\x04 zip file here'), 'model.xyz', /no registered format/],
+    [enc('PK\x03\x04 zip file here'), 'model.bin', /named like pytorch but its first bytes are not pytorch/],
     [new Uint8Array(0), 'empty.safetensors', /named like safetensors/],
     [build('{}', 0, 1n << 40n), 'big.safetensors', /named like safetensors/],
     [build('[1]'), undefined, /no registered format/],
