@@ -308,9 +308,10 @@ export interface PushSummary {
 export async function prePushUpload(o: { cwd: string; remote: string; url?: string; stdin: string; log?: (s: string) => void }): Promise<PushSummary> {
   const commits = new Set<string>();
   for (const line of o.stdin.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 4) continue;
-    const [, localSha, , remoteSha] = f as [string, string, string, string];
+    // git's lines only; anything else (blank, malformed) names no commits
+    const m = /^(\S+) ([0-9a-f]{40}|[0-9a-f]{64}) (\S+) ([0-9a-f]{40}|[0-9a-f]{64})$/.exec(line.trim());
+    if (!m) continue;
+    const [, , localSha, , remoteSha] = m as unknown as [string, string, string, string, string];
     if (ZERO_SHA.test(localSha)) continue; // a deletion sends nothing
     const known = !ZERO_SHA.test(remoteSha) && (await git(['cat-file', '-e', `${remoteSha}^{commit}`], { cwd: o.cwd, allowFail: true })).code === 0;
     const not = known ? [remoteSha] : [o.remote ? `--remotes=${o.remote}` : '--remotes'];

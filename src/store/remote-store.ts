@@ -7,8 +7,8 @@
  *
  * The downloader is created lazily: nothing is read or contacted until an object is missing.
  */
-import { ObjectMissingError, ThetaError } from '../core/errors.ts';
-import type { LfsObject, LfsTransferResult } from './lfs-client.ts';
+import { ThetaError } from '../core/errors.ts';
+import { LfsTransferError, type LfsObject, type LfsTransferResult } from './lfs-client.ts';
 import { assertOid, type ObjectStore, type Oid } from './types.ts';
 
 /** What a remote store needs from a transfer client (LfsClient has this shape). */
@@ -27,7 +27,13 @@ export interface RemoteStoreOptions {
 }
 
 export interface RemoteStoreExtras {
-  /** Download, in batches, every object of `refs` the local store lacks. Resolves to the result (null when nothing was missing). */
+  /**
+   * Download, in batches, every object of `refs` the local store lacks. Resolves to the result
+   * (null when nothing was missing or no remote is known). Objects that failed one by one (not on
+   * the server, corrupt) do not reject it: each is remembered and reading it throws that error
+   * (so the reader can name what needed it) without asking the server again. A failed request
+   * as a whole (server down, auth) rejects.
+   */
   prefetch(refs: LfsObject[]): Promise<LfsTransferResult | null>;
   /** Remember objects' sizes (the batch API wants a size; objects read without one are asked for with size 0). */
   hint(refs: LfsObject[]): void;
@@ -45,6 +51,7 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
   if (!local) throw new ThetaError('E_ARGUMENT', 'createRemoteStore: `local` is required', {});
   const sizes = new Map<Oid, number>();
   const inflight = new Map<Oid, Promise<void>>();
+  const failed = new Map<Oid, ThetaError>();
   let downloader: Promise<ObjectDownloader | null> | null = null;
 
   const getDownloader = (): Promise<ObjectDownloader | null> => {
@@ -67,15 +74,23 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
       if (r.size > 0) sizes.set(r.oid, r.size);
       const running = inflight.get(r.oid);
       if (running) { waits.push(running); continue; }
+      if (failed.has(r.oid)) continue;
       if (!(await local.has(r.oid))) missing.push({ ...r, size: r.size || sizes.get(r.oid) || 0 });
     }
     let result: LfsTransferResult | null = null;
     if (missing.length) {
       const job = (async () => {
         const d = await getDownloader();
-        if (!d) throw new ObjectMissingError(missing[0]!.oid, 'no LFS remote is configured to fetch it from');
-        result = await d.download(missing, local);
-        options.onDownloaded?.(result);
+        if (!d) return; // no remote: reads fail as they would on the local store
+        try {
+          result = await d.download(missing, local);
+          options.onDownloaded?.(result);
+        } catch (e) {
+          if (!(e instanceof LfsTransferError)) throw e;
+          for (const f of e.failures) {
+            failed.set(f.oid, new ThetaError(f.code, f.message.includes(f.oid) ? f.message : `object ${f.oid}: ${f.message}`, { oid: f.oid, status: f.status }));
+          }
+        }
       })();
       const settled = job.then(() => {}, () => {});
       for (const m of missing) inflight.set(m.oid, settled);
@@ -92,8 +107,10 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
   async function ensure(oid: Oid): Promise<void> {
     assertOid(oid);
     if (await local.has(oid)) return;
-    await fetchMissing([{ oid, size: sizes.get(oid) ?? 0 }]);
-    if (!(await local.has(oid))) throw new ObjectMissingError(oid, 'not found locally nor on the LFS remote');
+    if (!failed.has(oid)) await fetchMissing([{ oid, size: sizes.get(oid) ?? 0 }]);
+    const err = failed.get(oid);
+    if (err) throw err;
+    // still absent (no remote known): the local store's own ObjectMissingError follows
   }
 
   const extras: RemoteStoreExtras & Partial<ObjectStore> = {

@@ -289,6 +289,26 @@ test('remote store: local first, prefetch in one batch, lazy downloader, missing
   const extra = await obj(33, 99);
   server.set(extra.ref.oid, extra.data);
   assert.equal(await store.get(extra.ref.oid), extra.data);
+  // objects that fail one by one do not reject prefetch; reading one throws its error, with no new request
+  const gone = await obj(20, 98);
+  const corrupt = await obj(20, 97);
+  server.set(corrupt.ref.oid, corrupt.data);
+  const faulty = mockServer(server, { corrupt: new Set([corrupt.ref.oid]) });
+  const store2 = createRemoteStore(createMemoryStore(), { remote: new LfsClient({ url: BASE, fetch: faulty.fetchFn }) });
+  const r2 = await store2.prefetch([gone.ref, corrupt.ref, objs[2]!.ref]);
+  assert.is(r2, null, 'the per-object failures were recorded, not thrown');
+  assert.ok(await store2.has(objs[2]!.ref.oid), 'the good object arrived');
+  const requests = faulty.calls.length;
+  const e1 = await errorOf(store2.get(gone.ref.oid));
+  assert.is(e1.code, 'E_LFS_OBJECT');
+  assert.match(e1.message, new RegExp(`${gone.ref.oid}.*404`));
+  assert.is((await errorOf(store2.get(corrupt.ref.oid))).code, 'E_LFS_CORRUPT');
+  assert.is(faulty.calls.length, requests, 'no request repeated for a known failure');
+  assert.not.ok(await store2.has(corrupt.ref.oid));
+  // a failed request as a whole rejects prefetch
+  const down = mockServer(server, { before: () => new Response('{"message":"maintenance"}', { status: 503 }) });
+  const store3 = createRemoteStore(createMemoryStore(), { remote: new LfsClient({ url: BASE, fetch: down.fetchFn, retries: 0 }) });
+  assert.is((await errorOf(store3.prefetch([gone.ref]))).code, 'E_LFS_REQUEST');
   // no remote: the local store's own error
   const none = createRemoteStore(createMemoryStore(), { remote: null });
   assert.is((await errorOf(none.get(extra.ref.oid))).code, 'E_OBJECT_MISSING');
