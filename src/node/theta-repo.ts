@@ -22,6 +22,9 @@ import { mergeThreeWay, sameLayout, type TensorConflict, type ThreeWayOptions, t
 import '../merges/index.ts';
 import { openCheckpointFile } from './open-checkpoint.ts';
 import { openLocalStore } from './store-fs.ts';
+import { withRemoteObjects } from './lfs-node.ts';
+import type { RemoteStoreExtras } from '../store/remote-store.ts';
+import { referencedObjects } from '../theta/metadata.ts';
 import '../updates/index.ts';
 
 export interface ThetaSettings {
@@ -51,7 +54,8 @@ export class ThetaRepo {
   static async open(cwd = process.cwd()): Promise<ThetaRepo> {
     const dir = await gitCommonDir(cwd);
     const root = (await git(['rev-parse', '--show-toplevel'], { cwd, allowFail: true })).stdout.toString().trim() || cwd;
-    return new ThetaRepo(cwd, root, openLocalStore(dir), await getKernels(), await readSettings(cwd));
+    // objects missing locally (after a clone) are downloaded from the remote's LFS server, lazily
+    return new ThetaRepo(cwd, root, withRemoteObjects(openLocalStore(dir), cwd), await getKernels(), await readSettings(cwd));
   }
 
   /** The metadata git has for a path at a revision (`:path` = the index), or null. */
@@ -115,6 +119,8 @@ export class ThetaRepo {
       return;
     }
     const metadata = parseMetadata(blob, path);
+    // every object this file needs, fetched in batched requests before rebuilding (no-op when all are local)
+    await (this.store as Partial<RemoteStoreExtras>).prefetch?.(referencedObjects(metadata));
     await smudgeCheckpoint({ metadata, format: getFormat(metadata.format), store: this.store, kernels: this.kernels, sink });
   }
 }

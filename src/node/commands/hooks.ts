@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { collect } from '../../core/io.ts';
 import { gitText } from '../git.ts';
 import { CHAINED_HOOK } from './install.ts';
+import { prePushUpload } from '../lfs-node.ts';
 
 /** Run the pre-push hook that `install` set aside (git-lfs's, a user's) with the same input. */
 async function runChained(args: string[], stdin: Uint8Array): Promise<number> {
@@ -25,12 +26,19 @@ async function runChained(args: string[], stdin: Uint8Array): Promise<number> {
 export function registerHooks(program: Command): void {
   program
     .command('pre-push', { hidden: true })
-    .description('(run by git) pre-push hook: runs any pre-push hook git-theta set aside when it was installed')
+    .description('(run by git) pre-push hook: uploads the objects the pushed commits need to the LFS server, then runs any pre-push hook git-theta set aside')
     .argument('[remote]')
     .argument('[url]')
     .action(async (remote?: string, url?: string) => {
       const stdin = await collect(process.stdin);
-      // Uploading theta objects to the remote's LFS server is not implemented yet (see the README).
+      // upload the objects the pushed commits need and the server lacks; a failure refuses the push
+      try {
+        await prePushUpload({ cwd: process.cwd(), remote: remote ?? '', url, stdin: new TextDecoder().decode(stdin), log: (s) => process.stderr.write(s) });
+      } catch (e) {
+        process.stderr.write(`git-theta: pre-push: ${(e as Error).message}\ngit-theta: the push was refused (git sent nothing)\n`);
+        process.exitCode = 1;
+        return;
+      }
       process.exitCode = await runChained([remote, url].filter((x): x is string => !!x), stdin);
     });
 
