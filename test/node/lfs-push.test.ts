@@ -164,6 +164,41 @@ t('corrupt objects from the server: a clear error, nothing corrupt in the workin
   assert.is(sha256(readFileSync(join(c, 'model.safetensors'))), S.hashes[5]);
 });
 
+t('git theta pull: a new version pushed elsewhere arrives with its objects', async () => {
+  const c = join(S.root, 'clone1'); // tracks origin/main since the clone test
+  const data = readFileSync(join(fixturesDir, HISTORY[2]!));
+  data[data.length - 2] ^= 0x01;
+  writeFileSync(join(S.work, 'model.safetensors'), data);
+  await thetaOk(S.work, 'add', 'model.safetensors');
+  await git(S.work, 'commit', '-q', '-m', 'v6');
+  assert.is((await run('git', ['push', 'origin', 'main'], S.work)).code, 0);
+  assert.is((await run('git', ['checkout', '-q', 'main'], c)).code, 0);
+  const p = await theta(c, ['pull', '--ff-only', 'origin', 'main']);
+  assert.is(p.code, 0, p.stderr);
+  assert.is((await git(c, 'rev-parse', 'HEAD')).trim(), (await git(S.work, 'rev-parse', 'HEAD')).trim());
+  assert.is(sha256(readFileSync(join(c, 'model.safetensors'))), sha256(data));
+  for (const oid of await objectsAt(c, 'HEAD')) assert.ok(existsSync(join(c, '.git', 'lfs', 'objects', oid.slice(0, 2), oid.slice(2, 4), oid)));
+});
+
+t('credentials: a 401 is answered through git credential fill', async () => {
+  const c = await cloneInstalled(S.server.repoUrl, join(S.root, 'clone5'));
+  await git(c, 'config', 'credential.helper', '!f() { test "$1" = get && printf "username=alice\\npassword=s3cret\\n"; }; f');
+  S.server.faults.authorization = `Basic ${Buffer.from('alice:s3cret').toString('base64')}`;
+  try {
+    const co = await run('git', ['checkout', 'main'], c);
+    assert.is(co.code, 0, co.stderr);
+    assert.is(sha256(readFileSync(join(c, 'model.safetensors'))), sha256(readFileSync(join(S.work, 'model.safetensors'))));
+    // without credentials the same checkout fails with a clear message
+    const c2 = await cloneInstalled(S.server.repoUrl, join(S.root, 'clone6'));
+    const bad = await run('git', ['checkout', 'main'], c2);
+    assert.is.not(bad.code, 0);
+    assert.match(bad.stderr, /401/);
+    assert.not.ok(existsSync(join(c2, 'model.safetensors')));
+  } finally {
+    S.server.faults.authorization = undefined;
+  }
+});
+
 t('an upload the server refuses stops the push with a clear message', async () => {
   const ro = await startServer({ repo: S.srv, allowPush: false, webDir: null });
   try {

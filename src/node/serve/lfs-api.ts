@@ -35,6 +35,8 @@ export interface ServeFaults {
   retryAfter?: string;
   /** Serve downloads of these oids (or all, with `true`) with one bit flipped. */
   corrupt?: boolean | Set<string>;
+  /** Require this Authorization header value on batch requests (401 otherwise). */
+  authorization?: string;
 }
 
 export interface ServeStats {
@@ -134,6 +136,10 @@ async function batch(ctx: LfsApiContext, req: IncomingMessage, res: ServerRespon
   if (doc.hash_algo !== undefined && doc.hash_algo !== 'sha256') return sendJson(res, 409, { message: `batch: unsupported hash algorithm '${String(doc.hash_algo)}'; this server uses sha256` });
   if (Array.isArray(doc.transfers) && doc.transfers.length && !doc.transfers.includes('basic')) {
     return sendJson(res, 422, { message: `batch: only the 'basic' transfer is supported` });
+  }
+  if (ctx.faults.authorization && req.headers.authorization !== ctx.faults.authorization) {
+    res.setHeader('LFS-Authenticate', 'Basic realm="git-theta"');
+    return sendJson(res, 401, { message: 'credentials needed' });
   }
   if (operation === 'upload' && !ctx.allowPush) return sendJson(res, 403, { message: READ_ONLY_MESSAGE });
   ctx.stats.batches.push({ operation, objects: doc.objects.length });
