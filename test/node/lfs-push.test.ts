@@ -199,6 +199,22 @@ t('credentials: a 401 is answered through git credential fill', async () => {
   }
 });
 
+t('a remote that is a local path: objects are copied store to store on push and on checkout', async () => {
+  const bare = join(S.root, 'local.git');
+  await git(S.root, 'init', '-q', '--bare', '-b', 'main', bare);
+  const r = await run('git', ['push', bare, 'main'], S.work);
+  assert.is(r.code, 0, r.stderr);
+  const needed = new Set<string>();
+  for (const c of S.commits) for (const oid of await objectsAt(S.work, c)) needed.add(oid);
+  const copied = objectFiles(join(bare, 'lfs'));
+  for (const oid of needed) assert.ok(copied.has(oid), `object ${oid.slice(0, 12)} copied`);
+  for (const [oid, b] of copied) assert.is(sha256(b), oid);
+  const c = await cloneInstalled(bare, join(S.root, 'clone-local'));
+  const co = await run('git', ['-c', 'advice.detachedHead=false', 'checkout', '-q', S.commits[3]!], c);
+  assert.is(co.code, 0, co.stderr);
+  assert.is(sha256(readFileSync(join(c, 'model.safetensors'))), S.hashes[3]);
+});
+
 t('an upload the server refuses stops the push with a clear message', async () => {
   const ro = await startServer({ repo: S.srv, allowPush: false, webDir: null });
   try {
