@@ -17,6 +17,7 @@ import { registerLog } from './commands/log.ts';
 import { registerGc } from './commands/gc.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerMerge } from './commands/merge.ts';
+import { registerCheckout } from './commands/checkout.ts';
 import { registerMergeModels } from './commands/merge-models.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerFetch } from './commands/fetch.ts';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerTrack(program);
   registerAdd(program);
   registerDiff(program);
+  registerCheckout(program);
   registerInspect(program);
   registerLog(program);
   registerGc(program);

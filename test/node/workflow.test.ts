@@ -214,6 +214,20 @@ t('renaming the file, switching branches and rebasing keep every version readabl
   await git(dir, 'checkout', '-q', 'main');
 });
 
+t('git theta checkout writes files from the store and records them in the index (no re-clean)', async () => {
+  const { dir, commits, hashes } = H;
+  await git(dir, 'checkout', '-q', 'main');
+  const r = await theta(dir, ['checkout', commits[2], '--', 'model.safetensors']);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(sha256(readFileSync(join(dir, 'model.safetensors'))), hashes[2]);
+  assert.is(await git(dir, 'status', '--porcelain'), 'M  model.safetensors\n', 'staged like git checkout <rev> -- <path>, working tree clean');
+  const traced = await run('git', ['status', '--porcelain'], dir, { env: { GIT_TRACE: '1' } });
+  assert.not.match(traced.stderr, /filter-process/, 'git status did not need the clean filter');
+  assert.is((await theta(dir, ['checkout', 'HEAD', '--', 'model.safetensors'])).code, 0);
+  assert.is(sha256(readFileSync(join(dir, 'model.safetensors'))), hashes[4]);
+  assert.is(await git(dir, 'status', '--porcelain'), '');
+});
+
 t('git diff and git log -p show per-tensor lines, not JSON or "binary files differ"', async () => {
   const d = await git(H.dir, 'diff', H.commits[3], H.commits[4]);
   assert.match(d, /^-2\.weight\s+F32\[64,64\]/m);

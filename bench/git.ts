@@ -1,0 +1,156 @@
+/**
+ * git-theta against git-lfs on the same files, in one run (issue 3's benchmark):
+ * a ~1 GB GPT-like safetensors v1 and a v2 with 5% of its tensors changed.
+ * Prints the times of `git add` and checkout, bytes stored for v2, and peak memory (max RSS of git
+ * and its filter, from /usr/bin/time). Timings on a shared machine are noisy: read the ratios.
+ *
+ *   node build/js/bench/git.js [--gb 1] [--keep]
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getFormat } from '../src/formats/registry.ts';
+import type { TensorToWrite } from '../src/formats/types.ts';
+
+const root = join(fileURLToPath(import.meta.url), '../../../..');
+const BIN = join(root, 'bin/git-theta.js');
+const gb = Number(process.argv[process.argv.indexOf('--gb') + 1]) || 1;
+const keep = process.argv.includes('--keep');
+
+function layout(totalBytes: number): { name: string; shape: number[] }[] {
+  const d = 1024;
+  const out = [{ name: 'wte.weight', shape: [16384, d] }, { name: 'wpe.weight', shape: [2048, d] }];
+  const perLayer = (3 * d * d + d * d + 4 * d * d + 4 * d * d) * 4;
+  const layers = Math.max(1, Math.round((totalBytes - 18432 * d * 4) / perLayer));
+  for (let l = 0; l < layers; l++) {
+    const p = `h.${l}.`;
+    out.push(
+      { name: p + 'ln_1.weight', shape: [d] }, { name: p + 'ln_1.bias', shape: [d] },
+      { name: p + 'attn.c_attn.weight', shape: [3 * d, d] }, { name: p + 'attn.c_attn.bias', shape: [3 * d] },
+      { name: p + 'attn.c_proj.weight', shape: [d, d] }, { name: p + 'attn.c_proj.bias', shape: [d] },
+      { name: p + 'ln_2.weight', shape: [d] }, { name: p + 'ln_2.bias', shape: [d] },
+      { name: p + 'mlp.c_fc.weight', shape: [4 * d, d] }, { name: p + 'mlp.c_fc.bias', shape: [4 * d] },
+      { name: p + 'mlp.c_proj.weight', shape: [d, 4 * d] }, { name: p + 'mlp.c_proj.bias', shape: [d] },
+    );
+  }
+  out.push({ name: 'ln_f.weight', shape: [d] }, { name: 'ln_f.bias', shape: [d] });
+  return out;
+}
+
+function fill(n: number, seed: number): Uint8Array {
+  const a = new Uint32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    a[i] = ((s >>> 0) & 0x807fffff) | 0x3c000000; // finite floats of magnitude ~0.01
+  }
+  return new Uint8Array(a.buffer);
+}
+
+async function writeModel(path: string, tensors: { name: string; shape: number[] }[], changed: Set<string>, version: number) {
+  const fd = openSync(path, 'w');
+  async function* gen(): AsyncGenerator<TensorToWrite> {
+    for (const [i, t] of tensors.entries()) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      yield { name: t.name, dtype: 'F32', shape: t.shape, data: fill(n, i + 1 + (changed.has(t.name) ? version * 100003 : 0)) };
+    }
+  }
+  await getFormat('safetensors').write(gen(), { async write(b) { writeSync(fd, b); }, async close() {} });
+  closeSync(fd);
+}
+
+function sh(cwd: string, cmd: string[], env: NodeJS.ProcessEnv = {}): { seconds: number; maxRssMB: number } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
+  const lines = r.stderr.trim().split('\n');
+  return { seconds, maxRssMB: Number(lines[lines.length - 1]) / 1024 };
+}
+
+function dirBytes(d: string): number {
+  if (!existsSync(d)) return 0;
+  let n = 0;
+  for (const e of readdirSync(d, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(d, e.name)) : statSync(join(d, e.name)).size;
+  return n;
+}
+
+const GIT_ENV = { GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' };
+
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), 'theta-bench-git-'));
+  const tensors = layout(gb * 1e9);
+  // 5% of the tensors, spread evenly over the weight matrices (a fine-tune of a few layers)
+  const matrices = tensors.filter((t) => t.shape.length === 2);
+  const nChanged = Math.max(1, Math.round(tensors.length * 0.05));
+  const changed = new Set(Array.from({ length: nChanged }, (_, i) => matrices[Math.floor(((i + 0.5) * matrices.length) / nChanged)].name));
+  const changedBytes = tensors.filter((t) => changed.has(t.name)).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 4), 0);
+  const v1 = join(work, 'v1.safetensors');
+  const v2 = join(work, 'v2.safetensors');
+  await writeModel(v1, tensors, new Set(), 1);
+  await writeModel(v2, tensors, changed, 2);
+  const size = statSync(v1).size;
+  console.log(`model: ${tensors.length} tensors, ${(size / 1e9).toFixed(2)} GB; v2 changes ${changed.size} tensors (${(changedBytes / 1e6).toFixed(1)} MB)`);
+
+  const results: Record<string, Record<string, { seconds: number; maxRssMB: number } | number>> = {};
+  for (const tool of ['lfs', 'theta'] as const) {
+    const dir = join(work, tool);
+    spawnSync('mkdir', ['-p', dir]);
+    const git = (...a: string[]) => sh(dir, ['git', ...a], GIT_ENV);
+    git('init', '-q');
+    if (tool === 'lfs') {
+      git('lfs', 'install', '--local');
+      git('lfs', 'track', '*.safetensors');
+    } else {
+      sh(dir, [process.execPath, BIN, 'install', '--local']);
+      sh(dir, [process.execPath, BIN, 'track', '*.safetensors']);
+    }
+    git('add', '.gitattributes');
+    git('commit', '-q', '-m', 'attributes');
+    const r: Record<string, { seconds: number; maxRssMB: number } | number> = {};
+    spawnSync('cp', [v1, join(dir, 'model.safetensors')]);
+    r.addV1 = git('add', 'model.safetensors');
+    git('commit', '-q', '-m', 'v1');
+    const afterV1 = dirBytes(join(dir, '.git', 'lfs', 'objects'));
+    spawnSync('cp', [v2, join(dir, 'model.safetensors')]);
+    r.addV2 = git('add', 'model.safetensors');
+    git('commit', '-q', '-m', 'v2');
+    r.storedV2 = dirBytes(join(dir, '.git', 'lfs', 'objects')) - afterV1;
+    rmSync(join(dir, 'model.safetensors'));
+    r.checkoutV1 = git('checkout', 'HEAD~1', '--', 'model.safetensors');
+    if (tool === 'theta') {
+      // the direct path: files written from the object store, index stat recorded
+      rmSync(join(dir, 'model.safetensors'));
+      git('checkout', 'HEAD', '--', 'model.safetensors');
+      rmSync(join(dir, 'model.safetensors'));
+      r.fastCheckoutV1 = sh(dir, [process.execPath, BIN, 'checkout', 'HEAD~1', '--', 'model.safetensors']);
+      const status = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: dir, encoding: 'utf8' });
+      r.statusAfterFast = status.stdout.trim() === 'M  model.safetensors' || status.stdout.trim() === '' ? 1 : 0;
+    }
+    results[tool] = r;
+    if (!keep) rmSync(join(dir, '.git', 'lfs'), { recursive: true, force: true });
+  }
+  const L = results.lfs, T = results.theta;
+  const row = (label: string, k: string, goal: string) => {
+    const l = L[k] as { seconds: number; maxRssMB: number }, t = T[k] as { seconds: number; maxRssMB: number };
+    console.log(`${label.padEnd(14)} git-lfs ${l.seconds.toFixed(2).padStart(6)} s (${l.maxRssMB.toFixed(0)} MB)   git-theta ${t.seconds.toFixed(2).padStart(6)} s (${t.maxRssMB.toFixed(0)} MB)   ratio ${(t.seconds / l.seconds).toFixed(2)}   goal ${goal}`);
+  };
+  row('git add v1', 'addV1', '<= 0.7');
+  row('git add v2', 'addV2', '<= 0.15');
+  row('checkout v1', 'checkoutV1', '<= 0.8');
+  const f = T.fastCheckoutV1 as { seconds: number; maxRssMB: number };
+  const l = L.checkoutV1 as { seconds: number };
+  console.log(`${'theta checkout'.padEnd(14)} git-lfs ${l.seconds.toFixed(2).padStart(6)} s          git-theta ${f.seconds.toFixed(2).padStart(6)} s (${f.maxRssMB.toFixed(0)} MB)   ratio ${(f.seconds / l.seconds).toFixed(2)}   goal <= 0.8   (git theta checkout HEAD~1 -- file)`);
+  console.log(`stored for v2   git-lfs ${((L.storedV2 as number) / 1e6).toFixed(1)} MB   git-theta ${((T.storedV2 as number) / 1e6).toFixed(1)} MB = ${((T.storedV2 as number) / changedBytes).toFixed(3)}x the changed tensors' bytes (goal <= 1.1)`);
+  const largest = Math.max(...tensors.map((t) => t.shape.reduce((x, y) => x * y, 4)));
+  console.log(`peak memory of git-theta's git add: ${Math.max((T.addV1 as { maxRssMB: number }).maxRssMB, (T.addV2 as { maxRssMB: number }).maxRssMB).toFixed(0)} MB (bound: 3x largest tensor ${(largest / 1e6).toFixed(0)} MB + 200 MB = ${((3 * largest) / 1e6 + 200).toFixed(0)} MB)`);
+  if (!keep) rmSync(work, { recursive: true, force: true });
+  else console.log(`kept ${work}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
