@@ -3,7 +3,7 @@
 // the generated test lists, the TypeScript output for Node, and the browser bundles.
 // Run by `npm install` (prepare), `npm run build` and before `npm test`.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync, readdirSync, existsSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -64,4 +64,16 @@ await esbuild.build({
   sourcemap: true,
   logLevel: 'warning',
 });
+// the web page (src/web): its script, its worker, and its static files
+await esbuild.build({
+  entryPoints: { main: join(root, 'src/web/main.ts'), worker: join(root, 'src/web/worker.ts') },
+  outdir: join(root, 'build/web'),
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  target: ['chrome100', 'firefox100', 'safari16'],
+  sourcemap: true,
+  logLevel: 'warning',
+});
+for (const f of ['index.html', 'styles.css']) copyFileSync(join(root, 'src/web', f), join(root, 'build/web', f));
 step('done');
