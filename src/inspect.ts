@@ -6,6 +6,8 @@
 import type { CheckpointReader } from './formats/types.ts';
 import type { DType } from './core/dtypes.ts';
 import { getKernels, type Kernels } from './core/kernels.ts';
+import { dequantizeForStats, type MaybeQuantized } from './formats/convert.ts';
+import { createSha256 } from './core/sha256.ts';
 
 export interface InspectStats {
   mean: number | null;
@@ -21,6 +23,10 @@ export interface InspectTensor {
   dtype: DType;
   shape: number[];
   bytes: number;
+  /** With the sha256 option: SHA-256 of the tensor's bytes as stored (hex). */
+  sha256?: string;
+  /** For quantized tensors: the scheme ('ggml:Q8_0', 'tfjs:uint8', ...); statistics are of the dequantized values. */
+  quantization?: string;
   stats: InspectStats;
 }
 
@@ -34,6 +40,8 @@ export interface InspectOptions {
   /** Bytes read per step; memory stays bounded by this, not by the tensor size. */
   chunkBytes?: number;
   onTensor?(t: InspectTensor, index: number): void;
+  /** Also compute each tensor's SHA-256 (of its contiguous little-endian bytes). */
+  sha256?: boolean;
 }
 
 const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
@@ -42,8 +50,28 @@ export async function inspectCheckpoint(reader: CheckpointReader, opts: InspectO
   const kernels = opts.kernels ?? (await getKernels());
   const tensors: InspectTensor[] = [];
   for await (const t of reader.tensors()) {
-    const acc = kernels.statsAccumulator(t.dtype);
-    for await (const chunk of t.chunks(opts.chunkBytes)) acc.update(chunk);
+    // quantized tensors (GGUF Q8_0/Q4_0, TF.js uint8/uint16) are measured on their dequantized
+    // values; schemes tracked as opaque bytes get no statistics rather than byte statistics
+    const q = (t as MaybeQuantized).quantization;
+    const values = q ? dequantizeForStats(t as MaybeQuantized, opts.chunkBytes) : undefined;
+    if (q && !values) {
+      const entry: InspectTensor = {
+        name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteLength, quantization: q.scheme,
+        stats: { mean: null, std: null, min: null, max: null, l2: null, nonfinite: 0 },
+      };
+      tensors.push(entry);
+      opts.onTensor?.(entry, tensors.length - 1);
+      continue;
+    }
+    const acc = kernels.statsAccumulator(values ? 'F32' : t.dtype);
+    const sha = opts.sha256 && !values ? createSha256() : null;
+    if (values) for await (const v of values) acc.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+    else {
+      for await (const chunk of t.chunks(opts.chunkBytes)) {
+        acc.update(chunk);
+        sha?.update(chunk);
+      }
+    }
     const s = acc.result();
     const n = s.finite;
     const mean = n > 0 ? s.sum / n : NaN;
@@ -62,6 +90,8 @@ export async function inspectCheckpoint(reader: CheckpointReader, opts: InspectO
         nonfinite: s.nan + s.inf,
       },
     };
+    if (q) entry.quantization = q.scheme;
+    if (sha) entry.sha256 = sha.digestHex();
     tensors.push(entry);
     opts.onTensor?.(entry, tensors.length - 1);
   }

@@ -18,6 +18,7 @@ import { registerGc } from './commands/gc.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerMerge } from './commands/merge.ts';
 import { registerCheckout } from './commands/checkout.ts';
+import { registerConvert } from './commands/convert.ts';
 import { registerMergeModels } from './commands/merge-models.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerFetch } from './commands/fetch.ts';
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerDiff(program);
   registerCheckout(program);
   registerInspect(program);
+  registerConvert(program);
   registerLog(program);
   registerGc(program);
   registerFilter(program);

@@ -4,6 +4,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { ArgumentError, ThetaError } from '../core/errors.ts';
 import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
 import { openSharded, SHARD_INDEX_SUFFIX } from '../formats/sharded.ts';
+import { openTfjs } from '../formats/tfjs.ts';
 import type { CheckpointFormat, CheckpointReader } from '../formats/types.ts';
 import { fileReader, fileSource } from './fs-source.ts';
 
@@ -27,5 +28,10 @@ export async function openCheckpointFile(path: string, opts: { format?: string }
     return openSharded(await readFile(path), (shard) => fileReader(join(dir, shard), shard), { fileName: basename(path) });
   }
   const format = await detectFileFormat(path, opts.format);
+  if (format.id === 'tfjs') {
+    // model.json names its weight shards, read from the same directory
+    const dir = dirname(resolve(path));
+    return openTfjs(await fileReader(path), { fileName: path, openShard: (shard: string) => fileReader(join(dir, shard), shard) });
+  }
   return format.open(await fileReader(path), { fileName: path });
 }

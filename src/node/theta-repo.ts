@@ -6,6 +6,7 @@ import { FormatError, ThetaError } from '../core/errors.ts';
 import { getKernels, type Kernels } from '../core/kernels.ts';
 import { collect, peekChunks, readerFromChunks, type ByteSink } from '../core/io.ts';
 import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
+import type { CheckpointFormat } from '../formats/types.ts';
 import type { LocalObjectStore } from '../store/local.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, parseTolerance, type Tolerance } from '../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
@@ -71,7 +72,14 @@ export class ThetaRepo {
   }
 
   /** Clean: checkpoint bytes from git in, metadata text out. Metadata given to clean passes through. */
-  async clean(path: string, content: AsyncIterable<Uint8Array>, o: { updateType?: string; updateData?: string }): Promise<Uint8Array> {
+  /** A `theta-format=<id>` attribute in .gitattributes overrides format detection for a path. */
+  async formatAttribute(path: string): Promise<CheckpointFormat | null> {
+    const r = await git(['check-attr', '-z', 'theta-format', '--', path], { cwd: this.root, allowFail: true });
+    const value = r.stdout.toString().split('\0')[2];
+    return value && !['unspecified', 'unset', 'set'].includes(value) ? getFormat(value) : null;
+  }
+
+  async clean(path: string, content: AsyncIterable<Uint8Array>, o: { updateType?: string; updateData?: string; format?: string }): Promise<Uint8Array> {
     const { head, stream } = await peekChunks(content, SNIFF_BYTES);
     if (looksLikeMetadata(head)) {
       // already clean (a re-add of a metadata blob, e.g. during a conflicted merge): keep as is
@@ -79,7 +87,7 @@ export class ThetaRepo {
       parseMetadata(text, path);
       return text;
     }
-    const format = sniffFormat(head, path);
+    const format = o.format ? getFormat(o.format) : (await this.formatAttribute(path)) ?? sniffFormat(head, path);
     let size = 0;
     const counted = (async function* () {
       for await (const c of stream) {

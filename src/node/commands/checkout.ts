@@ -33,7 +33,7 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
     if (!tracked.has(e.path)) continue;
     const blob = (await git(['cat-file', 'blob', e.blob], { cwd: root })).stdout;
     if (!looksLikeMetadata(blob)) continue; // not (yet) a theta blob: leave it to git
-    const sink = await atomicFileSink(join(root, e.path));
+    const sink = await atomicFileSink(join(root, e.path), { fsync: false }); // git does not fsync work-tree files either
     try {
       await repo.smudge(e.path, blob, sink);
       await sink.close();

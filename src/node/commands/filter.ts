@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { collect } from '../../core/io.ts';
 import { runFilterProcess } from '../filter-process.ts';
 import { ThetaRepo } from '../theta-repo.ts';
-import { ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
+import { ENV_FORMAT, ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
 
 export function registerFilter(program: Command): void {
   program
@@ -15,6 +15,7 @@ export function registerFilter(program: Command): void {
           const meta = await repo.clean(req.pathname, content, {
             updateType: process.env[ENV_UPDATE_TYPE],
             updateData: process.env[ENV_UPDATE_DATA],
+            format: process.env[ENV_FORMAT] || undefined,
           });
           await out.write(meta);
         },

@@ -1,0 +1,48 @@
+import type { Command } from 'commander';
+import { dirname, extname, join, resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { ArgumentError } from '../../core/errors.ts';
+import type { ByteSink } from '../../core/io.ts';
+import { convertCheckpoint } from '../../formats/convert.ts';
+import { getFormat, listFormats } from '../../formats/registry.ts';
+import { atomicFileSink, type AtomicFileSink } from '../fs-source.ts';
+import { openCheckpointFile } from '../open-checkpoint.ts';
+
+export function registerConvert(program: Command): void {
+  program
+    .command('convert')
+    .description('Convert a checkpoint between formats (safetensors, pytorch, npy/npz, gguf, tfjs), streaming tensor by tensor')
+    .argument('<input>', 'checkpoint to read (format detected from its content)')
+    .argument('<output>', 'file to write (format from its extension unless --to is given); for tfjs, the model.json path')
+    .option('--to <id>', `output format: ${listFormats().map((f) => f.id).join(', ')}`)
+    .option('--from <id>', 'read the input as this format instead of detecting it')
+    .option('--quantized <mode>', "quantized tensors: 'dequantize' to float32 (default), 'raw' bytes, or 'error'", 'dequantize')
+    .action(async (input: string, output: string, o: { to?: string; from?: string; quantized: 'dequantize' | 'raw' | 'error' }) => {
+      const ext = extname(output).toLowerCase();
+      const target = o.to ? getFormat(o.to) : listFormats().find((f) => f.extensions.includes(ext));
+      if (!target) throw new ArgumentError(`cannot tell the output format from '${output}'; give --to <id> (${listFormats().map((f) => f.id).join(', ')})`);
+      if (!['dequantize', 'raw', 'error'].includes(o.quantized)) throw new ArgumentError(`--quantized must be dequantize, raw or error`);
+      const reader = await openCheckpointFile(input, { format: o.from });
+      const sinks: AtomicFileSink[] = [];
+      const open = async (path: string): Promise<AtomicFileSink> => {
+        await mkdir(dirname(path), { recursive: true });
+        const s = await atomicFileSink(path);
+        sinks.push(s);
+        return s;
+      };
+      const dir = dirname(resolve(output));
+      try {
+        // tfjs writes model.json plus shards next to it; every other format writes one file
+        const sink: ByteSink | ((p: string) => Promise<ByteSink>) = target.id === 'tfjs' ? (p: string) => open(join(dir, p)) : await open(output);
+        await convertCheckpoint(reader, target, sink, { quantized: o.quantized });
+        // a single file is ours to close; the tfjs writer closes each file it wrote
+        if (typeof sink !== 'function') await sink.close();
+      } catch (e) {
+        for (const s of sinks) await s.abort().catch(() => {});
+        throw e;
+      } finally {
+        await reader.close();
+      }
+      process.stderr.write(`git-theta: wrote ${output} (${target.id})\n`);
+    });
+}
