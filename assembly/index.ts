@@ -19,3 +19,4 @@ export * from './quant';
 export * from './stats';
 export * from './lsh';
 export * from './hash';
+export * from './crc32';

@@ -59,6 +59,7 @@
 import { ArgumentError } from './errors.ts';
 import { type DType, DTYPES, isDType } from './dtypes.ts';
 import { type KernelVariant, defaultVariant, instantiateKernels } from './wasm.ts';
+import { crc32Js } from './crc32.ts';
 
 /** Elements per lane-aligned unit: every non-final kernel call starts at a multiple of this. */
 export const UNIT_ELEMS = 16;
@@ -670,6 +671,20 @@ export class Kernels {
       out.set(this.f32.subarray(O >> 2, (O >> 2) + m), off);
     }
     return out;
+  }
+
+  /** CRC-32 (zip's) of `bytes`, continuing `crc`: crc32(b, crc32(a)) === crc32(a ++ b). */
+  crc32(bytes: Uint8Array, crc = 0): number {
+    if (bytes.length < 4096) return crc32Js(bytes, crc);
+    const k = this.fn('crc32_update');
+    const piece = this.scratchBytes;
+    let c = crc >>> 0;
+    for (let off = 0; off < bytes.length; off += piece) {
+      const m = Math.min(piece, bytes.length - off);
+      this.u8.set(bytes.subarray(off, off + m), this.SCRATCH);
+      c = k(this.SCRATCH, m, c) >>> 0;
+    }
+    return c;
   }
 
   /** out = a - b */

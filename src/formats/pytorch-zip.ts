@@ -11,38 +11,9 @@
  */
 
 // ---------------------------------------------------------------------------------------------
-// CRC-32 (IEEE 802.3, reflected), slicing by 8.
-
-const CRC_TABLES: Uint32Array = (() => {
-  const t = new Uint32Array(256 * 8);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  for (let n = 0; n < 256; n++) {
-    let c = t[n];
-    for (let k = 1; k < 8; k++) { c = t[c & 0xff] ^ (c >>> 8); t[k * 256 + n] = c >>> 0; }
-  }
-  return t;
-})();
-
-/** Continue a CRC-32 over more bytes: crc32(b, crc32(a)) === crc32(a ++ b). */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  const t = CRC_TABLES;
-  let c = ~crc >>> 0;
-  let i = 0;
-  const n = bytes.length;
-  const end8 = n - (n % 8);
-  for (; i < end8; i += 8) {
-    const a = (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) ^ c;
-    const b = bytes[i + 4] | (bytes[i + 5] << 8) | (bytes[i + 6] << 16) | (bytes[i + 7] << 24);
-    c = t[1792 + (a & 0xff)] ^ t[1536 + ((a >>> 8) & 0xff)] ^ t[1280 + ((a >>> 16) & 0xff)] ^ t[1024 + (a >>> 24)]
-      ^ t[768 + (b & 0xff)] ^ t[512 + ((b >>> 8) & 0xff)] ^ t[256 + ((b >>> 16) & 0xff)] ^ t[b >>> 24];
-  }
-  for (; i < n; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
-}
+// CRC-32: the shared implementation (Wasm kernel once enabled, plain JS before).
+export { crc32 } from '../core/crc32.ts';
+import { crc32 } from '../core/crc32.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Records

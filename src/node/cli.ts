@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { isThetaError } from '../core/errors.ts';
 import { loadConfiguredPlugins } from './plugins.ts';
+import { useFastCrc32 } from '../core/crc32.ts';
 import { registerInspect } from './commands/inspect.ts';
 import { registerInstall } from './commands/install.ts';
 import { registerTrack } from './commands/track.ts';
@@ -59,6 +60,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<ExitCode> {
   const program = buildProgram();
   try {
+    await useFastCrc32(); // zip-based formats (PyTorch, npz) checksum every entry
     const sub = argv[2];
     if (sub && !sub.startsWith('-') && sub !== 'help' && sub !== 'install') await loadConfiguredPlugins();
     await program.parseAsync(argv);
