@@ -10,6 +10,7 @@
 import { registerFormat, getFormat, listFormats } from './formats/registry.ts';
 import { registerUpdateType, getUpdateType, listUpdateTypes } from './updates/index.ts';
 import { ThetaError } from './core/errors.ts';
+import { registerMergeStrategy, getMergeStrategy, listMergeStrategies } from './merges/index.ts';
 
 export const pluginApi = {
   registerFormat,
@@ -18,6 +19,9 @@ export const pluginApi = {
   registerUpdateType,
   getUpdateType,
   listUpdateTypes,
+  registerMergeStrategy,
+  getMergeStrategy,
+  listMergeStrategies,
 };
 
 export type PluginApi = typeof pluginApi;

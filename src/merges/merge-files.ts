@@ -7,6 +7,7 @@ import { ArgumentError } from '../core/errors.ts';
 import type { Kernels } from '../core/kernels.ts';
 import type { CheckpointReader, StreamedTensor, TensorToWrite } from '../formats/types.ts';
 import type { StrategyChoice } from './registry.ts';
+import { toDtypeBytes } from './strategies/linear.ts';
 
 const FLOATS = new Set(['F32', 'F16', 'BF16', 'F64']);
 
@@ -83,7 +84,7 @@ export async function* mergeFiles(o: MergeFilesOptions): AsyncGenerator<TensorTo
     } else {
       const out = await strategy.merge({ name: first.name, dtype: first.dtype, shape: first.shape, base: b?.bytes ?? null, models }, params, o.kernels);
       if (!out) throw new ArgumentError(`strategy ${strategy.name} left tensor '${first.name}' unmerged`);
-      data = 'bytes' in out ? out.bytes : o.kernels.fromF32(first.dtype, out.values);
+      data = 'bytes' in out ? out.bytes : toDtypeBytes(o.kernels, first.dtype, out.values);
       how = strategy.name;
     }
     o.onTensor?.(first.name, how);

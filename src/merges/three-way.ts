@@ -19,6 +19,7 @@ import { rebuildTensor } from '../theta/rebuild.ts';
 import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
 import type { UpdateStore } from '../updates/types.ts';
 import type { StrategyChoice } from './registry.ts';
+import { toDtypeBytes } from './strategies/linear.ts';
 import { formatChoice } from './registry.ts';
 import type { MergeOutput } from './types.ts';
 
@@ -170,7 +171,7 @@ export async function mergeThreeWay(o: ThreeWayOptions): Promise<ThreeWayResult>
       actions[name] = { action: 'ours' };
       continue;
     }
-    const bytes = 'bytes' in out ? out.bytes : o.kernels.fromF32(entry.dtype, out.values);
+    const bytes = 'bytes' in out ? out.bytes : toDtypeBytes(o.kernels, entry.dtype, out.values);
     tensors[name] = await newDenseEntry(entry, bytes, o.store, o.kernels, o.lshSize ?? DEFAULT_LSH_SIZE);
     actions[name] = { action: 'merged', strategy: formatChoice(choice) };
   }

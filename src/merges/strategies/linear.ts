@@ -1,8 +1,15 @@
 import type { Kernels } from '../../core/kernels.ts';
 import type { MergeStrategy } from '../types.ts';
 
+/** The tensor's values as float32: a view for aligned F32 bytes (strategies never write to their inputs), else converted. */
 export function floats(k: Kernels, input: { dtype: import('../../core/dtypes.ts').DType }, bytes: Uint8Array): Float32Array {
+  if (input.dtype === 'F32' && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
   return k.toF32(input.dtype, bytes);
+}
+
+/** Bytes of merged float32 values in the tensor's dtype (a view when it is F32). */
+export function toDtypeBytes(k: Kernels, dtype: import('../../core/dtypes.ts').DType, values: Float32Array): Uint8Array {
+  return dtype === 'F32' ? new Uint8Array(values.buffer, values.byteOffset, values.byteLength) : k.fromF32(dtype, values);
 }
 
 /**

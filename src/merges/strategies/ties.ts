@@ -4,7 +4,9 @@ import { floats } from './linear.ts';
 
 /**
  * Keep the `keep` largest |x| of a vector (ties at the threshold: lower index first), zero the rest.
- * Selection by quickselect on a copy of the magnitudes: O(n).
+ * The threshold is found by a radix select on the float bits: for non-negative floats the order of
+ * the values is the order of their bit patterns, so two histogram passes (high 16 bits, then the
+ * low 15 bits within the chosen bucket) find the exact k-th largest magnitude in O(n).
  */
 export function trimTopK(x: Float32Array, density: number): Float32Array {
   const n = x.length;
@@ -15,43 +17,36 @@ export function trimTopK(x: Float32Array, density: number): Float32Array {
     out.set(x);
     return out;
   }
-  const mags = new Float32Array(n);
-  for (let i = 0; i < n; i++) mags[i] = Math.abs(x[i]);
-  const t = kthLargest(mags, keep);
-  let above = 0;
-  for (let i = 0; i < n; i++) if (Math.abs(x[i]) > t) above++;
-  let atT = keep - above; // how many elements equal to the threshold still fit
+  const aligned = x.byteOffset % 4 === 0 ? x : x.slice();
+  const u = new Uint32Array(aligned.buffer, aligned.byteOffset, n);
+  const hi = new Uint32Array(1 << 16);
+  for (let i = 0; i < n; i++) hi[(u[i] & 0x7fffffff) >>> 15]++;
+  let need = keep;
+  let b1 = 0xffff;
+  for (; b1 >= 0; b1--) {
+    if (hi[b1] >= need) break;
+    need -= hi[b1];
+  }
+  const lo = new Uint32Array(1 << 15);
   for (let i = 0; i < n; i++) {
-    const a = Math.abs(x[i]);
-    if (a > t) out[i] = x[i];
-    else if (a === t && atT > 0) {
+    const m = u[i] & 0x7fffffff;
+    if (m >>> 15 === b1) lo[m & 0x7fff]++;
+  }
+  let b2 = 0x7fff;
+  for (; b2 >= 0; b2--) {
+    if (lo[b2] >= need) break;
+    need -= lo[b2];
+  }
+  const t = (b1 << 15) | b2; // the k-th largest magnitude's bits; `need` of the elements equal to it are kept
+  for (let i = 0; i < n; i++) {
+    const m = u[i] & 0x7fffffff;
+    if (m > t) out[i] = x[i];
+    else if (m === t && need > 0) {
       out[i] = x[i];
-      atT--;
+      need--;
     }
   }
   return out;
-}
-
-/** The k-th largest value (1-based) of `a` (reordered in place). */
-function kthLargest(a: Float32Array, k: number): number {
-  let lo = 0, hi = a.length - 1;
-  const target = k - 1; // index in descending order
-  while (lo < hi) {
-    const pivot = a[(lo + hi) >>> 1];
-    let i = lo, j = hi;
-    while (i <= j) {
-      while (a[i] > pivot) i++;
-      while (a[j] < pivot) j--;
-      if (i <= j) {
-        const tmp = a[i]; a[i] = a[j]; a[j] = tmp;
-        i++; j--;
-      }
-    }
-    if (target <= j) hi = j;
-    else if (target >= i) lo = i;
-    else return a[target];
-  }
-  return a[target];
 }
 
 /**
