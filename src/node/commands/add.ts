@@ -1,9 +1,14 @@
 import type { Command } from 'commander';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { ArgumentError } from '../../core/errors.ts';
 import { listUpdateTypes } from '../../updates/index.ts';
-import { git } from '../git.ts';
+import { git, gitDir } from '../git.ts';
+import { recordStat } from '../git-index.ts';
+import { ThetaRepo } from '../theta-repo.ts';
+import { thetaTracked } from './diff.ts';
 import { getFormat } from '../../formats/registry.ts';
 
 /** Environment through which `git theta add` tells the filter process what to do. */
@@ -27,7 +32,34 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
     if (!existsSync(p)) throw new ArgumentError(`--update-data ${o.updateData}: no such file`);
     env[ENV_UPDATE_DATA] = p;
   }
-  const r = await git(['add', '--', ...paths], { cwd: o.cwd, env, allowFail: true, inheritStderr: true });
+  // Tracked checkpoints named one by one take the direct path: cleaned straight from the file, the
+  // metadata blob written and staged, and the file's stat recorded, so the checkpoint is read once
+  // instead of being copied into git's memory and through the filter pipe. Everything else
+  // (directories, pathspecs, untracked files) goes through `git add` and the filter as usual.
+  const cwd = o.cwd ?? process.cwd();
+  const repo = await ThetaRepo.open(cwd);
+  const candidates: { arg: string; rel: string; abs: string; mode: string }[] = [];
+  const rest: string[] = [];
+  for (const p of paths) {
+    const abs = resolve(cwd, p);
+    const rel = relative(repo.root, abs).split(sep).join('/');
+    const st = await stat(abs).catch(() => null);
+    if (st?.isFile() && rel && !rel.startsWith('..') && !isAbsolute(rel)) candidates.push({ arg: p, rel, abs, mode: st.mode & 0o111 ? '100755' : '100644' });
+    else rest.push(p);
+  }
+  const tracked = new Set(await thetaTracked(repo, candidates.map((c) => c.rel)));
+  const direct = candidates.filter((c) => tracked.has(c.rel));
+  rest.push(...candidates.filter((c) => !tracked.has(c.rel)).map((c) => c.arg));
+  for (const c of direct) {
+    const meta = await repo.clean(c.rel, createReadStream(c.abs, { highWaterMark: 1 << 20 }), {
+      updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format,
+    });
+    const blob = (await git(['hash-object', '-w', '--no-filters', '--stdin'], { cwd: repo.root, input: meta })).stdout.toString().trim();
+    await git(['update-index', '--add', '--cacheinfo', `${c.mode},${blob},${c.rel}`], { cwd: repo.root });
+  }
+  if (direct.length) await recordStat(await gitDir(repo.root), repo.root, direct.map((c) => c.rel));
+  if (!rest.length) return 0;
+  const r = await git(['add', '--', ...rest], { cwd, env, allowFail: true, inheritStderr: true });
   return r.code;
 }
 
