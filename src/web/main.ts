@@ -5,7 +5,8 @@
  * with a chart of relative change per layer. All git and numeric work happens in the worker.
  *
  * For tests and scripts: `window.__thetaDiff` is the diff JSON (the shape of `git theta diff --json`),
- * `window.__thetaStats` the download counts and timings, `document.body.dataset.state` is
+ * `window.__thetaStats` the download counts and timings, `window.__thetaProgress` the progress phases
+ * shown, `document.body.dataset.state` is
  * idle | loading | ready | error, and every table row carries the numbers in data attributes.
  */
 import type { ListedModel, RevisionsDiff } from '../repo/index.ts';
@@ -18,6 +19,8 @@ declare global {
   interface Window {
     __thetaDiff?: RevisionsDiff;
     __thetaStats?: { downloads: DiffResult['downloads']; diffMs: number; totalMs: number };
+    /** Progress phases shown so far ('clone', 'download'). */
+    __thetaProgress?: string[];
   }
 }
 
@@ -57,6 +60,8 @@ function call<T extends Request['type']>(type: T, payload: Omit<Payload<T>, 'typ
 // ---- status line ----
 
 function showProgress(p: ProgressMessage): void {
+  const seen = (window.__thetaProgress ??= []);
+  if (!seen.includes(p.phase)) seen.push(p.phase);
   const bar = $<HTMLProgressElement>('progress');
   bar.hidden = false;
   if (p.total > 0) {

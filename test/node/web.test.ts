@@ -92,6 +92,7 @@ interface Shown {
   error: string;
   diff: { files: FileJson[] } | undefined;
   stats: { downloads: { objects: number; bytes: number } } | undefined;
+  progress: string[];
   /** Table rows: path, then the data attributes. */
   rows: { path: string; name: string; status: string; l2?: string; relative?: string; maxabs?: string; cosine?: string }[];
   commits: number;
@@ -119,6 +120,7 @@ async function openPage(url: string, screenshot?: string): Promise<{ page: Page;
     error: document.getElementById('error')!.hidden ? '' : document.getElementById('error')!.textContent ?? '',
     diff: (window as any).__thetaDiff,
     stats: (window as any).__thetaStats,
+    progress: (window as any).__thetaProgress ?? [],
     rows: [...document.querySelectorAll('article.file tbody tr')].map((tr) => ({
       path: (tr.closest('article') as HTMLElement).dataset.path!, ...(tr as HTMLElement).dataset,
     })) as Shown['rows'],
@@ -258,6 +260,7 @@ test('theta repository: the page clones, lists, and diffs HEAD~1 → HEAD like g
     assert.is(got.length, new Set(got).size, 'no object downloaded twice');
     for (const o of got) assert.not.ok(forbidden.has(o), `object ${o} of an unchanged tensor was downloaded`);
     assert.is(shown.stats!.downloads.objects, got.length, 'the page counts what the server sent');
+    assert.equal(shown.progress, ['clone', 'download'], 'the progress bar showed the clone, then the download');
   } finally {
     await stop(s.child);
   }
