@@ -95,7 +95,7 @@ async function main() {
   console.log(`model: ${tensors.length} tensors, ${(size / 1e9).toFixed(2)} GB; v2 changes ${changed.size} tensors (${(changedBytes / 1e6).toFixed(1)} MB)`);
 
   const results: Record<string, Record<string, { seconds: number; maxRssMB: number } | number>> = {};
-  for (const tool of ['lfs', 'theta'] as const) {
+  for (const tool of ['lfs', 'theta', 'direct'] as const) {
     const dir = join(work, tool);
     spawnSync('mkdir', ['-p', dir]);
     const git = (...a: string[]) => sh(dir, ['git', ...a], GIT_ENV);
@@ -104,6 +104,7 @@ async function main() {
       git('lfs', 'install', '--local');
       git('lfs', 'track', '*.safetensors');
     } else {
+      // 'theta': plain git add/checkout through the filter; 'direct': git theta add/checkout
       sh(dir, [process.execPath, BIN, 'install', '--local']);
       sh(dir, [process.execPath, BIN, 'track', '*.safetensors']);
     }
@@ -111,41 +112,33 @@ async function main() {
     git('commit', '-q', '-m', 'attributes');
     const r: Record<string, { seconds: number; maxRssMB: number } | number> = {};
     spawnSync('cp', [v1, join(dir, 'model.safetensors')]);
-    r.addV1 = git('add', 'model.safetensors');
+    const add = () => (tool === 'direct' ? sh(dir, [process.execPath, BIN, 'add', 'model.safetensors'], GIT_ENV) : git('add', 'model.safetensors'));
+    r.addV1 = add();
     git('commit', '-q', '-m', 'v1');
     const afterV1 = dirBytes(join(dir, '.git', 'lfs', 'objects'));
     spawnSync('cp', [v2, join(dir, 'model.safetensors')]);
-    r.addV2 = git('add', 'model.safetensors');
+    r.addV2 = add();
     git('commit', '-q', '-m', 'v2');
     r.storedV2 = dirBytes(join(dir, '.git', 'lfs', 'objects')) - afterV1;
     rmSync(join(dir, 'model.safetensors'));
-    r.checkoutV1 = git('checkout', 'HEAD~1', '--', 'model.safetensors');
-    if (tool === 'theta') {
-      // the direct path: files written from the object store, index stat recorded
-      rmSync(join(dir, 'model.safetensors'));
-      git('checkout', 'HEAD', '--', 'model.safetensors');
-      rmSync(join(dir, 'model.safetensors'));
-      r.fastCheckoutV1 = sh(dir, [process.execPath, BIN, 'checkout', 'HEAD~1', '--', 'model.safetensors']);
-      const status = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: dir, encoding: 'utf8' });
-      r.statusAfterFast = status.stdout.trim() === 'M  model.safetensors' || status.stdout.trim() === '' ? 1 : 0;
-    }
+    r.checkoutV1 = tool === 'direct'
+      ? sh(dir, [process.execPath, BIN, 'checkout', 'HEAD~1', '--', 'model.safetensors'])
+      : git('checkout', 'HEAD~1', '--', 'model.safetensors');
     results[tool] = r;
     if (!keep) rmSync(join(dir, '.git', 'lfs'), { recursive: true, force: true });
   }
-  const L = results.lfs, T = results.theta;
-  const row = (label: string, k: string, goal: string) => {
-    const l = L[k] as { seconds: number; maxRssMB: number }, t = T[k] as { seconds: number; maxRssMB: number };
-    console.log(`${label.padEnd(14)} git-lfs ${l.seconds.toFixed(2).padStart(6)} s (${l.maxRssMB.toFixed(0)} MB)   git-theta ${t.seconds.toFixed(2).padStart(6)} s (${t.maxRssMB.toFixed(0)} MB)   ratio ${(t.seconds / l.seconds).toFixed(2)}   goal ${goal}`);
-  };
-  row('git add v1', 'addV1', '<= 0.7');
-  row('git add v2', 'addV2', '<= 0.15');
+  const L = results.lfs, T = results.theta, D = results.direct;
+  const secs = (x: unknown) => (x as { seconds: number }).seconds;
+  const mb = (x: unknown) => (x as { maxRssMB: number }).maxRssMB;
+  const row = (label: string, k: string, goal: string) =>
+    console.log(`${label.padEnd(12)} git-lfs ${secs(L[k]).toFixed(2).padStart(6)} s | git add/checkout (filter) ${secs(T[k]).toFixed(2).padStart(6)} s = ${(secs(T[k]) / secs(L[k])).toFixed(2)}x | git theta add/checkout ${secs(D[k]).toFixed(2).padStart(6)} s = ${(secs(D[k]) / secs(L[k])).toFixed(2)}x   (goal ${goal})`);
+  row('add v1', 'addV1', '<= 0.7');
+  row('add v2', 'addV2', '<= 0.15');
   row('checkout v1', 'checkoutV1', '<= 0.8');
-  const f = T.fastCheckoutV1 as { seconds: number; maxRssMB: number };
-  const l = L.checkoutV1 as { seconds: number };
-  console.log(`${'theta checkout'.padEnd(14)} git-lfs ${l.seconds.toFixed(2).padStart(6)} s          git-theta ${f.seconds.toFixed(2).padStart(6)} s (${f.maxRssMB.toFixed(0)} MB)   ratio ${(f.seconds / l.seconds).toFixed(2)}   goal <= 0.8   (git theta checkout HEAD~1 -- file)`);
-  console.log(`stored for v2   git-lfs ${((L.storedV2 as number) / 1e6).toFixed(1)} MB   git-theta ${((T.storedV2 as number) / 1e6).toFixed(1)} MB = ${((T.storedV2 as number) / changedBytes).toFixed(3)}x the changed tensors' bytes (goal <= 1.1)`);
+  console.log(`stored for v2: git-lfs ${((L.storedV2 as number) / 1e6).toFixed(1)} MB, git-theta ${((T.storedV2 as number) / 1e6).toFixed(1)} MB = ${((T.storedV2 as number) / changedBytes).toFixed(3)}x the changed tensors' bytes (goal <= 1.1)`);
+  console.log(`peak RSS: git-lfs add ${Math.max(mb(L.addV1), mb(L.addV2)).toFixed(0)} MB, checkout ${mb(L.checkoutV1).toFixed(0)} MB; git add with the theta filter ${Math.max(mb(T.addV1), mb(T.addV2)).toFixed(0)} MB, checkout ${mb(T.checkoutV1).toFixed(0)} MB (git holds the file); git theta add ${Math.max(mb(D.addV1), mb(D.addV2)).toFixed(0)} MB, checkout ${mb(D.checkoutV1).toFixed(0)} MB`);
   const largest = Math.max(...tensors.map((t) => t.shape.reduce((x, y) => x * y, 4)));
-  console.log(`peak memory of git-theta's git add: ${Math.max((T.addV1 as { maxRssMB: number }).maxRssMB, (T.addV2 as { maxRssMB: number }).maxRssMB).toFixed(0)} MB (bound: 3x largest tensor ${(largest / 1e6).toFixed(0)} MB + 200 MB = ${((3 * largest) / 1e6 + 200).toFixed(0)} MB)`);
+  console.log(`bound for git-theta's own memory: 3x largest tensor (${(largest / 1e6).toFixed(0)} MB) + 200 MB = ${((3 * largest) / 1e6 + 200).toFixed(0)} MB`);
   if (!keep) rmSync(work, { recursive: true, force: true });
   else console.log(`kept ${work}`);
 }

@@ -179,3 +179,24 @@ export async function writeFileAtomically(path: string, fill: (sink: ByteSink) =
   }
   await sink.close();
 }
+
+/**
+ * A file's bytes as a stream of chunks read into two alternating buffers (no allocation per chunk).
+ * A chunk stays valid until the one after next is requested, which is what readerFromChunks needs.
+ */
+export async function* fileChunks(path: string, chunkBytes = 1 << 20): AsyncGenerator<Uint8Array> {
+  const fh = await open(path, 'r');
+  const bufs = [new Uint8Array(chunkBytes), new Uint8Array(chunkBytes)];
+  let which = 0;
+  try {
+    for (;;) {
+      const buf = bufs[which];
+      which ^= 1;
+      const { bytesRead } = await fh.read(buf, 0, chunkBytes, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
+  } finally {
+    await fh.close();
+  }
+}

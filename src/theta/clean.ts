@@ -58,8 +58,18 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   if (requested !== 'auto') getUpdateType(requested); // unknown names fail before any work
   const tensors: Record<string, TensorEntry> = {};
 
+  // One buffer, grown to the largest tensor, holds the tensor being cleaned: nothing keeps a view
+  // of it past that tensor (objects are written, sparse values gathered into new arrays), and
+  // reusing it spares the page faults of a fresh allocation per tensor.
+  let pool = new Uint8Array(0);
   for await (const t of o.reader.tensors()) {
-    const next = await t.bytes();
+    if (pool.length < t.byteLength) pool = new Uint8Array(t.byteLength);
+    const next = pool.subarray(0, t.byteLength);
+    let filled = 0;
+    for await (const c of t.chunks()) {
+      next.set(c, filled);
+      filled += c.length;
+    }
     const hash = hashOf(kernels, next);
     const before = o.previous?.tensors[t.name];
     const compatible = !!before && before.dtype === t.dtype && sameShape(before.shape, t.shape);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
-import { createReadStream } from 'node:fs';
+import { fileChunks } from '../fs-source.ts';
 import { stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { ArgumentError } from '../../core/errors.ts';
@@ -51,7 +51,7 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
   const direct = candidates.filter((c) => tracked.has(c.rel));
   rest.push(...candidates.filter((c) => !tracked.has(c.rel)).map((c) => c.arg));
   for (const c of direct) {
-    const meta = await repo.clean(c.rel, createReadStream(c.abs, { highWaterMark: 1 << 20 }), {
+    const meta = await repo.clean(c.rel, fileChunks(c.abs), {
       updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format,
     });
     const blob = (await git(['hash-object', '-w', '--no-filters', '--stdin'], { cwd: repo.root, input: meta })).stdout.toString().trim();
