@@ -11,7 +11,7 @@ import type { LocalObjectStore } from '../store/local.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, parseTolerance, type Tolerance } from '../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
-import { byCodePoint, looksLikeMetadata, parseMetadata, serializeMetadata, type ModelMetadata, type TensorEntry } from '../theta/metadata.ts';
+import { byCodePoint, looksLikeMetadata, parseMetadata, referencedObjects, serializeMetadata, type ModelMetadata, type TensorEntry } from '../theta/metadata.ts';
 import { smudgeCheckpoint } from '../theta/smudge.ts';
 import type { SideTensor } from '../updates/types.ts';
 import { configGet, git, gitCommonDir, readBlob } from './git.ts';
@@ -25,7 +25,6 @@ import { openCheckpointFile } from './open-checkpoint.ts';
 import { openLocalStore } from './store-fs.ts';
 import { withRemoteObjects } from './lfs-node.ts';
 import type { RemoteStoreExtras } from '../store/remote-store.ts';
-import { referencedObjects } from '../theta/metadata.ts';
 import '../updates/index.ts';
 
 export interface ThetaSettings {
@@ -71,7 +70,6 @@ export class ThetaRepo {
     return (await this.metadataAt(`:${path}`)) ?? (await this.metadataAt(`HEAD:${path}`));
   }
 
-  /** Clean: checkpoint bytes from git in, metadata text out. Metadata given to clean passes through. */
   /** A `theta-format=<id>` attribute in .gitattributes overrides format detection for a path. */
   async formatAttribute(path: string): Promise<CheckpointFormat | null> {
     const r = await git(['check-attr', '-z', 'theta-format', '--', path], { cwd: this.root, allowFail: true });
@@ -79,6 +77,7 @@ export class ThetaRepo {
     return value && !['unspecified', 'unset', 'set'].includes(value) ? getFormat(value) : null;
   }
 
+  /** Clean: checkpoint bytes from git in, metadata text out. Metadata given to clean passes through. */
   async clean(path: string, content: AsyncIterable<Uint8Array>, o: { updateType?: string; updateData?: string; format?: string }): Promise<Uint8Array> {
     const { head, stream } = await peekChunks(content, SNIFF_BYTES);
     if (looksLikeMetadata(head)) {
