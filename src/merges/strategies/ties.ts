@@ -56,14 +56,26 @@ export function trimTopK(x: Float32Array, density: number): Float32Array {
 export function electAndMerge(taus: Float32Array[]): Float32Array {
   const n = taus[0].length;
   const out = new Float32Array(n);
+  if (taus.length === 2) {
+    // the common case (ours, theirs), without the inner loop
+    const a = taus[0], b = taus[1];
+    for (let i = 0; i < n; i++) {
+      const x = a[i], y = b[i];
+      const s = x + y;
+      if (s > 0) out[i] = x > 0 ? (y > 0 ? (x + y) / 2 : x) : y;
+      else if (s < 0) out[i] = x < 0 ? (y < 0 ? (x + y) / 2 : x) : y;
+    }
+    return out;
+  }
+  const k = taus.length;
   for (let i = 0; i < n; i++) {
     let s = 0;
-    for (const t of taus) s += t[i];
-    if (s === 0 || Number.isNaN(s)) continue;
+    for (let j = 0; j < k; j++) s += taus[j][i];
+    if (!(s > 0) && !(s < 0)) continue; // zero or NaN: no sign to elect
     let sum = 0, count = 0;
-    for (const t of taus) {
-      const v = t[i];
-      if (v !== 0 && (v > 0) === (s > 0)) {
+    for (let j = 0; j < k; j++) {
+      const v = taus[j][i];
+      if (s > 0 ? v > 0 : v < 0) {
         sum += v;
         count++;
       }
