@@ -2,6 +2,7 @@
  * The local object store on the real file system (node:fs), in git-lfs's place:
  * objects under `<gitdir>/lfs/objects/aa/bb/<oid>`, temp files under `<gitdir>/lfs/tmp`.
  */
+import { readHandle } from '../store/file-handle.ts';
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { createLocalStore, type LocalObjectStore } from '../store/local.ts';
@@ -17,27 +18,7 @@ export function nodeStoreFs(): StoreFs {
       return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
     },
     async openRead(path): Promise<StoreReadHandle> {
-      const fh = await fsp.open(path, 'r');
-      try {
-        const { size } = await fh.stat();
-        return {
-          size,
-          async read(offset, length) {
-            const buf = new Uint8Array(length);
-            let got = 0;
-            while (got < length) {
-              const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-              if (bytesRead === 0) break;
-              got += bytesRead;
-            }
-            return got === length ? buf : buf.subarray(0, got);
-          },
-          close: () => fh.close(),
-        };
-      } catch (e) {
-        await fh.close();
-        throw e;
-      }
+      return readHandle(await fsp.open(path, 'r'));
     },
     async createWrite(path): Promise<StoreWriteHandle> {
       const fh = await fsp.open(path, 'wx', 0o644);

@@ -8,6 +8,7 @@
  * `<gitdir>/lfs/objects/aa/bb/<oid>` on the same file system as the repository.
  */
 import { ArgumentError } from '../core/errors.ts';
+import { readHandle } from '../store/file-handle.ts';
 import type { StoreFs, StoreReadHandle, StoreStat, StoreWriteHandle } from '../store/types.ts';
 
 // Loosely typed on purpose: node:fs, LightningFS and createMemFs all fit, with their overloads.
@@ -102,27 +103,7 @@ export function repoStoreFs(fs: RepoFs): StoreFs {
     async openRead(path): Promise<StoreReadHandle> {
       if (typeof p.open === 'function') {
         // node:fs/promises: read at offsets, so large objects stream without being loaded whole
-        const fh = await p.open(path, 'r');
-        try {
-          const { size } = await fh.stat();
-          return {
-            size: Number(size),
-            async read(offset, length) {
-              const buf = new Uint8Array(length);
-              let got = 0;
-              while (got < length) {
-                const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
-                if (bytesRead === 0) break;
-                got += bytesRead;
-              }
-              return got === length ? buf : buf.subarray(0, got);
-            },
-            close: () => fh.close(),
-          };
-        } catch (e) {
-          await fh.close();
-          throw e;
-        }
+        return readHandle(await p.open(path, 'r'));
       }
       const data = toBytes(await p.readFile(path));
       return {
