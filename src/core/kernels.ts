@@ -812,7 +812,10 @@ export class Kernels {
   }
 
   /** Indices of the elements (elementSize bytes) whose bytes differ between a and b. */
-  changedIndices(a: Uint8Array, b: Uint8Array, elementSize: number): Uint32Array {
+  changedIndices(a: Uint8Array, b: Uint8Array, elementSize: number): Uint32Array;
+  /** With `limit`: null as soon as more than `limit` elements differ (a dense change stops early). */
+  changedIndices(a: Uint8Array, b: Uint8Array, elementSize: number, limit: number): Uint32Array | null;
+  changedIndices(a: Uint8Array, b: Uint8Array, elementSize: number, limit = Infinity): Uint32Array | null {
     if (!(Number.isInteger(elementSize) && elementSize >= 1 && elementSize <= 4096)) throw new ArgumentError(`changedIndices: bad elementSize ${elementSize}`);
     if (a.length !== b.length) throw new ArgumentError(`changedIndices: lengths differ (${a.length} and ${b.length})`);
     if (a.length % elementSize) throw new ArgumentError(`changedIndices: ${a.length} bytes is not a whole number of ${elementSize}-byte elements`);
@@ -828,6 +831,7 @@ export class Kernels {
       this.u8.set(a.subarray(off * elementSize, (off + m) * elementSize), A);
       this.u8.set(b.subarray(off * elementSize, (off + m) * elementSize), B);
       const c = k(A, B, m, elementSize, I);
+      if (total + c > limit) return null;
       if (c) {
         const idx = this.u32.slice(I >> 2, (I >> 2) + c);
         if (off) for (let j = 0; j < c; j++) idx[j] += off;

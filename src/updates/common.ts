@@ -32,9 +32,11 @@ export interface Residual {
 export async function encodeResidual(
   kernels: Kernels, store: UpdateStore, elementSize: number, candidate: Uint8Array, next: Uint8Array, limitBytes: number,
 ): Promise<Residual | null | 'none'> {
-  const idx = kernels.changedIndices(candidate, next, elementSize);
+  // more changed elements than this and the residual would not be smaller than the limit
+  const maxCount = Math.max(0, Math.ceil(limitBytes / (4 + elementSize)) - 1);
+  const idx = kernels.changedIndices(candidate, next, elementSize, maxCount);
+  if (!idx) return null;
   if (idx.length === 0) return 'none';
-  if (idx.length * (4 + elementSize) >= limitBytes) return null;
   const values = kernels.gather(next, elementSize, idx);
   return { count: idx.length, indices: await store.put(u32Bytes(idx)), values: await store.put(values) };
 }
