@@ -5,7 +5,7 @@
  */
 import type { CheckpointReader } from './formats/types.ts';
 import type { DType } from './core/dtypes.ts';
-import { getKernels, type Kernels } from './core/kernels.ts';
+import { getKernels, type Kernels, type TensorStats } from './core/kernels.ts';
 import { dequantizeForStats, type MaybeQuantized } from './formats/convert.ts';
 import { createSha256 } from './core/sha256.ts';
 
@@ -46,6 +46,19 @@ export interface InspectOptions {
 
 const finiteOrNull = (x: number): number | null => (Number.isFinite(x) ? x : null);
 
+/** The statistics `inspect` shows, from the kernels' one-pass result (null where no value is finite). */
+export function inspectStats(s: TensorStats): InspectStats {
+  const any = s.finite > 0;
+  return {
+    mean: any ? finiteOrNull(s.mean) : null,
+    std: any ? finiteOrNull(s.std) : null,
+    min: finiteOrNull(s.min),
+    max: finiteOrNull(s.max),
+    l2: any ? s.l2 : null,
+    nonfinite: s.nan + s.inf,
+  };
+}
+
 export async function inspectCheckpoint(reader: CheckpointReader, opts: InspectOptions = {}): Promise<InspectReport> {
   const kernels = opts.kernels ?? (await getKernels());
   const tensors: InspectTensor[] = [];
@@ -72,23 +85,12 @@ export async function inspectCheckpoint(reader: CheckpointReader, opts: InspectO
         sha?.update(chunk);
       }
     }
-    const s = acc.result();
-    const n = s.finite;
-    const mean = n > 0 ? s.sum / n : NaN;
-    const variance = n > 0 ? Math.max(0, s.sumsq / n - mean * mean) : NaN;
     const entry: InspectTensor = {
       name: t.name,
       dtype: t.dtype,
       shape: t.shape,
       bytes: t.byteLength,
-      stats: {
-        mean: finiteOrNull(mean),
-        std: finiteOrNull(Math.sqrt(variance)),
-        min: finiteOrNull(s.min),
-        max: finiteOrNull(s.max),
-        l2: n > 0 ? Math.sqrt(s.sumsq) : null,
-        nonfinite: s.nan + s.inf,
-      },
+      stats: inspectStats(acc.result()),
     };
     if (q) entry.quantization = q.scheme;
     if (sha) entry.sha256 = sha.digestHex();

@@ -6,6 +6,7 @@ import { looksLikeMetadata, parseMetadata } from '../../theta/metadata.ts';
 import { metadataSummary } from '../../theta/summary.ts';
 import { openCheckpointFile } from '../open-checkpoint.ts';
 import { fmtNum } from './inspect.ts';
+import { inspectStats } from '../../inspect.ts';
 
 /**
  * git hands textconv the working-tree form of the blob (it runs the smudge filter first), so this
@@ -28,11 +29,8 @@ export async function checkpointSummary(file: string): Promise<string> {
       }
       let numbers = '';
       if (stats) {
-        const s = stats.result();
-        const n = s.finite;
-        const mean = n ? s.sum / n : NaN;
-        numbers = `  mean ${fmtNum(n ? mean : null)}  std ${fmtNum(n ? Math.sqrt(Math.max(0, s.sumsq / n - mean * mean)) : null)}  l2 ${fmtNum(n ? Math.sqrt(s.sumsq) : null)}` +
-          (s.nan + s.inf ? `  nan/inf ${s.nan + s.inf}` : '');
+        const s = inspectStats(stats.result());
+        numbers = `  mean ${fmtNum(s.mean)}  std ${fmtNum(s.std)}  l2 ${fmtNum(s.l2)}` + (s.nonfinite ? `  nan/inf ${s.nonfinite}` : '');
       }
       rows.push([t.name, `${t.name}  ${t.dtype}[${t.shape.join(',')}]${numbers}  hash ${hasher.digest().slice(0, 16)}`]);
     }
