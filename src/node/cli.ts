@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { isThetaError } from '../core/errors.ts';
 import { loadConfiguredPlugins } from './plugins.ts';
+import { setRawArgv } from './argv.ts';
 import { useFastCrc32 } from '../core/crc32.ts';
 import { registerInspect } from './commands/inspect.ts';
 import { registerInstall } from './commands/install.ts';
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
 
 /** Run the CLI; resolves to the process exit code. Never throws for expected errors. */
 export async function main(argv: string[]): Promise<ExitCode> {
+  setRawArgv(argv);
   const program = buildProgram();
   try {
     await useFastCrc32(); // zip-based formats (PyTorch, npz) checksum every entry

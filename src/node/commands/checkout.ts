@@ -4,6 +4,7 @@ import { utimes } from 'node:fs/promises';
 import { ThetaError } from '../../core/errors.ts';
 import { git, gitDir } from '../git.ts';
 import { recordStat } from '../git-index.ts';
+import { revisionsAndPaths } from '../argv.ts';
 import { atomicFileSink } from '../fs-source.ts';
 import { ThetaRepo } from '../theta-repo.ts';
 import { looksLikeMetadata } from '../../theta/metadata.ts';
@@ -58,9 +59,7 @@ export function registerCheckout(program: Command): void {
     .description('Write tracked checkpoints straight from the object store (faster than git checkout for big files): from <rev> into the working tree and index, or from the index when no revision is given')
     .argument('[args...]', '[<rev>] [-- <path>...]')
     .action(async (args: string[]) => {
-      const dash = process.argv.indexOf('--');
-      const paths = dash >= 0 ? process.argv.slice(dash + 1) : [];
-      const revs = args.filter((a) => !paths.includes(a));
+      const { revs, paths } = revisionsAndPaths(args);
       if (revs.length > 1) throw new ThetaError('E_ARGUMENT', 'give at most one revision (paths go after --)', {});
       const repo = await ThetaRepo.open();
       const done = await fastCheckout(repo, revs[0] ?? null, paths);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import { git } from '../git.ts';
+import { revisionsAndPaths } from '../argv.ts';
 import { diffPath, ThetaRepo, type PathDiff } from '../theta-repo.ts';
 import { fmtNum } from './inspect.ts';
 
@@ -28,11 +29,7 @@ export function registerDiff(program: Command): void {
     .option('--approx', 'estimate from the LSH signatures in the metadata alone, reading no tensor object')
     .option('--all', 'also list unchanged tensors')
     .action(async (args: string[], o: { json?: boolean; approx?: boolean; all?: boolean }, cmd: Command) => {
-      const raw = process.argv;
-      const dash = raw.indexOf('--');
-      const afterDash = dash >= 0 ? raw.slice(dash + 1) : [];
-      const revs = args.filter((a) => !afterDash.includes(a));
-      const paths = afterDash;
+      const { revs, paths } = revisionsAndPaths(args);
       if (revs.length > 2) cmd.error('give at most two revisions (and paths after --)');
       const repo = await ThetaRepo.open();
       const candidates = paths.length ? paths : await changedPaths(repo, revs);
