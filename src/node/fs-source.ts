@@ -9,6 +9,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { type ByteReader, type ByteSink, type RandomAccessSource } from '../core/io.ts';
 import { ArgumentError, TruncatedError } from '../core/errors.ts';
+import { readHandle } from '../store/file-handle.ts';
 
 export interface FileSource extends RandomAccessSource {
   close(): Promise<void>;
@@ -16,34 +17,20 @@ export interface FileSource extends RandomAccessSource {
 
 /** Open a file for random-access reads. `read` returns a fresh array each call. */
 export async function fileSource(path: string, name = path): Promise<FileSource> {
-  const fh = await open(path, 'r');
-  let size: number;
-  try {
-    size = (await fh.stat()).size;
-  } catch (e) {
-    await fh.close();
-    throw e;
-  }
+  const handle = await readHandle(await open(path, 'r'));
   let closed = false;
   return {
     name,
-    size,
+    size: handle.size,
     async read(offset, length) {
       if (closed) throw new ArgumentError(`${name}: read after close`);
-      const want = Math.max(0, Math.min(length, size - offset));
-      const out = new Uint8Array(want);
-      let got = 0;
-      while (got < want) {
-        const { bytesRead } = await fh.read(out, got, want - got, offset + got);
-        if (bytesRead === 0) break; // the file shrank under us: report what we have
-        got += bytesRead;
-      }
-      return got === want ? out : out.subarray(0, got);
+      // past the end there is nothing; a file that shrank under us gives what it has
+      return handle.read(offset, Math.max(0, Math.min(length, handle.size - offset)));
     },
     async close() {
       if (closed) return;
       closed = true;
-      await fh.close();
+      await handle.close();
     },
   };
 }
