@@ -18,6 +18,7 @@ import './pytorch.ts';
 import './numpy.ts';
 import './gguf.ts';
 import './tfjs.ts';
+import './tfjs-shard.ts';
 
 // eslint-disable-next-line no-var
 var table: Map<string, CheckpointFormat> | undefined;

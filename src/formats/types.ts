@@ -48,8 +48,27 @@ export interface TensorToWrite {
 }
 
 export interface OpenOptions {
-  /** Used in error messages. */
+  /** Used in error messages; formats that look at neighbouring files take it as a path in `files`. */
   fileName?: string;
+  /**
+   * Read access to the files around this one (the repository's work tree when cleaning), for
+   * formats whose layout is described by another file: a TF.js weight shard is split into weights
+   * by the `model.json` next to it. Optional; formats that need it say what they do without it.
+   */
+  files?: FileAccess;
+}
+
+/**
+ * Read-only access to a tree of files by '/'-separated paths relative to its root ('' is the root
+ * directory). Implementations: the work tree on disk (Node), a git revision, files in memory.
+ */
+export interface FileAccess {
+  /** Names of the regular files directly inside `dir` (not paths, not sub-directories); [] when there is no such directory. */
+  list(dir: string): Promise<string[]>;
+  /** The file's bytes, or null when it is missing or larger than `maxBytes`. */
+  read(path: string, maxBytes: number): Promise<Uint8Array | null>;
+  /** The file's size in bytes, or null when it is missing. */
+  size(path: string): Promise<number | null>;
 }
 
 export interface CheckpointFormat {

@@ -5,7 +5,7 @@ import { ArgumentError, ThetaError } from '../core/errors.ts';
 import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
 import { openSharded, SHARD_INDEX_SUFFIX } from '../formats/sharded.ts';
 import { openTfjs } from '../formats/tfjs.ts';
-import type { CheckpointFormat, CheckpointReader } from '../formats/types.ts';
+import type { CheckpointFormat, CheckpointReader, FileAccess } from '../formats/types.ts';
 import { fileReader, fileSource } from './fs-source.ts';
 
 export async function detectFileFormat(path: string, format?: string): Promise<CheckpointFormat> {
@@ -18,7 +18,7 @@ export async function detectFileFormat(path: string, format?: string): Promise<C
   }
 }
 
-export async function openCheckpointFile(path: string, opts: { format?: string } = {}): Promise<CheckpointReader> {
+export async function openCheckpointFile(path: string, opts: { format?: string; fileName?: string; files?: FileAccess } = {}): Promise<CheckpointReader> {
   const st = await stat(path).catch((e) => {
     throw new ThetaError('E_NOT_FOUND', `${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { file: path });
   });
@@ -33,5 +33,6 @@ export async function openCheckpointFile(path: string, opts: { format?: string }
     const dir = dirname(resolve(path));
     return openTfjs(await fileReader(path), { fileName: path, openShard: (shard: string) => fileReader(join(dir, shard), shard) });
   }
-  return format.open(await fileReader(path), { fileName: path });
+  // `fileName` and `files` let a format read the files around this one (a TF.js shard's model.json)
+  return format.open(await fileReader(path), { fileName: opts.fileName ?? path, files: opts.files });
 }

@@ -6,7 +6,7 @@ import { FormatError, ThetaError } from '../core/errors.ts';
 import { getKernels, type Kernels } from '../core/kernels.ts';
 import { collect, peekChunks, readerFromChunks, type ByteSink } from '../core/io.ts';
 import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
-import type { CheckpointFormat } from '../formats/types.ts';
+import type { CheckpointFormat, FileAccess } from '../formats/types.ts';
 import type { LocalObjectStore } from '../store/local.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, parseTolerance, type Tolerance } from '../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
@@ -22,6 +22,8 @@ import { atomicFileSink, fileReader } from './fs-source.ts';
 import { mergeThreeWay, sameLayout, type TensorConflict, type ThreeWayOptions, type ThreeWayResult } from '../merges/three-way.ts';
 import '../merges/index.ts';
 import { openCheckpointFile } from './open-checkpoint.ts';
+import { worktreeFiles } from './file-access.ts';
+import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
 import { openLocalStore } from './store-fs.ts';
 import { withRemoteObjects } from './lfs-node.ts';
 import type { RemoteStoreExtras } from '../store/remote-store.ts';
@@ -50,6 +52,12 @@ export class ThetaRepo {
     readonly kernels: Kernels,
     readonly settings: ThetaSettings,
   ) {}
+
+  /** The work tree, for formats laid out by a neighbouring file (TF.js shards and their model.json). */
+  get files(): FileAccess {
+    return (this.#files ??= worktreeFiles(this.root));
+  }
+  #files: FileAccess | undefined;
 
   static async open(cwd = process.cwd()): Promise<ThetaRepo> {
     const dir = await gitCommonDir(cwd);
@@ -94,8 +102,13 @@ export class ThetaRepo {
         yield c;
       }
     })();
+    if (format.id === TFJS_FORMAT_ID) {
+      throw new ThetaError('E_TRACK_SHARDS', `${path} is a TF.js model.json: git-theta tracks the weight shards it lists, and model.json stays a normal file; take the pattern that matches it out of .gitattributes, then run 'git theta track ${path}'`, { file: path });
+    }
     const bytes = readerFromChunks(counted, path);
-    const reader = await format.open(bytes, { fileName: path });
+    const reader = await format.open(bytes, { fileName: path, files: this.files });
+    const note = reader.metadata?.note;
+    if (typeof note === 'string') process.stderr.write(`git-theta: ${path}: stored without splitting by weight: ${note}\n`);
     try {
       const meta = await cleanCheckpoint({
         reader,
@@ -160,8 +173,9 @@ export interface PathDiff extends ModelDiff {
 }
 
 /** Tensors of the working-tree file, read one at a time, as the diff wants them. */
-async function* worktreeTensors(repo: ThetaRepo, path: string, approx: boolean): AsyncGenerator<DiffTensor> {
-  const reader = await openCheckpointFile(join(repo.root, path));
+export async function* worktreeTensors(repo: ThetaRepo, path: string, approx: boolean): AsyncGenerator<DiffTensor> {
+  const format = (await repo.formatAttribute(path))?.id;
+  const reader = await openCheckpointFile(join(repo.root, path), { format, fileName: path, files: repo.files });
   try {
     for await (const t of reader.tensors()) {
       const bytes = await t.bytes();

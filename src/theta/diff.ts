@@ -41,6 +41,12 @@ export interface DiffTensor {
   hash: string;
   lsh: number[];
   update?: string;
+  /**
+   * The hash is not a content hash of the whole tensor (a TF.js weight joined from pieces in
+   * several shards): equal hashes still mean equal bytes, but different ones are checked by
+   * comparing the bytes.
+   */
+  composite?: boolean;
   load(): Promise<Uint8Array>;
 }
 
@@ -80,6 +86,16 @@ export async function diffModels(
     if (!sameLayout) {
       d.old_dtype = a.dtype;
       d.old_shape = a.shape;
+    } else if ((a.composite || b.composite) && o.approx) {
+      // a weight joined from pieces has no whole-tensor signature: reading nothing, nothing to estimate
+      Object.assign(d, { l2: null, relative: null, maxabs: null, cosine: null });
+    } else if (a.composite || b.composite) {
+      const [x, y] = [await a.load(), await b.load()];
+      if (sameBytes(x, y)) {
+        out.push({ name: b.name, status: 'unchanged', dtype: b.dtype, shape: b.shape, update: b.update });
+        continue;
+      }
+      if (isNumeric(b.dtype)) Object.assign(d, await exactStats(o.kernels, b.dtype, x, y));
     } else if (isNumeric(b.dtype)) {
       Object.assign(d, o.approx ? approxStats(o.kernels, a.lsh, b.lsh) : await exactStats(o.kernels, b.dtype, await a.load(), await b.load()));
     }
@@ -92,6 +108,12 @@ export async function diffModels(
   const summary = { added: 0, removed: 0, modified: 0, unchanged: 0 };
   for (const t of out) summary[t.status]++;
   return { approx: !!o.approx, tensors: out, summary };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 async function exactStats(kernels: Kernels, dtype: DType, a: Uint8Array, b: Uint8Array) {

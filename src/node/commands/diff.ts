@@ -4,6 +4,7 @@ import { git } from '../git.ts';
 import { revisionsAndPaths } from '../argv.ts';
 import { diffPath, ThetaRepo, type PathDiff } from '../theta-repo.ts';
 import { fmtNum } from './inspect.ts';
+import { diffTfjsModels } from '../tfjs-diff.ts';
 
 /** Paths among these that git-theta tracks (filter=theta in .gitattributes). */
 export async function thetaTracked(repo: ThetaRepo, paths: string[]): Promise<string[]> {
@@ -35,8 +36,11 @@ export function registerDiff(program: Command): void {
       const candidates = paths.length ? paths : await changedPaths(repo, revs);
       const files = await thetaTracked(repo, candidates);
       const spec = revs.length === 0 ? { from: ':', to: null } : revs.length === 1 ? { from: revs[0], to: null } : { from: revs[0], to: revs[1] };
-      const results: PathDiff[] = [];
-      for (const f of files) results.push(await diffPath(repo, f, { ...spec, approx: o.approx }));
+      // TF.js models: their shards (and model.json) diffed together, weight by weight, as one model
+      const tfjs = await diffTfjsModels(repo, files, candidates, { ...spec, approx: o.approx });
+      const results: PathDiff[] = [...tfjs.diffs];
+      for (const f of files) if (!tfjs.covered.has(f)) results.push(await diffPath(repo, f, { ...spec, approx: o.approx }));
+      results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       if (o.json) {
         process.stdout.write(JSON.stringify({ files: results }) + '\n');
         return;

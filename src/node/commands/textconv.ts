@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { getKernels } from '../../core/kernels.ts';
+import { UnknownFormatError } from '../../core/errors.ts';
 import { isNumeric } from '../../core/dtypes.ts';
 import { looksLikeMetadata, parseMetadata } from '../../theta/metadata.ts';
 import { metadataSummary } from '../../theta/summary.ts';
 import { openCheckpointFile } from '../open-checkpoint.ts';
+import { fileChunks } from '../fs-source.ts';
 import { fmtNum } from './inspect.ts';
 import { inspectStats } from '../../inspect.ts';
 
@@ -15,7 +17,21 @@ import { inspectStats } from '../../inspect.ts';
  */
 export async function checkpointSummary(file: string): Promise<string> {
   const kernels = await getKernels();
-  const reader = await openCheckpointFile(file);
+  let reader;
+  try {
+    reader = await openCheckpointFile(file);
+  } catch (e) {
+    if (!(e instanceof UnknownFormatError)) throw e;
+    // raw bytes with no format of their own, such as a TF.js weight shard (whose weights are
+    // named by its model.json): say what can be said, so git's diff still shows whether it changed
+    const h = kernels.contentHasher();
+    let n = 0;
+    for await (const c of fileChunks(file)) {
+      h.update(c);
+      n += c.length;
+    }
+    return `${n} bytes with no checkpoint format of their own (a TF.js weight shard's weights are shown by 'git theta diff')\nhash ${h.digest()}\n`;
+  }
   const rows: [string, string][] = [];
   let total = 0;
   try {

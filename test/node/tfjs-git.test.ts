@@ -1,0 +1,206 @@
+// A TF.js model directory (model.json + weight shards) tracked in a real git repository as one model:
+// `git theta track` on the model binds its shards, weights spanning shards are stored per weight,
+// only changed weights add objects, checkout is byte-identical, `git theta diff` shows the model's
+// weights (between revisions, against the index and the work tree), branches changing different
+// weights merge with `git merge`, and the edges (model.json bound to the filter, a lone shard).
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { concat } from '../../src/core/io.ts';
+import { writeTfjs, type TfjsWriteTensor } from '../../src/formats/tfjs.ts';
+import { parseMetadata } from '../../src/theta/metadata.ts';
+import { cleanup, git, run, sha256, theta, thetaOk, thetaRepo } from './helpers.ts';
+
+const t = suite('tfjs directory in git');
+
+function floats(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    a[i] = x / 2147483648 - 0.5;
+  }
+  return a;
+}
+
+/** kernel: 8000 bytes across 3000-byte shards, after a 3-byte bool weight (so pieces are unaligned). */
+function model(kernelBump = 0, outBump = 0): TfjsWriteTensor[] {
+  const kernel = floats(2000, 7);
+  for (let i = 0; i < 20; i++) kernel[i * 100] += kernelBump; // spread over all three of its shards
+  const out = floats(500, 10);
+  if (outBump) out[499] += outBump;
+  const bytes = (a: Float32Array) => new Uint8Array(a.buffer);
+  return [
+    { name: 'emb/flag', dtype: 'BOOL', shape: [3], data: new Uint8Array([1, 0, 1]) },
+    { name: 'dense/kernel', dtype: 'F32', shape: [40, 50], data: bytes(kernel) },
+    { name: 'dense/bias', dtype: 'F32', shape: [50], data: bytes(floats(50, 8)) },
+    { name: 'q/codes', dtype: 'U8', shape: [600], data: bytes(floats(150, 9)), quantization: { dtype: 'uint8', scale: 0.01, min: -1 } },
+    { name: 'out/kernel', dtype: 'F32', shape: [50, 10], data: bytes(out) },
+  ];
+}
+
+async function writeModel(dir: string, ws: TfjsWriteTensor[]): Promise<Record<string, string>> {
+  mkdirSync(dir, { recursive: true });
+  const hashes: Record<string, string> = {};
+  await writeTfjs(ws, async (p) => {
+    const parts: Uint8Array[] = [];
+    return {
+      async write(b) { parts.push(b.slice()); },
+      async close() { const all = concat(parts); writeFileSync(join(dir, p), all); hashes[p] = sha256(all); },
+    };
+  }, { shardBytes: 3000 });
+  return hashes;
+}
+
+function fileHashes(dir: string): Record<string, string> {
+  return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, sha256(readFileSync(join(dir, f)))]));
+}
+
+function objectCount(repo: string): number {
+  let n = 0;
+  const walk = (d: string) => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d)) (statSync(join(d, e)).isDirectory() ? walk(join(d, e)) : n++);
+  };
+  walk(join(repo, '.git', 'lfs', 'objects'));
+  return n;
+}
+
+const l2 = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]) ** 2, 0));
+const f32 = (w: TfjsWriteTensor) => new Float32Array(w.data.buffer, w.data.byteOffset, w.data.length / 4);
+
+t('track binds the shards of a model.json, add stores them per weight, only changed weights add objects, checkout is exact', async () => {
+  const dir = await thetaRepo([]);
+  try {
+    const v1 = await writeModel(join(dir, 'web'), model());
+    const tr = await theta(dir, ['track', 'web/model.json']);
+    assert.is(tr.code, 0, tr.stderr);
+    assert.match(tr.stderr, /tracking "web\/\*\.bin" \(weight shards of TF\.js model web\/model\.json/);
+    assert.match(readFileSync(join(dir, '.gitattributes'), 'utf8'), /^web\/\*\.bin filter=theta diff=theta merge=theta theta-format=tfjs-shard$/m);
+    assert.match((await theta(dir, ['track', 'web'])).stderr, /"web\/\*\.bin" already tracked/, 'the directory names the same model');
+
+    await thetaOk(dir, 'add', '.gitattributes', 'web');
+    await git(dir, 'commit', '-q', '-m', 'v1');
+    assert.is(await git(dir, 'show', 'HEAD:web/model.json'), readFileSync(join(dir, 'web/model.json'), 'utf8'), 'model.json is an ordinary file');
+    const shard1 = parseMetadata(await git(dir, 'show', 'HEAD:web/group1-shard1of4.bin'));
+    assert.is(shard1.format, 'tfjs-shard');
+    assert.equal(Object.keys(shard1.tensors).sort(), ['dense/kernel#0', 'emb/flag']);
+    const shard3 = parseMetadata(await git(dir, 'show', 'HEAD:web/group1-shard3of4.bin'));
+    assert.equal(Object.keys(shard3.tensors).sort(), ['dense/bias', 'dense/kernel#5997', 'out/kernel#0', 'q/codes']);
+    assert.equal(shard3.tensors['dense/bias'].shape, [50]);
+    const before = objectCount(dir);
+
+    // v2: one weight changed; it spans three shards, so three shard files change and nothing else
+    await writeModel(join(dir, 'web'), model(0.5));
+    assert.is(await git(dir, 'status', '--porcelain'), ' M web/group1-shard1of4.bin\n M web/group1-shard2of4.bin\n M web/group1-shard3of4.bin\n');
+    await thetaOk(dir, 'add', 'web');
+    await git(dir, 'commit', '-q', '-m', 'v2');
+    const added = objectCount(dir) - before;
+    assert.ok(added >= 1 && added <= 6, `v2 added ${added} objects (the changed kernel's pieces only, each at most an index and a values object)`);
+    const m2 = parseMetadata(await git(dir, 'show', 'HEAD:web/group1-shard3of4.bin'));
+    for (const n of ['dense/bias', 'q/codes', 'out/kernel#0']) assert.equal(m2.tensors[n], shard3.tensors[n], `${n} reused as it was`);
+
+    // checkout of v1 from the objects gives back every file byte for byte
+    rmSync(join(dir, 'web'), { recursive: true });
+    await git(dir, 'checkout', 'HEAD~1', '--', 'web');
+    assert.equal(fileHashes(join(dir, 'web')), Object.fromEntries(Object.entries(v1).sort()));
+    await git(dir, 'checkout', 'HEAD', '--', 'web');
+    assert.is(await git(dir, 'status', '--porcelain'), '');
+  } finally {
+    cleanup(dir);
+  }
+});
+
+t('git theta diff shows a TF.js model as one model, weight by weight, between revisions, the index and the work tree', async () => {
+  const dir = await thetaRepo([]);
+  try {
+    await writeModel(join(dir, 'web'), model());
+    await thetaOk(dir, 'track', 'web');
+    await thetaOk(dir, 'add', '.gitattributes', 'web');
+    await git(dir, 'commit', '-q', '-m', 'v1');
+    await writeModel(join(dir, 'web'), model(0.5));
+    const expected = l2(f32(model()[1]), f32(model(0.5)[1]));
+
+    const check = (out: string, from: string, to: string) => {
+      const files = JSON.parse(out).files;
+      assert.is(files.length, 1, 'one model, not four shards');
+      const [f] = files;
+      assert.equal([f.path, f.format, f.from, f.to], ['web/model.json', 'tfjs', from, to]);
+      assert.equal(f.summary, { added: 0, removed: 0, modified: 1, unchanged: 4 });
+      const k = f.tensors.find((x: { name: string }) => x.name === 'dense/kernel');
+      assert.equal([k.status, k.dtype, k.shape], ['modified', 'F32', [40, 50]]);
+      assert.ok(Math.abs(k.l2 - expected) < 1e-5, `l2 ${k.l2} vs ${expected}`);
+      assert.ok(Math.abs(k.maxabs - 0.5) < 1e-5);
+    };
+    check(await thetaOk(dir, 'diff', '--json'), 'index', 'worktree');
+    await thetaOk(dir, 'add', 'web');
+    check(await thetaOk(dir, 'diff', 'HEAD', '--json'), 'HEAD', 'worktree');
+    await git(dir, 'commit', '-q', '-m', 'v2');
+    check(await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json'), 'HEAD~1', 'HEAD');
+    const text = await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD');
+    assert.match(text, /^web\/model\.json \(tfjs, HEAD~1 -> HEAD\): 1 modified, 0 added, 0 removed, 4 unchanged$/m);
+    assert.match(text, /modified\s+dense\/kernel\s+F32\[40,50\]/);
+    // a path after -- naming a shard still diffs its model
+    assert.is(JSON.parse(await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json', '--', 'web/group1-shard2of4.bin')).files[0].path, 'web/model.json');
+    // git's own diff of a shard goes through textconv without failing
+    const gd = await git(dir, 'diff', 'HEAD~1', 'HEAD', '--', 'web/group1-shard2of4.bin');
+    assert.match(gd, /^-hash [0-9a-f]{32}$/m);
+    assert.match(gd, /^\+hash [0-9a-f]{32}$/m);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+t('git merge of branches that change different weights of a TF.js model merges every shard', async () => {
+  const dir = await thetaRepo([]);
+  try {
+    await writeModel(join(dir, 'web'), model());
+    await thetaOk(dir, 'track', 'web/model.json');
+    await thetaOk(dir, 'add', '.gitattributes', 'web');
+    await git(dir, 'commit', '-q', '-m', 'base');
+    await git(dir, 'checkout', '-q', '-b', 'other');
+    await writeModel(join(dir, 'web'), model(0, 2)); // changes out/kernel (shard 4)
+    await thetaOk(dir, 'add', 'web');
+    await git(dir, 'commit', '-q', '-m', 'theirs');
+    await git(dir, 'checkout', '-q', 'main');
+    await writeModel(join(dir, 'web'), model(0.5)); // changes dense/kernel (shards 1-3)
+    await thetaOk(dir, 'add', 'web');
+    await git(dir, 'commit', '-q', '-m', 'ours');
+    const r = await run('git', ['merge', '--no-edit', 'other'], dir);
+    assert.is(r.code, 0, r.stderr + r.stdout);
+    const want = await writeModel(join(dir, '..', `expected-${Date.now()}`), model(0.5, 2));
+    assert.equal(fileHashes(join(dir, 'web')), Object.fromEntries(Object.entries(want).sort()), 'both changes in the merged files');
+    assert.is(await git(dir, 'status', '--porcelain'), '');
+  } finally {
+    cleanup(dir);
+  }
+});
+
+t('a model.json bound to the filter is refused with what to do; a shard no model.json lists is still stored exactly', async () => {
+  const dir = await thetaRepo(['web/model.json', 'lone/*.bin']);
+  try {
+    await writeModel(join(dir, 'web'), model());
+    const r = await theta(dir, ['add', 'web/model.json']);
+    assert.is.not(r.code, 0);
+    assert.match(r.stderr, /TF\.js model\.json: git-theta tracks the weight shards it lists/);
+    assert.match(r.stderr, /git theta track web\/model\.json/);
+
+    mkdirSync(join(dir, 'lone'));
+    const bytes = readFileSync(join(dir, 'web/group1-shard2of4.bin'));
+    writeFileSync(join(dir, 'lone/weights.bin'), bytes);
+    writeFileSync(join(dir, '.gitattributes'), readFileSync(join(dir, '.gitattributes'), 'utf8') + 'lone/*.bin theta-format=tfjs-shard\n');
+    const a = await theta(dir, ['add', 'lone/weights.bin']);
+    assert.is(a.code, 0, a.stderr);
+    assert.match(a.stderr, /lone\/weights\.bin: stored without splitting by weight: no model\.json/);
+    await git(dir, 'commit', '-q', '-m', 'lone');
+    assert.equal(Object.keys(parseMetadata(await git(dir, 'show', 'HEAD:lone/weights.bin')).tensors), ['#bytes@0']);
+    rmSync(join(dir, 'lone/weights.bin'));
+    await git(dir, 'checkout', '--', 'lone/weights.bin');
+    assert.is(sha256(readFileSync(join(dir, 'lone/weights.bin'))), sha256(bytes));
+  } finally {
+    cleanup(dir);
+  }
+});
+
+t.run();
