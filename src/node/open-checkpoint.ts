@@ -5,6 +5,8 @@ import { ArgumentError, ThetaError } from '../core/errors.ts';
 import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
 import { openSharded, SHARD_INDEX_SUFFIX } from '../formats/sharded.ts';
 import { openTfjs } from '../formats/tfjs.ts';
+import { manifestsIn } from '../formats/tfjs-shard.ts';
+import { worktreeFiles } from './file-access.ts';
 import type { CheckpointFormat, CheckpointReader, FileAccess } from '../formats/types.ts';
 import { fileReader, fileSource } from './fs-source.ts';
 
@@ -22,7 +24,12 @@ export async function openCheckpointFile(path: string, opts: { format?: string; 
   const st = await stat(path).catch((e) => {
     throw new ThetaError('E_NOT_FOUND', `${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { file: path });
   });
-  if (st.isDirectory()) throw new ArgumentError(`${path}: is a directory; give a checkpoint file`);
+  if (st.isDirectory()) {
+    // a TF.js model directory names its model by its model.json
+    const manifests = await manifestsIn(worktreeFiles(path), '');
+    if (manifests.length !== 1) throw new ArgumentError(`${path}: is a directory${manifests.length ? ` with ${manifests.length} TF.js model.json files` : ''}; give a checkpoint file`);
+    return openCheckpointFile(join(path, manifests[0].path), opts);
+  }
   if (!opts.format && path.endsWith(SHARD_INDEX_SUFFIX)) {
     const dir = dirname(resolve(path));
     return openSharded(await readFile(path), (shard) => fileReader(join(dir, shard), shard), { fileName: basename(path) });

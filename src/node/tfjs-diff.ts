@@ -4,18 +4,17 @@
  * model, named by its model.json. Shards that cannot be put together (cleaned against another
  * manifest, or not stored as TF.js shards) are left to the per-file diff, with a warning.
  */
-import { join } from 'node:path';
 import { ThetaError } from '../core/errors.ts';
-import { MAX_MODEL_JSON_BYTES, parseTfjsModelJson, TFJS_FORMAT_ID, type TfjsManifest } from '../formats/tfjs.ts';
-import { findTfjsManifest, TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
+import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
+import { TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
 import type { FileAccess } from '../formats/types.ts';
 import { diffModels, type DiffTensor } from '../theta/diff.ts';
+import type { TensorEntry } from '../theta/metadata.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
-import { ShardLayoutError, tfjsModelTensors, tfjsShardPaths } from '../theta/tfjs-model.ts';
+import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsModelsTouched, tfjsShardPaths } from '../theta/tfjs-model.ts';
 import { revisionFiles, worktreeFiles } from './file-access.ts';
 import { git } from './git.ts';
 import { worktreeTensors, type DiffSpec, type PathDiff, type ThetaRepo } from './theta-repo.ts';
-import { existsSync } from 'node:fs';
 
 /** The value of one attribute for each path. */
 export async function attributeValues(repo: ThetaRepo, name: string, paths: string[]): Promise<Map<string, string>> {
@@ -29,16 +28,6 @@ export async function attributeValues(repo: ThetaRepo, name: string, paths: stri
 
 const revSpec = (rev: string, path: string) => `${rev === ':' ? '' : rev}:${path}`;
 
-async function manifestAt(files: FileAccess, path: string): Promise<TfjsManifest | null> {
-  const bytes = await files.read(path, MAX_MODEL_JSON_BYTES);
-  if (!bytes) return null;
-  try {
-    return parseTfjsModelJson(bytes, path);
-  } catch {
-    return null;
-  }
-}
-
 export interface TfjsDiffResult {
   diffs: PathDiff[];
   /** Paths the model diffs account for (shards and model.json files): not diffed again one by one. */
@@ -51,46 +40,27 @@ export interface TfjsDiffResult {
 export async function diffTfjsModels(repo: ThetaRepo, tracked: string[], changed: string[], spec: DiffSpec): Promise<TfjsDiffResult> {
   const formats = await attributeValues(repo, 'theta-format', tracked);
   const shards = tracked.filter((p) => formats.get(p) === TFJS_SHARD_FORMAT_ID);
-  const jsons = changed.filter((p) => p.toLowerCase().endsWith('.json'));
   const covered = new Set<string>();
-  if (!shards.length && !jsons.length) return { diffs: [], covered };
+  if (!shards.length && !changed.some((p) => p.toLowerCase().endsWith('.json'))) return { diffs: [], covered };
 
   const fromFiles = revisionFiles(repo.root, spec.from);
   const toFiles = spec.to === null ? worktreeFiles(repo.root) : revisionFiles(repo.root, spec.to);
-  const models = new Set<string>();
-  for (const s of shards) {
-    const hit = (await findTfjsManifest(s, toFiles).catch(() => null)) ?? (await findTfjsManifest(s, fromFiles).catch(() => null));
-    if (hit) models.add(hit.path);
-  }
-  for (const j of jsons) {
-    for (const files of [toFiles, fromFiles]) {
-      const m = await manifestAt(files, j);
-      if (!m) continue;
-      // a model.json counts when git-theta tracks its shards
-      const paths = tfjsShardPaths(j, m);
-      const attrs = await attributeValues(repo, 'theta-format', paths);
-      if (paths.length && paths.every((p) => attrs.get(p) === TFJS_SHARD_FORMAT_ID)) models.add(j);
-      break;
-    }
-  }
-
-  const load = (_shard: string, name: string, e: Parameters<typeof rebuildTensor>[1]) => rebuildTensor(name, e, repo.store, repo.kernels);
-  const side = async (rev: string, files: FileAccess, path: string): Promise<{ tensors: DiffTensor[]; shards: string[] } | null> => {
-    const manifest = await manifestAt(files, path);
-    if (!manifest) return null;
-    const tensors = await tfjsModelTensors({ manifestPath: path, manifest, shard: (p) => repo.metadataAt(revSpec(rev, p)) }, load);
-    return { tensors, shards: tfjsShardPaths(path, manifest) };
-  };
+  const models = await tfjsModelsTouched({
+    shards, changed, sides: [toFiles, fromFiles],
+    isShard: async (p) => (await attributeValues(repo, 'theta-format', [p])).get(p) === TFJS_SHARD_FORMAT_ID,
+  });
+  const load = (_shard: string, name: string, e: TensorEntry) => rebuildTensor(name, e, repo.store, repo.kernels);
+  const side = (rev: string, files: FileAccess, path: string) => tfjsModelAt(files, path, (p) => repo.metadataAt(revSpec(rev, p)), load);
 
   const diffs: PathDiff[] = [];
-  for (const path of [...models].sort()) {
+  for (const path of models) {
     try {
       const older = await side(spec.from, fromFiles, path);
       let newer: AsyncIterable<DiffTensor> | DiffTensor[] = [];
       let newerShards: string[] = [];
       if (spec.to === null) {
-        const manifest = await manifestAt(toFiles, path);
-        if (manifest && existsSync(join(repo.root, path))) {
+        const manifest = await readTfjsManifest(toFiles, path);
+        if (manifest) {
           newer = worktreeTensors(repo, path, !!spec.approx);
           newerShards = tfjsShardPaths(path, manifest);
         }

@@ -1,11 +1,20 @@
 /**
  * diffRevisions: what `git theta diff <from> <to> --json` prints, for a whole revision pair:
  * {"files": [...]}, one entry per model whose blob differs between the two revisions (or per
- * given path), in path order.
+ * given path), in path order. The weight shards of a TF.js model are one entry, named by its
+ * model.json (as the CLI shows them).
  */
-import { repoContext, required, type RepoOptions } from './context.ts';
+import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
+import { TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
+import { diffModels } from '../theta/diff.ts';
+import type { ModelMetadata, TensorEntry } from '../theta/metadata.ts';
+import { rebuildTensor } from '../theta/rebuild.ts';
+import { ShardLayoutError, tfjsModelAt, tfjsModelsTouched } from '../theta/tfjs-model.ts';
+import { repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { diffPathAt, type FileDiff } from './diff-model.ts';
-import { modelsAt } from './list-models.ts';
+import { modelsAt, treeFiles, type ListedModel } from './list-models.ts';
+import { readModelBlob } from './model-blob.ts';
+import { commitFiles } from './revision-files.ts';
 import { resolveRevision } from './revision.ts';
 
 export interface DiffRevisionsOptions extends RepoOptions {
@@ -35,7 +44,57 @@ export async function diffRevisions(o: DiffRevisionsOptions): Promise<RevisionsD
   const paths = [...new Set([...a.keys(), ...b.keys()])]
     .filter((p) => only || a.get(p)?.blobOid !== b.get(p)?.blobOid)
     .sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-  const files: FileDiff[] = [];
-  for (const p of paths) files.push(await diffPathAt(c, p, from, to, !!o.approx));
+  // TF.js models: the changed shards (and changed model.json files) of one model, diffed as that model
+  const tfjs = await diffTfjsModelsAt(c, from, to, paths, a, b, only, !!o.approx);
+  const files: FileDiff[] = [...tfjs.diffs];
+  for (const p of paths) if (!tfjs.covered.has(p)) files.push(await diffPathAt(c, p, from, to, !!o.approx));
+  files.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   return { files };
+}
+
+type Rev = { ref: string; commit: string };
+
+/** JSON files whose blob differs between the two commits (they may be TF.js manifests). */
+async function changedJson(c: RepoContext, from: Rev, to: Rev, only: Set<string> | null): Promise<string[]> {
+  const oids = async (commit: string) => {
+    const m = new Map<string, string>();
+    for await (const f of treeFiles(c, commit)) if (/\.json$/i.test(f.path) && (!only || only.has(f.path))) m.set(f.path, f.oid);
+    return m;
+  };
+  const [x, y] = [await oids(from.commit), await oids(to.commit)];
+  return [...new Set([...x.keys(), ...y.keys()])].filter((p) => only || x.get(p) !== y.get(p));
+}
+
+async function diffTfjsModelsAt(
+  c: RepoContext, from: Rev, to: Rev, paths: string[], a: Map<string, ListedModel>, b: Map<string, ListedModel>, only: Set<string> | null, approx: boolean,
+): Promise<{ diffs: FileDiff[]; covered: Set<string> }> {
+  const covered = new Set<string>();
+  const isShard = (p: string) => (b.get(p) ?? a.get(p))?.format === TFJS_SHARD_FORMAT_ID;
+  const shards = paths.filter(isShard);
+  const changed = await changedJson(c, from, to, only);
+  if (!shards.length && !changed.length) return { diffs: [], covered };
+  const fromFiles = commitFiles(c, from.commit);
+  const toFiles = commitFiles(c, to.commit);
+  // a shard is one when git-theta stores it as one on either side (listed models, or read here for paths not listed)
+  const shardAt = async (p: string) => isShard(p) || (await metadataAt(c, to, p))?.format === TFJS_SHARD_FORMAT_ID;
+  const models = await tfjsModelsTouched({ shards, changed, sides: [toFiles, fromFiles], isShard: shardAt });
+  const load = (_s: string, name: string, e: TensorEntry) => rebuildTensor(name, e, c.store, c.kernels);
+  const diffs: FileDiff[] = [];
+  for (const path of models) {
+    try {
+      const older = await tfjsModelAt(fromFiles, path, (p) => metadataAt(c, from, p), load);
+      const newer = await tfjsModelAt(toFiles, path, (p) => metadataAt(c, to, p), load);
+      const d = await diffModels(older?.tensors ?? [], newer?.tensors ?? [], { kernels: c.kernels, approx });
+      diffs.push({ path, format: TFJS_FORMAT_ID, from: from.ref, to: to.ref, ...d });
+      for (const p of [path, ...(older?.shards ?? []), ...(newer?.shards ?? [])]) covered.add(p);
+    } catch (e) {
+      if (!(e instanceof ShardLayoutError)) throw e; // its shards are diffed one by one
+    }
+  }
+  return { diffs, covered };
+}
+
+async function metadataAt(c: RepoContext, rev: Rev, path: string): Promise<ModelMetadata | null> {
+  const m = await readModelBlob(c, rev.ref, path, rev.commit);
+  return m?.kind === 'theta' ? m.metadata : null;
 }

@@ -12,10 +12,11 @@
  */
 import { ThetaError } from '../core/errors.ts';
 import { concat } from '../core/io.ts';
-import { dirOf, manifestShardPaths, pieceName, TFJS_SHARD_FORMAT_ID, weightSpans } from '../formats/tfjs-shard.ts';
-import type { TfjsManifest } from '../formats/tfjs.ts';
+import { dirOf, findTfjsManifest, manifestShardPaths, pieceName, TFJS_SHARD_FORMAT_ID, weightSpans } from '../formats/tfjs-shard.ts';
+import { MAX_MODEL_JSON_BYTES, parseTfjsModelJson, type TfjsManifest } from '../formats/tfjs.ts';
+import type { FileAccess } from '../formats/types.ts';
 import type { DiffTensor } from './diff.ts';
-import type { ModelMetadata, TensorEntry } from './metadata.ts';
+import { byCodePoint, type ModelMetadata, type TensorEntry } from './metadata.ts';
 
 export class ShardLayoutError extends ThetaError {
   constructor(message: string, data: Record<string, unknown> = {}) {
@@ -105,3 +106,56 @@ export async function tfjsModelTensors(side: TfjsModelSide, load: PieceLoader): 
   return out;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Which models a change touches, and one side of a model, over any FileAccess (the work tree, a
+// revision through git or isomorphic-git): shared by the CLI's diff and the repository library.
+
+/** A model.json's manifest, or null when the file is missing or not a TF.js manifest. */
+export async function readTfjsManifest(files: FileAccess, path: string): Promise<TfjsManifest | null> {
+  const bytes = await files.read(path, MAX_MODEL_JSON_BYTES);
+  if (!bytes) return null;
+  try {
+    return parseTfjsModelJson(bytes, path);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The model.json files a change touches: those listing a changed shard (looked up on each side in
+ * turn), and changed JSON files that are manifests whose shards are all TF.js shards
+ * (`isShard`). Sorted.
+ */
+export async function tfjsModelsTouched(o: {
+  shards: string[]; changed: string[]; sides: FileAccess[]; isShard(path: string): Promise<boolean>;
+}): Promise<string[]> {
+  const models = new Set<string>();
+  for (const s of o.shards) {
+    for (const files of o.sides) {
+      const hit = await findTfjsManifest(s, files).catch(() => null);
+      if (hit) { models.add(hit.path); break; }
+    }
+  }
+  for (const j of o.changed.filter((p) => p.toLowerCase().endsWith('.json'))) {
+    for (const files of o.sides) {
+      const m = await readTfjsManifest(files, j);
+      if (!m) continue;
+      const paths = tfjsShardPaths(j, m);
+      let all = paths.length > 0;
+      for (const p of paths) all &&= await o.isShard(p);
+      if (all) models.add(j);
+      break;
+    }
+  }
+  return [...models].sort(byCodePoint);
+}
+
+/** One side of a model: its weights and shard paths, or null when the model.json is not there. */
+export async function tfjsModelAt(
+  files: FileAccess, manifestPath: string, shard: TfjsModelSide['shard'], load: PieceLoader,
+): Promise<{ tensors: DiffTensor[]; shards: string[] } | null> {
+  const manifest = await readTfjsManifest(files, manifestPath);
+  if (!manifest) return null;
+  return { tensors: await tfjsModelTensors({ manifestPath, manifest, shard }, load), shards: tfjsShardPaths(manifestPath, manifest) };
+}

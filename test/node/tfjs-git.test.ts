@@ -5,11 +5,13 @@
 // weights merge with `git merge`, and the edges (model.json bound to the filter, a lone shard).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import * as nodeFs from 'node:fs';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { concat } from '../../src/core/io.ts';
 import { writeTfjs, type TfjsWriteTensor } from '../../src/formats/tfjs.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
+import { diffRevisions } from '../../src/repo/index.ts';
 import { cleanup, git, run, sha256, theta, thetaOk, thetaRepo } from './helpers.ts';
 
 const t = suite('tfjs directory in git');
@@ -141,6 +143,11 @@ t('git theta diff shows a TF.js model as one model, weight by weight, between re
     const text = await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD');
     assert.match(text, /^web\/model\.json \(tfjs, HEAD~1 -> HEAD\): 1 modified, 0 added, 0 removed, 4 unchanged$/m);
     assert.match(text, /modified\s+dense\/kernel\s+F32\[40,50\]/);
+    // the repository library (isomorphic-git, as the page and Deno use it) gives the same JSON
+    const lib = await diffRevisions({ fs: nodeFs, dir, from: 'HEAD~1', to: 'HEAD' });
+    assert.is(JSON.stringify(lib), (await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json')).trim());
+    const libApprox = await diffRevisions({ fs: nodeFs, dir, from: 'HEAD~1', to: 'HEAD', approx: true });
+    assert.is(JSON.stringify(libApprox), (await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json', '--approx')).trim());
     // a path after -- naming a shard still diffs its model
     assert.is(JSON.parse(await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json', '--', 'web/group1-shard2of4.bin')).files[0].path, 'web/model.json');
     // git's own diff of a shard goes through textconv without failing
