@@ -150,6 +150,20 @@ t('git theta diff shows a TF.js model as one model, weight by weight, between re
     assert.is(JSON.stringify(libApprox), (await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json', '--approx')).trim());
     // a path after -- naming a shard still diffs its model
     assert.is(JSON.parse(await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json', '--', 'web/group1-shard2of4.bin')).files[0].path, 'web/model.json');
+    const ins = JSON.parse(await thetaOk(dir, 'inspect', 'web', '--json'));
+    assert.equal([ins.format, ins.tensors.length], ['tfjs', 5], 'inspect takes the model directory');
+
+    // a model.json committed without re-adding its shards does not fit them: a warning, not wrong numbers
+    const json = JSON.parse(readFileSync(join(dir, 'web/model.json'), 'utf8'));
+    json.weightsManifest[0].weights.reverse();
+    writeFileSync(join(dir, 'web/model.json'), JSON.stringify(json));
+    await git(dir, 'add', 'web/model.json');
+    await git(dir, 'commit', '-q', '-m', 'manifest only');
+    const mismatch = await theta(dir, ['diff', 'HEAD~1', 'HEAD']);
+    assert.is(mismatch.code, 0, mismatch.stderr);
+    assert.match(mismatch.stderr, /web\/model\.json: shard web\/group1-shard1of4\.bin does not hold .* run 'git theta add web' again; showing its shards one by one/);
+    await git(dir, 'reset', '-q', '--hard', 'HEAD~1');
+
     // git's own diff of a shard goes through textconv without failing
     const gd = await git(dir, 'diff', 'HEAD~1', 'HEAD', '--', 'web/group1-shard2of4.bin');
     assert.match(gd, /^-hash [0-9a-f]{32}$/m);
