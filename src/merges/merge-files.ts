@@ -1,24 +1,46 @@
 /**
  * Merging checkpoint files outside git (`git theta merge-models`): the same strategies, streaming
  * tensor by tensor. The first model sets the order; the others are read alongside it, and a
- * tensor that comes early in another file is held only until its turn.
+ * tensor that comes early in another file is held only until its turn. Quantized tensors that can
+ * be dequantized are merged (and written) as float32.
  */
 import { ArgumentError } from '../core/errors.ts';
 import type { Kernels } from '../core/kernels.ts';
+import { concat } from '../core/io.ts';
+import { dequantizeForStats, type MaybeQuantized } from '../formats/convert.ts';
 import type { CheckpointReader, StreamedTensor, TensorToWrite } from '../formats/types.ts';
 import type { StrategyChoice } from './registry.ts';
 import { toDtypeBytes } from './strategies/linear.ts';
 
 const FLOATS = new Set(['F32', 'F16', 'BF16', 'F64']);
 
+/** What a merge sees of a tensor: its values' layout and bytes. */
+interface Values {
+  t: Pick<StreamedTensor, 'name' | 'dtype' | 'shape'>;
+  bytes: Uint8Array;
+}
+
+/**
+ * A tensor's values: its bytes, or for a quantized tensor whose scheme can be dequantized (TF.js
+ * uint8/uint16, GGUF Q8_0/Q4_0) float32 values, which are what a merge can average and what any
+ * writer takes (quantization parameters belong to one file and do not carry over to a merge).
+ */
+async function valuesOf(t: MaybeQuantized): Promise<Values> {
+  const values = dequantizeForStats(t);
+  if (!values) return { t, bytes: await t.bytes() };
+  const parts: Uint8Array[] = [];
+  for await (const v of values) parts.push(new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)));
+  return { t: { name: t.name, dtype: 'F32', shape: t.quantization!.shape.slice() }, bytes: concat(parts) };
+}
+
 /** Tensors of a reader by name, in any order, holding early arrivals until asked for. */
 class ByName {
   private it: AsyncIterator<StreamedTensor>;
-  private held = new Map<string, { t: StreamedTensor; bytes: Uint8Array }>();
+  private held = new Map<string, Values>();
   constructor(readonly reader: CheckpointReader, readonly label: string) {
     this.it = reader.tensors()[Symbol.asyncIterator]();
   }
-  async get(name: string): Promise<{ t: StreamedTensor; bytes: Uint8Array }> {
+  async get(name: string): Promise<Values> {
     const h = this.held.get(name);
     if (h) {
       this.held.delete(name);
@@ -27,7 +49,7 @@ class ByName {
     for (;;) {
       const r = await this.it.next();
       if (r.done) throw new ArgumentError(`${this.label} has no tensor '${name}'; the models must have the same tensors`, { tensor: name });
-      const item = { t: r.value, bytes: await r.value.bytes() };
+      const item = await valuesOf(r.value);
       if (r.value.name === name) return item;
       this.held.set(r.value.name, item);
     }
@@ -60,8 +82,8 @@ export async function* mergeFiles(o: MergeFilesOptions): AsyncGenerator<TensorTo
   if (strategy.name === 'fail') throw new ArgumentError("'fail' leaves conflicts; choose a strategy that produces a model");
   const others = o.models.slice(1).map((m) => new ByName(m.reader, m.label));
   const base = o.base ? new ByName(o.base.reader, o.base.label) : null;
-  for await (const first of o.models[0].reader.tensors()) {
-    const firstBytes = await first.bytes();
+  for await (const tensor of o.models[0].reader.tensors()) {
+    const { t: first, bytes: firstBytes } = await valuesOf(tensor);
     const rest = await Promise.all(others.map((x) => x.get(first.name)));
     const b = base ? await base.get(first.name) : null;
     for (const [i, r] of rest.entries()) {

@@ -224,4 +224,29 @@ t('a model.json bound to the filter is refused with what to do; a shard no model
   }
 });
 
+t('merge-models and convert read and write TF.js models (quantized weights merged as float32)', async () => {
+  const dir = await thetaRepo([]);
+  try {
+    await writeModel(join(dir, 'a'), model());
+    await writeModel(join(dir, 'b'), model(0.5, 2));
+    const r = await theta(dir, ['merge-models', 'a/model.json', 'b', '--strategy', 'average', '-o', 'out/merged.json']);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stderr, /wrote out\/merged\.json \(tfjs, 5 tensors, average\)/);
+    const json = JSON.parse(readFileSync(join(dir, 'out/merged.json'), 'utf8'));
+    const ws = json.weightsManifest[0].weights;
+    assert.equal(ws.map((w: { name: string; dtype: string }) => [w.name, w.dtype]), [['emb/flag', 'bool'], ['dense/kernel', 'float32'], ['dense/bias', 'float32'], ['q/codes', 'float32'], ['out/kernel', 'float32']]);
+    // back through convert to safetensors, then read the merged kernel and check it against the inputs
+    await thetaOk(dir, 'convert', 'out/merged.json', 'out/merged.safetensors');
+    const ins = JSON.parse(await thetaOk(dir, 'inspect', 'out/merged.safetensors', '--json'));
+    const kernel = ins.tensors.find((x: { name: string }) => x.name === 'dense/kernel');
+    const [x, y] = [f32(model()[1]), f32(model(0.5, 2)[1])];
+    const want = x.reduce((s, v, i) => s + (0.5 * v + 0.5 * y[i]), 0) / x.length;
+    assert.ok(Math.abs(kernel.stats.mean - want) < 1e-6, `mean ${kernel.stats.mean} vs ${want}`);
+    const q = ins.tensors.find((x: { name: string }) => x.name === 'q/codes');
+    assert.equal([q.dtype, q.shape], ['F32', [600]], 'uint8-quantized weights come out as float32 values');
+  } finally {
+    cleanup(dir);
+  }
+});
+
 t.run();

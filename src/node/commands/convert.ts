@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
-import { dirname, extname, join, resolve } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { ArgumentError } from '../../core/errors.ts';
-import type { ByteSink } from '../../core/io.ts';
 import { convertCheckpoint } from '../../formats/convert.ts';
 import { getFormat, listFormats } from '../../formats/registry.ts';
-import { atomicFileSink, type AtomicFileSink } from '../fs-source.ts';
+import { writeOutput } from '../output-files.ts';
 import { openCheckpointFile } from '../open-checkpoint.ts';
 
 export function registerConvert(program: Command): void {
@@ -23,23 +21,8 @@ export function registerConvert(program: Command): void {
       if (!target) throw new ArgumentError(`cannot tell the output format from '${output}'; give --to <id> (${listFormats().map((f) => f.id).join(', ')})`);
       if (!['dequantize', 'raw', 'error'].includes(o.quantized)) throw new ArgumentError(`--quantized must be dequantize, raw or error`);
       const reader = await openCheckpointFile(input, { format: o.from });
-      const sinks: AtomicFileSink[] = [];
-      const open = async (path: string): Promise<AtomicFileSink> => {
-        await mkdir(dirname(path), { recursive: true });
-        const s = await atomicFileSink(path);
-        sinks.push(s);
-        return s;
-      };
-      const dir = dirname(resolve(output));
       try {
-        // tfjs writes model.json plus shards next to it; every other format writes one file
-        const sink: ByteSink | ((p: string) => Promise<ByteSink>) = target.id === 'tfjs' ? (p: string) => open(join(dir, p)) : await open(output);
-        await convertCheckpoint(reader, target, sink, { quantized: o.quantized });
-        // a single file is ours to close; the tfjs writer closes each file it wrote
-        if (typeof sink !== 'function') await sink.close();
-      } catch (e) {
-        for (const s of sinks) await s.abort().catch(() => {});
-        throw e;
+        await writeOutput(output, target, (sink) => convertCheckpoint(reader, target, sink, { quantized: o.quantized }));
       } finally {
         await reader.close();
       }

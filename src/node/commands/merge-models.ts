@@ -5,7 +5,7 @@ import { getKernels } from '../../core/kernels.ts';
 import { getFormat, listFormats } from '../../formats/registry.ts';
 import { mergeFiles } from '../../merges/merge-files.ts';
 import { listMergeStrategies, parseStrategySpec } from '../../merges/index.ts';
-import { atomicFileSink } from '../fs-source.ts';
+import { writeCheckpointTo } from '../output-files.ts';
 import { openCheckpointFile } from '../open-checkpoint.ts';
 
 export function registerMergeModels(program: Command): void {
@@ -13,7 +13,7 @@ export function registerMergeModels(program: Command): void {
     .command('merge-models')
     .description('Merge checkpoint files outside git with a merge strategy, streaming tensor by tensor')
     .argument('<models...>', 'two or more checkpoints (the first sets the tensor order; alpha weighs it)')
-    .requiredOption('-o, --output <file>', 'where to write the merged checkpoint (format from its extension, else the first model\'s)')
+    .requiredOption('-o, --output <file>', 'where to write the merged checkpoint (format from its extension, else the first model\'s; for tfjs, the model.json path, shards beside it)')
     .requiredOption('-s, --strategy <spec>', `one of ${listMergeStrategies().filter((s) => s.name !== 'fail').map((s) => s.name).join(', ')}, with parameters as name:key=value,...`)
     .option('--base <checkpoint>', 'the common base (needed by task-arithmetic, ties, dare)')
     .option('--format <id>', 'output format id')
@@ -24,23 +24,16 @@ export function registerMergeModels(program: Command): void {
       const base = o.base ? await openCheckpointFile(o.base) : undefined;
       const ext = extname(o.output).toLowerCase();
       const format = o.format ? getFormat(o.format) : listFormats().find((f) => f.extensions.includes(ext)) ?? getFormat(readers[0].format);
-      const sink = await atomicFileSink(o.output);
       let n = 0;
       try {
-        await format.write(
-          mergeFiles({
-            models: readers.map((reader, i) => ({ reader, label: paths[i] })),
-            base: base ? { reader: base, label: o.base! } : undefined,
-            choice,
-            kernels: await getKernels(),
-            onTensor: () => n++,
-          }),
-          sink,
-        );
-        await sink.close();
-      } catch (e) {
-        await sink.abort();
-        throw e;
+        const merged = mergeFiles({
+          models: readers.map((reader, i) => ({ reader, label: paths[i] })),
+          base: base ? { reader: base, label: o.base! } : undefined,
+          choice,
+          kernels: await getKernels(),
+          onTensor: () => n++,
+        });
+        await writeCheckpointTo(o.output, format, merged);
       } finally {
         for (const r of [...readers, ...(base ? [base] : [])]) await r.close();
       }
