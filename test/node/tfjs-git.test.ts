@@ -150,6 +150,13 @@ t('git theta diff shows a TF.js model as one model, weight by weight, between re
     assert.is(JSON.stringify(libApprox), (await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json', '--approx')).trim());
     // a path after -- naming a shard still diffs its model
     assert.is(JSON.parse(await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json', '--', 'web/group1-shard2of4.bin')).files[0].path, 'web/model.json');
+    // the log of the model counts its weights, not its shards' pieces
+    const log = JSON.parse(await thetaOk(dir, 'log', 'web/model.json', '--json'));
+    assert.equal(log.map((e: { subject: string; changed: number; added: number; removed: number; tensors: number }) => [e.subject, e.changed, e.added, e.removed, e.tensors]), [['v2', 1, 0, 0, 5], ['v1', 0, 5, 0, 5]]);
+    assert.ok(log[0].bytesStored > 0 && log[0].bytesStored < 8000, `v2 stored ${log[0].bytesStored} bytes for a 8000-byte weight`);
+    assert.is(log[0].fileSize, 3 + 8000 + 200 + 600 + 2000);
+    assert.equal(JSON.parse(await thetaOk(dir, 'log', 'web', '--json')), log, 'the directory names the same model');
+
     const ins = JSON.parse(await thetaOk(dir, 'inspect', 'web', '--json'));
     assert.equal([ins.format, ins.tensors.length], ['tfjs', 5], 'inspect takes the model directory');
 

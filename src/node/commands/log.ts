@@ -2,6 +2,14 @@ import type { Command } from 'commander';
 import { git } from '../git.ts';
 import { ThetaRepo } from '../theta-repo.ts';
 import { referencedObjects, type ModelMetadata } from '../../theta/metadata.ts';
+import { stat } from 'node:fs/promises';
+import { relative, resolve, sep } from 'node:path';
+import { manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
+import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsShardPaths } from '../../theta/tfjs-model.ts';
+import { revisionFiles, worktreeFiles } from '../file-access.ts';
+import { attributeValues } from '../tfjs-diff.ts';
+
+const statSafe = (p: string) => stat(p).catch(() => null);
 
 export interface LogEntry {
   commit: string;
@@ -47,16 +55,72 @@ export async function logPath(repo: ThetaRepo, path: string, rev = 'HEAD'): Prom
   return out;
 }
 
+/**
+ * The log of a TF.js model tracked shard by shard, named by its model.json: per commit that touched
+ * the model.json or its shards, the weights changed, added and removed (the model's weights, not
+ * the shards' pieces), the bytes of objects the shards needed that the parent's did not, and the
+ * shards' total size. null when `path` is not a TF.js model whose shards git-theta tracks.
+ */
+export async function logTfjsModel(repo: ThetaRepo, path: string, rev = 'HEAD'): Promise<LogEntry[] | null> {
+  const now = await readTfjsManifest(revisionFiles(repo.root, rev), path).catch(() => null) ?? (await readTfjsManifest(worktreeFiles(repo.root), path));
+  if (!now) return null;
+  const shards = tfjsShardPaths(path, now);
+  const attrs = await attributeValues(repo, 'theta-format', shards);
+  if (!shards.length || !shards.every((p) => attrs.get(p) === TFJS_SHARD_FORMAT_ID)) return null;
+  const noLoad = async (): Promise<Uint8Array> => { throw new Error('log reads no tensor'); };
+  const at = async (commit: string) => {
+    const metas: ModelMetadata[] = [];
+    const side = await tfjsModelAt(revisionFiles(repo.root, commit), path, async (p) => {
+      const m = await repo.metadataAt(`${commit}:${p}`);
+      if (m) metas.push(m);
+      return m;
+    }, noLoad).catch((e) => {
+      if (e instanceof ShardLayoutError) return null;
+      throw e;
+    });
+    return { weights: new Map((side?.tensors ?? []).map((t) => [t.name, t])), metas };
+  };
+  const r = await git(['log', '--format=%H%x09%P%x09%s', rev, '--', path, ...shards], { cwd: repo.root });
+  const out: LogEntry[] = [];
+  for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
+    const [commit, parents, subject] = line.split('\t');
+    const parent = parents.split(' ')[0];
+    const a = parent ? await at(parent) : { weights: new Map(), metas: [] };
+    const b = await at(commit);
+    const old = new Set(a.metas.flatMap((m) => referencedObjects(m).map((o) => o.oid)));
+    const fresh = new Map(b.metas.flatMap((m) => referencedObjects(m)).filter((o) => !old.has(o.oid)).map((o) => [o.oid, o.size]));
+    const updates: Record<string, number> = {};
+    let changed = 0, added = 0;
+    for (const [name, t] of b.weights) {
+      const p = a.weights.get(name);
+      if (!p) added++;
+      else if (p.hash !== t.hash || p.dtype !== t.dtype || p.shape.join() !== t.shape.join()) changed++;
+      else continue;
+      if (t.update) updates[t.update] = (updates[t.update] ?? 0) + 1;
+    }
+    const removed = [...a.weights.keys()].filter((n) => !b.weights.has(n)).length;
+    out.push({
+      commit, subject, changed, added, removed, tensors: b.weights.size,
+      bytesStored: [...fresh.values()].reduce((x, y) => x + y, 0), fileSize: b.metas.reduce((x, m) => x + m.size, 0), updates,
+    });
+  }
+  return out;
+}
+
 export function registerLog(program: Command): void {
   program
     .command('log')
     .description('Per commit that touched a tracked checkpoint: tensors changed, bytes stored, update types')
-    .argument('<path>', 'tracked checkpoint')
+    .argument('<path>', 'tracked checkpoint, or a TF.js model.json (or its directory) whose shards are tracked')
     .option('--json', 'print a JSON array')
     .action(async (path: string, o: { json?: boolean }) => {
       const repo = await ThetaRepo.open();
       const rel = (await git(['ls-files', '--full-name', '--error-unmatch', '--', path], { allowFail: true })).stdout.toString().trim() || path;
-      const entries = await logPath(repo, rel);
+      // a TF.js model.json (or its directory) logs the model its shards make up
+      const isDir = (await statSafe(path))?.isDirectory();
+      const dirRel = relative(repo.root, resolve(path)).split(sep).join('/');
+      const tfjsPath = isDir ? (await manifestsIn(worktreeFiles(repo.root), dirRel)).map((m) => m.path)[0] : rel;
+      const entries = (tfjsPath && (await logTfjsModel(repo, tfjsPath))) || (await logPath(repo, rel));
       if (o.json) {
         process.stdout.write(JSON.stringify(entries) + '\n');
         return;
