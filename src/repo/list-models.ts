@@ -1,12 +1,16 @@
 /**
  * listModels: the models a revision holds: every file whose blob is git-theta metadata (whatever
  * its name), and every plain git-lfs pointer of a `*.safetensors` file (how Hugging Face and
- * other git-lfs repositories store checkpoints).
+ * other git-lfs repositories store checkpoints). A TF.js model's shards are listed as its model.json.
  */
 import git from 'isomorphic-git';
 import { byCodePoint } from '../theta/metadata.ts';
 import { gitArgs, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
-import { classifyBlob } from './model-blob.ts';
+import { classifyBlob, readBlobAt } from './model-blob.ts';
+import { commitFiles } from './revision-files.ts';
+import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
+import { TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
+import { readTfjsManifest, tfjsModelsTouched, tfjsShardPaths } from '../theta/tfjs-model.ts';
 import { resolveRevision } from './revision.ts';
 
 export interface ListModelsOptions extends RepoOptions {
@@ -64,10 +68,30 @@ export async function modelsAt(c: RepoContext, commitOid: string, ref: string, f
   return out.sort((a, b) => byCodePoint(a.path, b.path));
 }
 
-/** The tracked models at `ref`, sorted by path. */
+/**
+ * The tracked models at `ref`, sorted by path. The weight shards of a TF.js model are one model,
+ * listed under its model.json (format 'tfjs', size the shards' total, tensors its weights).
+ */
 export async function listModels(o: ListModelsOptions): Promise<ListedModel[]> {
   required('listModels', o as unknown as Record<string, unknown>, ['fs', 'dir']);
   const c = await repoContext('listModels', o);
   const ref = o.ref ?? 'HEAD';
-  return modelsAt(c, await resolveRevision(c, ref), ref, o.filter);
+  const commit = await resolveRevision(c, ref);
+  const models = await modelsAt(c, commit, ref, o.filter);
+  const shards = models.filter((m) => m.format === TFJS_SHARD_FORMAT_ID);
+  if (!shards.length) return models;
+  const files = commitFiles(c, commit);
+  const byPath = new Map(models.map((m) => [m.path, m]));
+  const manifests = await tfjsModelsTouched({ shards: shards.map((m) => m.path), changed: [], sides: [files], isShard: async () => false });
+  for (const path of manifests) {
+    const manifest = await readTfjsManifest(files, path);
+    const blob = manifest && (await readBlobAt(c, commit, path));
+    if (!manifest || !blob) continue;
+    const paths = tfjsShardPaths(path, manifest);
+    if (!paths.every((p) => byPath.get(p)?.format === TFJS_SHARD_FORMAT_ID)) continue; // not all stored as its shards: list them one by one
+    for (const p of paths) byPath.delete(p);
+    const weights = manifest.groups.reduce((n, g) => n + g.weights.length, 0);
+    byPath.set(path, { path, kind: 'theta', blobOid: blob.oid, format: TFJS_FORMAT_ID, size: paths.reduce((n, p) => n + (models.find((m) => m.path === p)?.size ?? 0), 0), tensors: weights });
+  }
+  return [...byPath.values()].sort((a, b) => byCodePoint(a.path, b.path));
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { concat } from '../../src/core/io.ts';
 import { writeTfjs, type TfjsWriteTensor } from '../../src/formats/tfjs.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
-import { diffRevisions } from '../../src/repo/index.ts';
+import { diffRevisions, listModels } from '../../src/repo/index.ts';
 import { cleanup, git, run, sha256, theta, thetaOk, thetaRepo } from './helpers.ts';
 
 const t = suite('tfjs directory in git');
@@ -148,6 +148,9 @@ t('git theta diff shows a TF.js model as one model, weight by weight, between re
     assert.is(JSON.stringify(lib), (await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json')).trim());
     const libApprox = await diffRevisions({ fs: nodeFs, dir, from: 'HEAD~1', to: 'HEAD', approx: true });
     assert.is(JSON.stringify(libApprox), (await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json', '--approx')).trim());
+    const listed = await listModels({ fs: nodeFs, dir });
+    assert.equal(listed.map((m) => [m.path, m.kind, m.format, m.size, m.tensors]), [['web/model.json', 'theta', 'tfjs', 10803, 5]], 'the library lists the model, not its shards');
+    assert.is(JSON.stringify((await diffRevisions({ fs: nodeFs, dir, from: 'HEAD~1', to: 'HEAD', filepaths: ['web/model.json'] })).files.map((f) => f.path)), '["web/model.json"]');
     // a path after -- naming a shard still diffs its model
     assert.is(JSON.parse(await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json', '--', 'web/group1-shard2of4.bin')).files[0].path, 'web/model.json');
     // the log of the model counts its weights, not its shards' pieces
