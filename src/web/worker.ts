@@ -58,7 +58,7 @@ async function open(id: number, url: string, lfsUrl: string | null | undefined, 
     remote: client,
     onDownloaded: (r) => {
       downloads.objects += r.transferred.length;
-      downloads.bytes += r.transferred.reduce((s, o) => s + o.size, 0);
+      downloads.bytes += r.bytes; // what arrived (a caller may not know an object's size up front)
     },
   });
   opened = { fs, store, cache };

@@ -7,7 +7,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { writeTfjs } from '../../src/formats/tfjs.ts';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { parseMetadata, type ModelMetadata, type ObjectRef } from '../../src/theta/metadata.ts';
@@ -337,6 +338,44 @@ test('plain git-lfs repository: the page diffs two versions of a safetensors fil
     compareRows(shown.rows, cli);
     // a git-lfs file is one object per version: both are needed, nothing else
     assert.equal(new Set(downloadedOids(s)), new Set(await Promise.all(oids)));
+  } finally {
+    await stop(s.child);
+  }
+});
+
+test('TF.js model: the page lists the model under its model.json and diffs it weight by weight like git theta diff', async () => {
+  const repo = await thetaRepo([]);
+  dirs.push(repo);
+  // three float32 weights in 1000-byte shards: 'b' spans two shards, and changes in v2
+  const weights = (bump: number) => [
+    { name: 'a', dtype: 'F32' as const, shape: [100], data: new Uint8Array(new Float32Array(100).map((_, i) => Math.sin(i)).buffer) },
+    { name: 'b', dtype: 'F32' as const, shape: [20, 20], data: new Uint8Array(new Float32Array(400).map((_, i) => Math.cos(i) + (i % 50 === 0 ? bump : 0)).buffer) },
+    { name: 'c', dtype: 'F32' as const, shape: [10], data: new Uint8Array(new Float32Array(10).fill(0.5).buffer) },
+  ];
+  const write = (bump: number) => writeTfjs(weights(bump), async (p) => {
+    const parts: Uint8Array[] = [];
+    return { async write(b) { parts.push(b.slice()); }, async close() { mkdirSync(join(repo, 'web'), { recursive: true }); writeFileSync(join(repo, 'web', p), Buffer.concat(parts)); } };
+  }, { shardBytes: 1000 });
+  await write(0);
+  await thetaOk(repo, 'track', 'web');
+  await thetaOk(repo, 'add', '.gitattributes', 'web');
+  await git(repo, 'commit', '-q', '-m', 'v1');
+  await write(0.25);
+  await thetaOk(repo, 'add', 'web');
+  await git(repo, 'commit', '-q', '-m', 'v2');
+  const cli = await cliDiff(repo, 'HEAD~1', 'HEAD');
+  assert.equal(cli.map((f) => [f.path, f.format, f.summary.modified, f.summary.unchanged]), [['web/model.json', 'tfjs', 1, 2]]);
+
+  const s = await serve(repo);
+  try {
+    const { page, shown, errors } = await openPage(`${s.origin}/`, 'web-tfjs.png');
+    await page.close();
+    assert.equal(errors, []);
+    assert.is(shown.state, 'ready', shown.error);
+    assert.equal(shown.models, [{ path: 'web/model.json', kind: 'theta' }]);
+    compareFiles(shown.diff!.files, cli);
+    compareRows(shown.rows, cli);
+    assert.ok(shown.stats!.downloads.objects > 0 && shown.stats!.downloads.bytes > 0, `the page counts objects and bytes: ${JSON.stringify(shown.stats!.downloads)}`);
   } finally {
     await stop(s.child);
   }
