@@ -82,6 +82,15 @@ t('track binds the shards of a model.json, add stores them per weight, only chan
     assert.match(readFileSync(join(dir, '.gitattributes'), 'utf8'), /^web\/\*\.bin filter=theta diff=theta merge=theta theta-format=tfjs-shard$/m);
     assert.match((await theta(dir, ['track', 'web'])).stderr, /"web\/\*\.bin" already tracked/, 'the directory names the same model');
 
+    // another .bin beside the shards keeps the binding to the shards' own paths
+    mkdirSync(join(dir, 'other'));
+    await writeModel(join(dir, 'other'), model());
+    writeFileSync(join(dir, 'other/pytorch_model.bin'), 'not a shard');
+    assert.match((await theta(dir, ['track', 'other'])).stderr, /tracking "other\/group1-shard1of4\.bin"/);
+    assert.not.match(readFileSync(join(dir, '.gitattributes'), 'utf8'), /other\/\*\.bin|pytorch_model/);
+    rmSync(join(dir, 'other'), { recursive: true });
+    writeFileSync(join(dir, '.gitattributes'), readFileSync(join(dir, '.gitattributes'), 'utf8').split('\n').filter((l) => !l.startsWith('other/')).join('\n'));
+
     await thetaOk(dir, 'add', '.gitattributes', 'web');
     await git(dir, 'commit', '-q', '-m', 'v1');
     assert.is(await git(dir, 'show', 'HEAD:web/model.json'), readFileSync(join(dir, 'web/model.json'), 'utf8'), 'model.json is an ordinary file');

@@ -63,7 +63,10 @@ export async function tfjsShardPatterns(arg: string, cwd: string): Promise<{ mod
   for (const m of found) {
     const shards = manifestShardPaths(m.path, m.manifest).flat();
     const dirs = new Set(shards.map(dirOf));
-    if (dirs.size === 1 && shards.every((p) => p.toLowerCase().endsWith('.bin'))) {
+    const d0 = [...dirs][0];
+    // the glob only when it would match nothing but this model's shards (a PyTorch .bin beside them must not become a shard)
+    const others = dirs.size === 1 ? (await files.list(d0)).filter((n) => n.toLowerCase().endsWith('.bin') && !shards.includes(d0 ? `${d0}/${n}` : n)) : [];
+    if (dirs.size === 1 && !others.length && shards.every((p) => p.toLowerCase().endsWith('.bin'))) {
       const d = [...dirs][0];
       patterns.add(d ? `${d}/*.bin` : '/*.bin');
     } else {
