@@ -168,22 +168,29 @@ export async function writeFileAtomically(path: string, fill: (sink: ByteSink) =
 }
 
 /**
- * A file's bytes as a stream of chunks read into two alternating buffers (no allocation per chunk).
- * A chunk stays valid until the one after next is requested, which is what readerFromChunks needs.
+ * A file's bytes as a stream of chunks, read one chunk ahead (the next read runs in libuv's thread
+ * pool while the caller works on the current chunk) into three rotating buffers (no allocation per
+ * chunk). A chunk stays valid until the one after next is requested, which is what
+ * readerFromChunks needs: the read ahead fills the buffer of the chunk before the current one.
  */
 export async function* fileChunks(path: string, chunkBytes = 1 << 20): AsyncGenerator<Uint8Array> {
   const fh = await open(path, 'r');
-  const bufs = [new Uint8Array(chunkBytes), new Uint8Array(chunkBytes)];
+  const bufs = [new Uint8Array(chunkBytes), new Uint8Array(chunkBytes), new Uint8Array(chunkBytes)];
   let which = 0;
+  const readInto = (buf: Uint8Array) => fh.read(buf, 0, chunkBytes, null).then(({ bytesRead }) => buf.subarray(0, bytesRead));
+  let ahead: Promise<Uint8Array> | null = readInto(bufs[which]);
   try {
     for (;;) {
-      const buf = bufs[which];
-      which ^= 1;
-      const { bytesRead } = await fh.read(buf, 0, chunkBytes, null);
-      if (bytesRead === 0) return;
-      yield buf.subarray(0, bytesRead);
+      const chunk = await ahead!;
+      ahead = null;
+      if (chunk.length === 0) return;
+      which = (which + 1) % 3;
+      ahead = readInto(bufs[which]);
+      yield chunk;
     }
   } finally {
+    // a read still running must finish before the handle closes
+    await ahead?.catch(() => {});
     await fh.close();
   }
 }

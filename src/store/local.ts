@@ -124,6 +124,18 @@ export function createLocalStore(options: LocalStoreOptions): LocalObjectStore {
       return bytes;
     },
 
+    async readRanges(oid, ranges) {
+      const { path } = await statObject(oid);
+      const r = await fs.openRead(path);
+      try {
+        const out: Uint8Array[] = [];
+        for (const { offset, length } of ranges) out.push(await r.read(offset, length));
+        return out;
+      } finally {
+        await r.close();
+      }
+    },
+
     getChunks(oid, chunkBytes = DEFAULT_CHUNK_BYTES) {
       assertOid(oid);
       if (!Number.isInteger(chunkBytes) || chunkBytes <= 0) {

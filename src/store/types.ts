@@ -43,6 +43,11 @@ export interface ObjectStore {
   getChunks(oid: Oid, chunkBytes?: number): AsyncIterable<Uint8Array>;
   /** Size in bytes (ObjectMissingError if absent). */
   size(oid: Oid): Promise<number>;
+  /**
+   * Optional: a few byte ranges of an object, read without verifying the object (its id cannot be
+   * checked from a part). For heuristics only, never for data that is stored or returned.
+   */
+  readRanges?(oid: Oid, ranges: { offset: number; length: number }[]): Promise<Uint8Array[]>;
   /** Remove an object; resolves to whether it existed. */
   delete(oid: Oid): Promise<boolean>;
   /** Every stored id (order unspecified). */

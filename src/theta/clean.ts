@@ -4,12 +4,12 @@
  * the chosen update type, or with `auto` in the smallest exact encoding (dense or sparse).
  * Runtime-neutral: the caller supplies the reader, the previous metadata and the store.
  */
-import { isNumeric } from '../core/dtypes.ts';
+import { dtypeSize, isNumeric } from '../core/dtypes.ts';
 import type { Kernels } from '../core/kernels.ts';
 import type { CheckpointReader } from '../formats/types.ts';
 import { getUpdateType } from '../updates/index.ts';
 import type { SideTensor, UpdateStore } from '../updates/types.ts';
-import type { ModelMetadata, TensorEntry, UpdateStep } from './metadata.ts';
+import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
 
 export interface Tolerance {
@@ -94,7 +94,10 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     const chainRoom = compatible && before!.chain.length < cap;
     let step: UpdateStep | null = null;
     if (requested !== 'auto' && requested !== 'dense' && chainRoom) step = await getUpdateType(requested).encode(ctx);
-    if (!step && requested !== 'dense' && chainRoom) step = await getUpdateType('sparse').encode(ctx);
+    // `auto` tries sparse only when it could win: a tensor rewritten everywhere (a full fine-tune)
+    // is told apart from a sample of its previous object, without reading and comparing all of it
+    const rewritten = requested === 'auto' && chainRoom && (await rewrittenEverywhere(store, before!, next, dtypeSize(t.dtype)));
+    if (!step && requested !== 'dense' && chainRoom && !rewritten) step = await getUpdateType('sparse').encode(ctx);
     step ??= (await getUpdateType('dense').encode(ctx))!;
 
     const type = getUpdateType(step.update);
@@ -113,6 +116,50 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   }
   const skeleton = await store.put(o.reader.skeleton());
   return { format: o.reader.format, skeleton, size: o.fileSize, tensors };
+}
+
+/** Elements sampled, in SAMPLE_BLOCKS runs of SAMPLE_RUN spread over the tensor, by rewrittenEverywhere. */
+export const SAMPLE_BLOCKS = 64;
+export const SAMPLE_RUN = 16;
+/** Below this size a tensor just tries sparse: a sample would save nothing. */
+export const SAMPLE_MIN_BYTES = 1 << 20;
+/** At most this fraction of sampled elements unchanged counts as rewritten everywhere. */
+export const SAMPLE_MAX_UNCHANGED = 0.01;
+
+/**
+ * Whether nearly every element of a tensor changed, judged from SAMPLE_BLOCKS × SAMPLE_RUN elements
+ * compared with its previous version's dense object (read in ranges, not whole). Sparse needs at
+ * least about half of the elements unchanged to beat dense (an index costs 4 bytes), so when at
+ * most 1% of the sample is unchanged `auto` stores dense without reading the old object: the result
+ * is exact either way, and for natural data the sample cannot be that far off. False whenever the
+ * sample cannot be taken (no dense previous object, small tensor, object not local).
+ */
+export async function rewrittenEverywhere(store: UpdateStore, before: TensorEntry, next: Uint8Array, elementSize: number): Promise<boolean> {
+  const step = before.chain.length === 1 && before.chain[0].update === 'dense' ? before.chain[0] : null;
+  const ref = step?.object as ObjectRef | undefined;
+  if (!ref || !store.readRanges || next.length < SAMPLE_MIN_BYTES || ref.size !== next.length) return false;
+  const n = next.length / elementSize;
+  const ranges = Array.from({ length: SAMPLE_BLOCKS }, (_, b) => {
+    const start = Math.min(n - SAMPLE_RUN, Math.floor((b * n) / SAMPLE_BLOCKS));
+    return { offset: start * elementSize, length: SAMPLE_RUN * elementSize };
+  });
+  let parts: Uint8Array[];
+  try {
+    parts = await store.readRanges(ref.oid, ranges);
+  } catch {
+    return false;
+  }
+  let unchanged = 0;
+  for (const [i, { offset, length }] of ranges.entries()) {
+    const old = parts[i];
+    if (old.length !== length) return false;
+    for (let e = 0; e < length; e += elementSize) {
+      let same = true;
+      for (let k = 0; k < elementSize && same; k++) same = old[e + k] === next[offset + e + k];
+      if (same) unchanged++;
+    }
+  }
+  return unchanged <= SAMPLE_MAX_UNCHANGED * SAMPLE_BLOCKS * SAMPLE_RUN;
 }
 
 function sameShape(a: number[], b: number[]): boolean {

@@ -16,6 +16,8 @@ import type { ObjectRef, UpdateStep } from '../theta/metadata.ts';
 export interface UpdateStore {
   put(bytes: Uint8Array): Promise<ObjectRef>;
   get(oid: string): Promise<Uint8Array>;
+  /** Optional unverified partial reads (see ObjectStore.readRanges): heuristics only. */
+  readRanges?(oid: string, ranges: { offset: number; length: number }[]): Promise<Uint8Array[]>;
 }
 
 /** A side-loaded tensor (`<tensor>/R`, `<tensor>/C`, `<tensor>/ia3`) from --update-data. */
