@@ -14,8 +14,8 @@ import { rebuildTensor } from '../theta/rebuild.ts';
 import { byCodePoint, looksLikeMetadata, parseMetadata, referencedObjects, serializeMetadata, type ModelMetadata, type TensorEntry } from '../theta/metadata.ts';
 import { smudgeCheckpoint } from '../theta/smudge.ts';
 import type { SideTensor } from '../updates/types.ts';
-import { configGet, git, gitCommonDir, readBlob } from './git.ts';
-import { basename, join } from 'node:path';
+import { git, gitCommonDir, gitDir, readBlob } from './git.ts';
+import { basename, join, resolve } from 'node:path';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { atomicFileSink, fileReader } from './fs-source.ts';
@@ -35,12 +35,19 @@ export interface ThetaSettings {
 }
 
 export async function readSettings(cwd?: string): Promise<ThetaSettings> {
-  const cap = await configGet('theta.maxChainLength', cwd);
+  // both keys in one git call (names come back lower-cased; the last value of a key wins, as with --get)
+  const r = await git(['config', '-z', '--get-regexp', '^theta\\.(maxchainlength|tolerance)$'], { cwd, allowFail: true });
+  const values = new Map<string, string>();
+  for (const entry of r.stdout.toString().split('\0').filter(Boolean)) {
+    const nl = entry.indexOf('\n');
+    values.set(nl < 0 ? entry : entry.slice(0, nl), nl < 0 ? '' : entry.slice(nl + 1));
+  }
+  const cap = values.get('theta.maxchainlength') ?? null;
   const chainCap = cap === null ? DEFAULT_CHAIN_CAP : Number(cap);
   if (!Number.isInteger(chainCap) || chainCap < 1) {
     throw new ThetaError('E_CONFIG', `theta.maxChainLength must be a whole number >= 1 (got '${cap}')`, {});
   }
-  return { chainCap, tolerance: parseTolerance(await configGet('theta.tolerance', cwd)) };
+  return { chainCap, tolerance: parseTolerance(values.get('theta.tolerance') ?? null) };
 }
 
 export class ThetaRepo {
@@ -60,10 +67,39 @@ export class ThetaRepo {
   #files: FileAccess | undefined;
 
   static async open(cwd = process.cwd()): Promise<ThetaRepo> {
-    const dir = await gitCommonDir(cwd);
-    const root = (await git(['rev-parse', '--show-toplevel'], { cwd, allowFail: true })).stdout.toString().trim() || cwd;
+    // one git call for the directories (a bare repository has no top level: then one at a time)
+    const r = await git(['rev-parse', '--git-common-dir', '--absolute-git-dir', '--show-toplevel'], { cwd, allowFail: true });
+    const lines = r.code === 0 ? r.stdout.toString().split('\n') : [];
+    const common = lines.length >= 3 ? resolve(cwd, lines[0]) : await gitCommonDir(cwd);
+    const root = lines.length >= 3 ? lines[2] : (await git(['rev-parse', '--show-toplevel'], { cwd, allowFail: true })).stdout.toString().trim() || cwd;
+    const repo = new ThetaRepo(cwd, root, withRemoteObjects(openLocalStore(common), cwd), await getKernels(), await readSettings(cwd));
+    if (lines.length >= 3) repo.#gitDir = lines[1];
     // objects missing locally (after a clone) are downloaded from the remote's LFS server, lazily
-    return new ThetaRepo(cwd, root, withRemoteObjects(openLocalStore(dir), cwd), await getKernels(), await readSettings(cwd));
+    return repo;
+  }
+
+  #gitDir: string | undefined;
+  /** This worktree's git directory (absolute). */
+  async gitDir(): Promise<string> {
+    return (this.#gitDir ??= await gitDir(this.cwd));
+  }
+
+  #attrs = new Map<string, { filter: string; format: string }>();
+  /**
+   * The paths among these that git-theta tracks (filter=theta), from one `git check-attr` that also
+   * reads their theta-format attribute, remembered for `formatAttribute`.
+   */
+  async trackedAmong(paths: string[]): Promise<string[]> {
+    if (!paths.length) return [];
+    const r = await git(['check-attr', '-z', 'filter', 'theta-format', '--', ...paths], { cwd: this.root });
+    const f = r.stdout.toString().split('\0');
+    for (let i = 0; i + 2 < f.length; i += 3) {
+      const a = this.#attrs.get(f[i]) ?? { filter: 'unspecified', format: 'unspecified' };
+      if (f[i + 1] === 'filter') a.filter = f[i + 2];
+      else a.format = f[i + 2];
+      this.#attrs.set(f[i], a);
+    }
+    return paths.filter((p) => this.#attrs.get(p)?.filter === 'theta');
   }
 
   /** The metadata git has for a path at a revision (`:path` = the index), or null. */
@@ -80,8 +116,8 @@ export class ThetaRepo {
 
   /** A `theta-format=<id>` attribute in .gitattributes overrides format detection for a path. */
   async formatAttribute(path: string): Promise<CheckpointFormat | null> {
-    const r = await git(['check-attr', '-z', 'theta-format', '--', path], { cwd: this.root, allowFail: true });
-    const value = r.stdout.toString().split('\0')[2];
+    const value = this.#attrs.get(path)?.format ??
+      (await git(['check-attr', '-z', 'theta-format', '--', path], { cwd: this.root, allowFail: true })).stdout.toString().split('\0')[2];
     return value && !['unspecified', 'unset', 'set'].includes(value) ? getFormat(value) : null;
   }
 

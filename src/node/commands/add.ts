@@ -5,10 +5,9 @@ import { stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { ArgumentError } from '../../core/errors.ts';
 import { listUpdateTypes } from '../../updates/index.ts';
-import { git, gitDir } from '../git.ts';
+import { git } from '../git.ts';
 import { recordStat } from '../git-index.ts';
 import { ThetaRepo } from '../theta-repo.ts';
-import { thetaTracked } from './diff.ts';
 import { getFormat } from '../../formats/registry.ts';
 
 /** Environment through which `git theta add` tells the filter process what to do. */
@@ -47,7 +46,7 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
     if (st?.isFile() && rel && !rel.startsWith('..') && !isAbsolute(rel)) candidates.push({ arg: p, rel, abs, mode: st.mode & 0o111 ? '100755' : '100644' });
     else rest.push(p);
   }
-  const tracked = new Set(await thetaTracked(repo, candidates.map((c) => c.rel)));
+  const tracked = new Set(await repo.trackedAmong(candidates.map((c) => c.rel)));
   const direct = candidates.filter((c) => tracked.has(c.rel));
   rest.push(...candidates.filter((c) => !tracked.has(c.rel)).map((c) => c.arg));
   for (const c of direct) {
@@ -57,7 +56,7 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
     const blob = (await git(['hash-object', '-w', '--no-filters', '--stdin'], { cwd: repo.root, input: meta })).stdout.toString().trim();
     await git(['update-index', '--add', '--cacheinfo', `${c.mode},${blob},${c.rel}`], { cwd: repo.root });
   }
-  if (direct.length) await recordStat(await gitDir(repo.root), repo.root, direct.map((c) => c.rel));
+  if (direct.length) await recordStat(await repo.gitDir(), repo.root, direct.map((c) => c.rel));
   if (!rest.length) return 0;
   const r = await git(['add', '--', ...rest], { cwd, env, allowFail: true, inheritStderr: true });
   return r.code;
