@@ -66,11 +66,14 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     if (pool.length < t.byteLength) pool = new Uint8Array(t.byteLength);
     const next = pool.subarray(0, t.byteLength);
     let filled = 0;
+    // each chunk is hashed while it is still in cache from being copied into place
+    const hasher = kernels.contentHasher();
     for await (const c of t.chunks()) {
       next.set(c, filled);
+      hasher.update(c);
       filled += c.length;
     }
-    const hash = hashOf(kernels, next);
+    const hash = hasher.digest();
     const before = o.previous?.tensors[t.name];
     const compatible = !!before && before.dtype === t.dtype && sameShape(before.shape, t.shape);
     if (compatible && before!.hash === hash) {
