@@ -118,6 +118,12 @@ t('track binds the shards of a model.json, add stores them per weight, only chan
     assert.equal(fileHashes(join(dir, 'web')), Object.fromEntries(Object.entries(v1).sort()));
     await git(dir, 'checkout', 'HEAD', '--', 'web');
     assert.is(await git(dir, 'status', '--porcelain'), '');
+    // git theta checkout of the removed directory: shards from the objects, model.json by git
+    rmSync(join(dir, 'web'), { recursive: true });
+    await thetaOk(dir, 'checkout', 'HEAD~1', '--', 'web');
+    assert.equal(fileHashes(join(dir, 'web')), Object.fromEntries(Object.entries(v1).sort()));
+    await thetaOk(dir, 'checkout', 'HEAD', '--', 'web');
+    assert.is(await git(dir, 'status', '--porcelain'), '');
   } finally {
     cleanup(dir);
   }

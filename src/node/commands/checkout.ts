@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { join } from 'node:path';
-import { utimes } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { mkdir, utimes } from 'node:fs/promises';
 import { ThetaError } from '../../core/errors.ts';
 import { git, gitDir } from '../git.ts';
 import { recordStat } from '../git-index.ts';
@@ -14,7 +14,7 @@ import { thetaTracked } from './diff.ts';
  * The direct path for tracked checkpoints: write each file from the object store ourselves and
  * record it in the index with its stat data, instead of streaming it through git's smudge pipe
  * (git spends seconds per gigabyte receiving a filter's output). Same result as
- * `git checkout <rev> -- <paths>` for tracked checkpoints.
+ * `git checkout <rev> -- <paths>`: the other files the paths name are checked out by git itself.
  */
 export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: string[]): Promise<string[]> {
   const root = repo.root;
@@ -22,11 +22,14 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
     ? await git(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...paths], { cwd: root })
     : await git(['ls-files', '-s', '-z', '--', ...paths], { cwd: root });
   const entries: { path: string; blob: string }[] = [];
+  const all: string[] = [];
   for (const rec of ls.stdout.toString().split('\0').filter(Boolean)) {
     const [meta, path] = rec.split('\t');
     const f = meta.split(' ');
     const blob = rev ? f[2] : f[1];
-    if ((rev ? f[1] === 'blob' : f[2] === '0') && f[0] === '100644') entries.push({ path, blob });
+    if (rev ? f[1] !== 'blob' : f[2] !== '0') continue;
+    all.push(path);
+    if (f[0] === '100644') entries.push({ path, blob });
   }
   const tracked = new Set(await thetaTracked(repo, entries.map((e) => e.path)));
   const done: string[] = [];
@@ -34,6 +37,7 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
     if (!tracked.has(e.path)) continue;
     const blob = (await git(['cat-file', 'blob', e.blob], { cwd: root })).stdout;
     if (!looksLikeMetadata(blob)) continue; // not (yet) a theta blob: leave it to git
+    await mkdir(dirname(join(root, e.path)), { recursive: true }); // its directory may be gone
     const sink = await atomicFileSink(join(root, e.path), { fsync: false }); // git does not fsync work-tree files either
     try {
       await repo.smudge(e.path, blob, sink);
@@ -50,6 +54,14 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
     done.push(e.path);
   }
   if (done.length) await recordStat(await gitDir(root), root, done);
+  // everything else the paths name (a TF.js model's model.json, code, ...) the way git checks it out
+  const written = new Set(done);
+  const rest = all.filter((p) => !written.has(p));
+  if (rest.length) {
+    await git(['checkout', ...(rev ? [rev] : []), '--pathspec-from-file=-', '--pathspec-file-nul'], {
+      cwd: root, input: Buffer.from(rest.join('\0')), env: { ...process.env, GIT_LITERAL_PATHSPECS: '1' },
+    });
+  }
   return done;
 }
 
