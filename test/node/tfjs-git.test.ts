@@ -12,19 +12,12 @@ import { concat } from '../../src/core/io.ts';
 import { writeTfjs, type TfjsWriteTensor } from '../../src/formats/tfjs.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
 import { diffRevisions, listModels } from '../../src/repo/index.ts';
+import { lcgFloats } from '../shared/test-data.ts';
 import { cleanup, git, run, sha256, theta, thetaOk, thetaRepo } from './helpers.ts';
 
 const t = suite('tfjs directory in git');
 
-function floats(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    a[i] = x / 2147483648 - 0.5;
-  }
-  return a;
-}
+const floats = lcgFloats;
 
 /** kernel: 8000 bytes across 3000-byte shards, after a 3-byte bool weight (so pieces are unaligned). */
 function model(kernelBump = 0, outBump = 0): TfjsWriteTensor[] {

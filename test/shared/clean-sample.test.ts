@@ -11,19 +11,12 @@ import { cleanCheckpoint, rewrittenEverywhere, SAMPLE_MIN_BYTES } from '../../sr
 import type { ModelMetadata } from '../../src/theta/metadata.ts';
 import { rebuildTensor } from '../../src/theta/rebuild.ts';
 import { memorySink } from '../../src/core/io.ts';
+import { lcgFloats } from './test-data.ts';
 
 const test = suite('clean: rewritten tensors');
 const N = (SAMPLE_MIN_BYTES / 4) * 2; // 2 MiB of f32
 
-function floats(seed: number): Float32Array {
-  const a = new Float32Array(N);
-  let x = seed;
-  for (let i = 0; i < N; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    a[i] = x / 2147483648 - 0.5;
-  }
-  return a;
-}
+const floats = (seed: number) => lcgFloats(N, seed);
 
 async function file(w: Float32Array): Promise<Uint8Array> {
   const sink = memorySink();

@@ -16,20 +16,13 @@ import type { ModelMetadata } from '../../src/theta/metadata.ts';
 import { rebuildTensor } from '../../src/theta/rebuild.ts';
 import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
 import { ShardLayoutError, tfjsModelTensors } from '../../src/theta/tfjs-model.ts';
+import { lcgFloats } from './test-data.ts';
 
 const test = suite('tfjs-shard');
 
 const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-function floats(n: number, seed: number): Uint8Array {
-  const a = new Float32Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    a[i] = x / 2147483648 - 0.5;
-  }
-  return new Uint8Array(a.buffer);
-}
+const floats = (n: number, seed: number) => new Uint8Array(lcgFloats(n, seed).buffer);
 
 /** A model whose 3-byte bool weight puts every later float off 4-byte alignment, in 3000-byte shards. */
 function weights(bump = 0): TfjsWriteTensor[] {
