@@ -39,12 +39,24 @@ export const COMPARE_STATE_BYTES: usize = 160;
   }
 }
 
+/**
+ * Float bits as a signed integer that orders like the float (IEEE totalOrder without NaN): a
+ * negative value's magnitude bits are flipped, so -0 (key -1) sorts below +0 (key 0), as in
+ * f32x4.min/max. Applying it twice gives the float bits back.
+ */
+@inline function orderKey(v: v128): v128 {
+  return v128.xor(v, i32x4.shr_u(i32x4.shr_s(v, 31), 1));
+}
+
 export function stats_f32(st: usize, x: usize, n: usize): void {
   let i: usize = 0;
   if (ASC_FEATURE_SIMD) {
     let s0 = v128.load(st), s1 = v128.load(st, 16), q0 = v128.load(st, 32), q1 = v128.load(st, 48);
-    const inf = f32x4.splat(Infinity), ninf = f32x4.splat(-Infinity);
-    let mn = inf, mx = ninf, ma = f32x4.splat(0);
+    const inf = f32x4.splat(Infinity);
+    // min and max run on order-preserving integer keys (orderKey), one instruction each where
+    // f32x4.min/max cost several; +Inf's and -Inf's keys stand in for non-finite values
+    const keyInf = i32x4.splat(0x7f800000), keyNegInf = i32x4.splat(0x807fffff);
+    let mn = keyInf, mx = keyNegInf, ma = i32x4.splat(0);
     let nanc = i32x4.splat(0), infc = i32x4.splat(0);
     for (; i + 4 <= n; i += 4) {
       const v = v128.load(x + (i << 2));
@@ -57,9 +69,10 @@ export function stats_f32(st: usize, x: usize, n: usize): void {
       s1 = f64x2.add(s1, hi);
       q0 = f64x2.add(q0, f64x2.mul(lo, lo));
       q1 = f64x2.add(q1, f64x2.mul(hi, hi));
-      mn = f32x4.min(mn, v128.bitselect(v, inf, fin));
-      mx = f32x4.max(mx, v128.bitselect(v, ninf, fin));
-      ma = f32x4.max(ma, v128.and(av, fin));
+      const key = orderKey(v);
+      mn = i32x4.min_s(mn, v128.bitselect(key, keyInf, fin));
+      mx = i32x4.max_s(mx, v128.bitselect(key, keyNegInf, fin));
+      ma = i32x4.max_s(ma, v128.and(av, fin)); // |v| bits order like |v| (sign bit clear)
       nanc = i32x4.sub(nanc, f32x4.ne(v, v));
       infc = i32x4.sub(infc, f32x4.eq(av, inf));
     }
@@ -67,6 +80,8 @@ export function stats_f32(st: usize, x: usize, n: usize): void {
     v128.store(st, s1, 16);
     v128.store(st, q0, 32);
     v128.store(st, q1, 48);
+    mn = orderKey(mn); // the mapping is its own inverse
+    mx = orderKey(mx);
     const m1 = min(min(f32x4.extract_lane(mn, 0), f32x4.extract_lane(mn, 1)), min(f32x4.extract_lane(mn, 2), f32x4.extract_lane(mn, 3)));
     const m2 = max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
     const m3 = max(max(f32x4.extract_lane(ma, 0), f32x4.extract_lane(ma, 1)), max(f32x4.extract_lane(ma, 2), f32x4.extract_lane(ma, 3)));

@@ -14,6 +14,7 @@
  * Run with `npm run bench` (node --expose-gc build/js/bench/kernels.js).
  */
 import { Kernels } from '../src/core/kernels.ts';
+import { crc32Js } from '../src/core/crc32.ts';
 
 const MB = 1 << 20;
 const SIZE = 64 * MB;
@@ -263,6 +264,12 @@ async function main(): Promise<void> {
       }),
     });
   }
+  add({
+    name: 'CRC-32 (zip)', inBytes: SIZE, traffic: SIZE,
+    wasm: time(() => fn('crc32_update')(R[0], SIZE, 0)),
+    host: time(() => host.crc32(bytesA)),
+    js: time(() => crc32Js(bytesA)),
+  });
   {
     // 1 in 1000 elements changed
     const Bc = A.slice();

@@ -63,6 +63,31 @@ t('stats match a 4-lane f64 reference exactly for every dtype, length and instan
   assert.is(none.inf, 1);
 });
 
+t('stats min/max keep IEEE order at the edges: signed zeros, subnormals, the largest finite values, ±Inf/NaN skipped', async () => {
+  const { all } = await instances();
+  const F = 3.4028234663852886e38, D = 1e-45;
+  const cases: [number[], number, number, number][] = [
+    // values (padded past one SIMD unit), min, max, maxabs
+    [[-0, -0, -0, -0, -0], -0, -0, 0],
+    [[0, -0, 0, 0, 0, 0, 0, 0, 0], -0, 0, 0],
+    [[-0, 0, NaN, Infinity, -Infinity, 0, 0, 0], -0, 0, 0],
+    [[D, -D, 0, -0, D, D, D, D], -D, D, D],
+    [[F, -F, 1, 2, -Infinity, Infinity, 3, 4], -F, F, F],
+    [[-1, -2, -3, -4, -5, -6, -7, -8, -9], -9, -1, 9],
+    [[5, 4, 3, 2, 1, 0.5, 0.25, 0.125, 7], 0.125, 7, 7],
+  ];
+  for (const k of all) {
+    for (const [values, mn, mx, ma] of cases) {
+      for (const lead of [0, 1, 3]) { // shift which SIMD lane each value lands in
+        const v = [...Array(lead).fill(NaN), ...values];
+        const s = k.stats('F32', bytesOf(Float32Array.from(v)));
+        assert.ok(Object.is(s.min, Math.fround(mn)) && Object.is(s.max, Math.fround(mx)) && Object.is(s.maxabs, Math.fround(ma)),
+          `${label(k)} ${JSON.stringify(v.map(String))}: min ${s.min} max ${s.max} maxabs ${s.maxabs}`);
+      }
+    }
+  }
+});
+
 t('streamed stats and compare do not depend on chunking, even when chunks split elements', async () => {
   const { all } = await instances();
   for (const dtype of ['F32', 'F64', 'I8', 'I64'] as DType[]) {

@@ -9,6 +9,7 @@ import { pytorch, writePytorch, MAX_INFLATED_BYTES, type PytorchTensor } from '.
 import { unpickle, MAX_CONTAINER_ELEMENTS, MAX_STACK_ITEMS } from '../../src/formats/pickle.ts';
 import { crc32, descriptor, torchCentralDirectory, torchLocalHeader, type WrittenEntry } from '../../src/formats/pytorch-zip.ts';
 import { getFormat, sniffFormat } from '../../src/formats/registry.ts';
+import { useFastCrc32 } from '../../src/core/crc32.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';
 
 const TORCH_TO_ST: Record<string, string> = {
@@ -554,6 +555,29 @@ bad('corrupt data, encryption, unknown or compressed storages, the legacy format
   await rejects(() => drain(legacy), 'E_FORMAT', /_use_new_zipfile_serialization=True/);
   await rejects(() => drain(enc.encode('hello world, not a zip')), 'E_FORMAT', /not a torch\.save zip/);
   await rejects(() => drain(new Uint8Array(0)), 'E_TRUNCATED');
+});
+
+bad('a flipped bit in a large storage is caught by the Wasm CRC-32 (the fast path inspect uses), read whole or streamed', async () => {
+  await useFastCrc32(); // as the CLI does; long members then take the kernel's sparse reduction
+  const n = 300_001; // 1.2 MB: far past the kernel's 9600-byte table-only limit
+  const values = Array.from({ length: n }, (_, i) => Math.sin(i) * 3);
+  const pkl = P.done(P.dict([[P.str('w'), P.tensor('FloatStorage', '0', n, 0, [n], [1])]]));
+  const bytes = torchZip([['big/data.pkl', pkl], ['big/data/0', f32(values)], ['big/version', enc.encode('3\n')]]);
+  const at = indexOfSeq(bytes, f32(values.slice(0, 4)));
+  assert.ok(at > 0, 'the storage bytes are in the file');
+  const streamAll = async (b: Uint8Array, chunkBytes: number) => {
+    const pieces = async function* () { yield b.subarray(0, 70_000); yield b.subarray(70_000); };
+    const r = await pytorch.open(readerFromChunks(pieces(), 'big.pt'), { fileName: 'big.pt' });
+    for await (const t of r.tensors()) for await (const _ of t.chunks(chunkBytes)) { /* inspect reads it this way */ }
+  };
+  await drain(bytes); // intact: reads
+  await streamAll(bytes, 100_003);
+  for (const offset of [0, 9_599, 600_000, 4 * n - 4_801, 4 * n - 1]) {
+    const flipped = bytes.slice();
+    flipped[at + offset] ^= 0x10;
+    await rejects(() => drain(flipped), 'E_FORMAT', /CRC-32 mismatch/);
+    await rejects(() => streamAll(flipped, 1 << 20), 'E_FORMAT', /CRC-32 mismatch/);
+  }
 });
 
 bad('rebuild refuses wrong tensor sizes and foreign skeletons', async () => {
