@@ -1,7 +1,8 @@
 /**
- * CRC-32 as zip files use it (IEEE 802.3, reflected). `crc32` runs the Wasm kernel once
- * `useFastCrc32()` has been awaited (the CLI does this at start-up) and plain JS before that, so
- * format code can call it synchronously in every runtime. Same results either way.
+ * CRC-32 as zip files use it (IEEE 802.3, reflected). `crc32` runs the Wasm kernel once the shared
+ * kernels have been loaded (`getKernels()`, which the CLI and the repository library call;
+ * `useFastCrc32()` does it explicitly) and plain JS before that, so format code can call it
+ * synchronously in every runtime. Same results either way.
  */
 const TABLES: Uint32Array = (() => {
   const t = new Uint32Array(256 * 8);
@@ -44,9 +45,13 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
   return impl(bytes, crc);
 }
 
-/** Switch `crc32` to the Wasm kernel (several times faster on large entries). */
+/** Replace the implementation (kernels.ts installs the Wasm kernel when `getKernels()` first resolves). */
+export function setCrc32Impl(fn: (bytes: Uint8Array, crc: number) => number): void {
+  impl = fn;
+}
+
+/** Switch `crc32` to the Wasm kernel (several times faster on large entries); `getKernels()` does the same. */
 export async function useFastCrc32(): Promise<void> {
   const { getKernels } = await import('./kernels.ts');
-  const k = await getKernels();
-  impl = (b, c) => k.crc32(b, c);
+  await getKernels();
 }

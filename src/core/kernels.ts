@@ -59,7 +59,7 @@
 import { ArgumentError } from './errors.ts';
 import { type DType, DTYPES, isDType } from './dtypes.ts';
 import { type KernelVariant, defaultVariant, instantiateKernels } from './wasm.ts';
-import { crc32Js } from './crc32.ts';
+import { crc32Js, setCrc32Impl } from './crc32.ts';
 
 /** Elements per lane-aligned unit: every non-final kernel call starts at a multiple of this. */
 export const UNIT_ELEMS = 16;
@@ -951,7 +951,11 @@ let shared: Promise<Kernels> | undefined;
 
 /** The shared default instance (SIMD when the runtime supports it), created once. */
 export function getKernels(): Promise<Kernels> {
-  shared ??= Kernels.create().catch((e) => {
+  shared ??= Kernels.create().then((k) => {
+    // once the shared kernels exist, zip CRCs (PyTorch, npz) use them too, in every runtime
+    setCrc32Impl((b, c) => k.crc32(b, c));
+    return k;
+  }, (e) => {
     shared = undefined;
     throw e;
   });
