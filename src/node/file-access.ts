@@ -3,7 +3,7 @@
  * disk, and a revision or the index through git. Paths are '/'-separated and relative to the
  * repository root; nothing outside the root is reachable ('..' segments and absolute paths are
  * refused). Work-tree reads are cached by path, size and mtime, so the shards of one model read and
- * parse their model.json once per command.
+ * parse their model.json once per command; work-tree sizes are cached for the command.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -14,9 +14,13 @@ function inside(path: string): boolean {
   return !path.startsWith('/') && !path.split('/').some((s) => s === '..') && !path.includes('\0');
 }
 
-/** The work tree under `root`. */
+/**
+ * The work tree under `root`. Sizes are remembered for the life of this object (one git command:
+ * a TF.js model's N shards each ask for the sizes of the shards before them, N²/2 in all).
+ */
 export function worktreeFiles(root: string): FileAccess {
   const cache = new Map<string, { size: number; mtime: number; bytes: Uint8Array }>();
+  const sizes = new Map<string, number | null>();
   return {
     async list(dir) {
       if (!inside(dir)) return [];
@@ -35,8 +39,11 @@ export function worktreeFiles(root: string): FileAccess {
     },
     async size(path) {
       if (!inside(path)) return null;
-      const st = await stat(join(root, path)).catch(() => null);
-      return st?.isFile() ? st.size : null;
+      if (!sizes.has(path)) {
+        const st = await stat(join(root, path)).catch(() => null);
+        sizes.set(path, st?.isFile() ? st.size : null);
+      }
+      return sizes.get(path)!;
     },
   };
 }

@@ -170,6 +170,8 @@ export class ThetaRepo {
 
   /** Smudge: metadata from git in, the exact checkpoint out. Anything else passes through. */
   async smudge(path: string, blob: Uint8Array, sink: ByteSink): Promise<void> {
+    // git writes what smudge gives it into the work tree: sizes remembered for cleans go stale
+    this.#files = undefined;
     if (!looksLikeMetadata(blob)) {
       await sink.write(blob);
       return;
