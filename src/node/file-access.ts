@@ -8,7 +8,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FileAccess } from '../formats/types.ts';
-import { git, readBlob } from './git.ts';
+import { git } from './git.ts';
+import { batchReadBlob } from './git-batch.ts';
 
 function inside(path: string): boolean {
   return !path.startsWith('/') && !path.split('/').some((s) => s === '..') && !path.includes('\0');
@@ -74,7 +75,7 @@ export function revisionFiles(root: string, rev: string): FileAccess {
     async read(path, maxBytes) {
       if (!inside(path)) return null;
       if (!cache.has(path)) {
-        const b = await readBlob(spec(path), root);
+        const b = await batchReadBlob(root, spec(path));
         cache.set(path, b ? new Uint8Array(b.buffer, b.byteOffset, b.length) : null);
       }
       const bytes = cache.get(path)!;

@@ -50,7 +50,7 @@ export async function diffTfjsModels(repo: ThetaRepo, tracked: string[], changed
     isShard: async (p) => (await attributeValues(repo, 'theta-format', [p])).get(p) === TFJS_SHARD_FORMAT_ID,
   });
   const load = (_shard: string, name: string, e: TensorEntry) => rebuildTensor(name, e, repo.store, repo.kernels);
-  const side = (rev: string, files: FileAccess, path: string) => tfjsModelAt(files, path, (p) => repo.metadataAt(revSpec(rev, p)), load);
+  const side = (rev: string, files: FileAccess, path: string) => tfjsModelAt(files, path, (p) => repo.metadataAt(revSpec(rev, p), { batch: true }), load);
 
   const diffs: PathDiff[] = [];
   for (const path of models) {

@@ -15,6 +15,7 @@ import { byCodePoint, looksLikeMetadata, parseMetadata, referencedObjects, seria
 import { smudgeCheckpoint } from '../theta/smudge.ts';
 import type { SideTensor } from '../updates/types.ts';
 import { git, gitCommonDir, gitDir, readBlob } from './git.ts';
+import { batchAttribute, batchReadBlob } from './git-batch.ts';
 import { basename, join, resolve } from 'node:path';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -103,21 +104,23 @@ export class ThetaRepo {
   }
 
   /** The metadata git has for a path at a revision (`:path` = the index), or null. */
-  async metadataAt(spec: string): Promise<ModelMetadata | null> {
-    const blob = await readBlob(spec, this.cwd);
+  async metadataAt(spec: string, o: { batch?: boolean } = {}): Promise<ModelMetadata | null> {
+    // `batch`: through the one long-running `git cat-file --batch`, which loads the index once; for
+    // commands that do not change the index while they read (diff, log) and for clean's previous
+    // version (an older one only costs compactness, never exactness)
+    const blob = o.batch ? await batchReadBlob(this.root, spec) : await readBlob(spec, this.cwd);
     if (!blob || !looksLikeMetadata(blob)) return null;
     return parseMetadata(blob, spec);
   }
 
   /** The version a new clean of `path` is stored against: the index's, else HEAD's. */
   async previousMetadata(path: string): Promise<ModelMetadata | null> {
-    return (await this.metadataAt(`:${path}`)) ?? (await this.metadataAt(`HEAD:${path}`));
+    return (await this.metadataAt(`:${path}`, { batch: true })) ?? (await this.metadataAt(`HEAD:${path}`, { batch: true }));
   }
 
   /** A `theta-format=<id>` attribute in .gitattributes overrides format detection for a path. */
   async formatAttribute(path: string): Promise<CheckpointFormat | null> {
-    const value = this.#attrs.get(path)?.format ??
-      (await git(['check-attr', '-z', 'theta-format', '--', path], { cwd: this.root, allowFail: true })).stdout.toString().split('\0')[2];
+    const value = this.#attrs.get(path)?.format ?? (await batchAttribute(this.root, 'theta-format', path));
     return value && !['unspecified', 'unset', 'set'].includes(value) ? getFormat(value) : null;
   }
 
@@ -240,13 +243,13 @@ export interface DiffSpec {
 
 export async function diffPath(repo: ThetaRepo, path: string, spec: DiffSpec): Promise<PathDiff> {
   const load = (name: string, e: TensorEntry) => rebuildTensor(name, e, repo.store, repo.kernels);
-  const old = await repo.metadataAt(`${spec.from === ':' ? '' : spec.from}:${path}`);
+  const old = await repo.metadataAt(`${spec.from === ':' ? '' : spec.from}:${path}`, { batch: true });
   let format = old?.format ?? 'unknown';
   let newer: AsyncIterable<DiffTensor> | Iterable<DiffTensor>;
   if (spec.to === null) {
     newer = worktreeTensors(repo, path, !!spec.approx);
   } else {
-    const m = await repo.metadataAt(`${spec.to === ':' ? '' : spec.to}:${path}`);
+    const m = await repo.metadataAt(`${spec.to === ':' ? '' : spec.to}:${path}`, { batch: true });
     if (m) format = m.format;
     newer = metadataTensors(m, load);
   }

@@ -48,8 +48,8 @@ export async function logPath(repo: ThetaRepo, path: string, rev = 'HEAD'): Prom
   for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
     const [commit, parents, subject] = line.split('\t');
     const parent = parents.split(' ')[0];
-    const m = await repo.metadataAt(`${commit}:${path}`);
-    const p = parent ? await repo.metadataAt(`${parent}:${path}`) : null;
+    const m = await repo.metadataAt(`${commit}:${path}`, { batch: true });
+    const p = parent ? await repo.metadataAt(`${parent}:${path}`, { batch: true }) : null;
     out.push({ commit, subject, ...versionStep(p, m) });
   }
   return out;
@@ -71,7 +71,7 @@ export async function logTfjsModel(repo: ThetaRepo, path: string, rev = 'HEAD'):
   const at = async (commit: string) => {
     const metas: ModelMetadata[] = [];
     const side = await tfjsModelAt(revisionFiles(repo.root, commit), path, async (p) => {
-      const m = await repo.metadataAt(`${commit}:${p}`);
+      const m = await repo.metadataAt(`${commit}:${p}`, { batch: true });
       if (m) metas.push(m);
       return m;
     }, noLoad).catch((e) => {
