@@ -11,7 +11,8 @@ import type { FileAccess } from '../formats/types.ts';
 import { diffModels, type DiffTensor } from '../theta/diff.ts';
 import type { TensorEntry } from '../theta/metadata.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
-import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsModelsTouched, tfjsShardPaths } from '../theta/tfjs-model.ts';
+import { objectsToCompare, readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsModelsTouched, tfjsShardPaths } from '../theta/tfjs-model.ts';
+import type { RemoteStoreExtras } from '../store/remote-store.ts';
 import { revisionFiles, worktreeFiles } from './file-access.ts';
 import { git } from './git.ts';
 import { worktreeTensors, type DiffSpec, type PathDiff, type ThetaRepo } from './theta-repo.ts';
@@ -67,6 +68,8 @@ export async function diffTfjsModels(repo: ThetaRepo, tracked: string[], changed
       } else {
         const n = await side(spec.to, toFiles, path);
         if (n) ({ tensors: newer, shards: newerShards } = n);
+        // objects of changed weights missing here (after a clone) come from the LFS server in one batch
+        if (n && !spec.approx) await (repo.store as Partial<RemoteStoreExtras>).prefetch?.(objectsToCompare(older?.tensors ?? [], n.tensors));
       }
       const d = await diffModels(older?.tensors ?? [], newer, { kernels: repo.kernels, approx: spec.approx });
       diffs.push({ path, format: TFJS_FORMAT_ID, from: spec.from === ':' ? 'index' : spec.from, to: spec.to === null ? 'worktree' : spec.to === ':' ? 'index' : spec.to, ...d });

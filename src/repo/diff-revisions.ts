@@ -9,8 +9,8 @@ import { TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
 import { diffModels } from '../theta/diff.ts';
 import type { ModelMetadata, TensorEntry } from '../theta/metadata.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
-import { ShardLayoutError, tfjsModelAt, tfjsModelsTouched } from '../theta/tfjs-model.ts';
-import { repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
+import { objectsToCompare, ShardLayoutError, tfjsModelAt, tfjsModelsTouched } from '../theta/tfjs-model.ts';
+import { prefetch, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { diffPathAt, type FileDiff } from './diff-model.ts';
 import { modelsAt, treeFiles, type ListedModel } from './list-models.ts';
 import { readModelBlob } from './model-blob.ts';
@@ -84,6 +84,8 @@ async function diffTfjsModelsAt(
     try {
       const older = await tfjsModelAt(fromFiles, path, (p) => metadataAt(c, from, p), load);
       const newer = await tfjsModelAt(toFiles, path, (p) => metadataAt(c, to, p), load);
+      // the objects of changed weights in one batch (the page downloads nothing else)
+      if (!approx) await prefetch(c, objectsToCompare(older?.tensors ?? [], newer?.tensors ?? []));
       const d = await diffModels(older?.tensors ?? [], newer?.tensors ?? [], { kernels: c.kernels, approx });
       diffs.push({ path, format: TFJS_FORMAT_ID, from: from.ref, to: to.ref, ...d });
       for (const p of [path, ...(older?.shards ?? []), ...(newer?.shards ?? [])]) covered.add(p);

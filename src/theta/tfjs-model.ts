@@ -16,7 +16,7 @@ import { dirOf, findTfjsManifest, manifestShardPaths, pieceName, TFJS_SHARD_FORM
 import { MAX_MODEL_JSON_BYTES, parseTfjsModelJson, type TfjsManifest } from '../formats/tfjs.ts';
 import type { FileAccess } from '../formats/types.ts';
 import type { DiffTensor } from './diff.ts';
-import { byCodePoint, type ModelMetadata, type TensorEntry } from './metadata.ts';
+import { byCodePoint, type ModelMetadata, type ObjectRef, type TensorEntry } from './metadata.ts';
 
 export class ShardLayoutError extends ThetaError {
   constructor(message: string, data: Record<string, unknown> = {}) {
@@ -35,14 +35,34 @@ export interface TfjsModelSide {
 
 export type PieceLoader = (shardPath: string, name: string, entry: TensorEntry) => Promise<Uint8Array>;
 
+/** A model's weight as the diff sees it, with the objects that rebuild it (to fetch them in one batch). */
+export type TfjsWeight = DiffTensor & { refs: ObjectRef[] };
+
+function chainRefs(e: TensorEntry): ObjectRef[] {
+  const out: ObjectRef[] = [];
+  for (const step of e.chain) for (const v of Object.values(step)) if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.push(v as ObjectRef);
+  return out;
+}
+
+/** The objects an exact diff of two sides reads: those of weights whose content may differ. */
+export function objectsToCompare(older: TfjsWeight[], newer: TfjsWeight[]): ObjectRef[] {
+  const before = new Map(older.map((t) => [t.name, t]));
+  const out: ObjectRef[] = [];
+  for (const b of newer) {
+    const a = before.get(b.name);
+    if (a && a.hash !== b.hash && a.dtype === b.dtype && a.shape.join() === b.shape.join()) out.push(...a.refs, ...b.refs);
+  }
+  return out;
+}
+
 /** Every shard path the manifest lists, resolved against its directory. */
 export function tfjsShardPaths(manifestPath: string, manifest: TfjsManifest): string[] {
   return manifestShardPaths(manifestPath, manifest).flat();
 }
 
 /** The model's weights in manifest order, as the diff wants them. */
-export async function tfjsModelTensors(side: TfjsModelSide, load: PieceLoader): Promise<DiffTensor[]> {
-  const out: DiffTensor[] = [];
+export async function tfjsModelTensors(side: TfjsModelSide, load: PieceLoader): Promise<TfjsWeight[]> {
+  const out: TfjsWeight[] = [];
   const groups = manifestShardPaths(side.manifestPath, side.manifest);
   for (const [gi, g] of side.manifest.groups.entries()) {
     // each shard's range in the group's byte stream, from the sizes recorded in its metadata
@@ -58,7 +78,7 @@ export async function tfjsModelTensors(side: TfjsModelSide, load: PieceLoader): 
     const expected = new Map(shards.map((s) => [s.path, new Set<string>()]));
     for (const w of weightSpans(g)) {
       if (w.end === w.start) {
-        out.push({ name: w.name, dtype: w.dtype, shape: w.shape, hash: 'empty', lsh: [], load: async () => new Uint8Array(0) });
+        out.push({ name: w.name, dtype: w.dtype, shape: w.shape, hash: 'empty', lsh: [], refs: [], load: async () => new Uint8Array(0) });
         continue;
       }
       const pieces: { path: string; name: string; entry: TensorEntry }[] = [];
@@ -81,11 +101,13 @@ export async function tfjsModelTensors(side: TfjsModelSide, load: PieceLoader): 
       if (covered !== w.end - w.start) {
         throw new ShardLayoutError(`${side.manifestPath}: weight '${w.name}' needs ${w.end - w.start} bytes but its shards hold ${covered}`, { model: side.manifestPath, tensor: w.name });
       }
+      const refs = pieces.flatMap((p) => chainRefs(p.entry));
       if (pieces.length === 1) {
         const [{ path, name, entry }] = pieces;
-        out.push({ name: w.name, dtype: w.dtype, shape: w.shape, hash: entry.hash, lsh: entry.lsh, update: entry.update, load: () => load(path, name, entry) });
+        out.push({ name: w.name, dtype: w.dtype, shape: w.shape, hash: entry.hash, lsh: entry.lsh, update: entry.update, refs, load: () => load(path, name, entry) });
       } else {
         out.push({
+          refs,
           name: w.name, dtype: w.dtype, shape: w.shape,
           hash: `pieces:${pieces.map((p) => p.entry.hash).join(',')}`,
           lsh: [],
@@ -154,7 +176,7 @@ export async function tfjsModelsTouched(o: {
 /** One side of a model: its weights and shard paths, or null when the model.json is not there. */
 export async function tfjsModelAt(
   files: FileAccess, manifestPath: string, shard: TfjsModelSide['shard'], load: PieceLoader,
-): Promise<{ tensors: DiffTensor[]; shards: string[] } | null> {
+): Promise<{ tensors: TfjsWeight[]; shards: string[] } | null> {
   const manifest = await readTfjsManifest(files, manifestPath);
   if (!manifest) return null;
   return { tensors: await tfjsModelTensors({ manifestPath, manifest, shard }, load), shards: tfjsShardPaths(manifestPath, manifest) };

@@ -376,6 +376,17 @@ test('TF.js model: the page lists the model under its model.json and diffs it we
     compareFiles(shown.diff!.files, cli);
     compareRows(shown.rows, cli);
     assert.ok(shown.stats!.downloads.objects > 0 && shown.stats!.downloads.bytes > 0, `the page counts objects and bytes: ${JSON.stringify(shown.stats!.downloads)}`);
+    // exactly the objects of the changed weight's pieces, in both versions, each once
+    const needed = new Set<string>();
+    for (const rev of ['HEAD~1', 'HEAD']) {
+      for (const shard of ['web/group1-shard1of3.bin', 'web/group1-shard2of3.bin']) {
+        const m = await metadataAt(repo, rev, shard);
+        for (const name of Object.keys(m.tensors).filter((n) => n.startsWith('b#'))) for (const o of tensorObjects(m, name)) needed.add(o);
+      }
+    }
+    const got = downloadedOids(s);
+    assert.equal(new Set(got), needed);
+    assert.is(got.length, needed.size, 'no object downloaded twice');
   } finally {
     await stop(s.child);
   }
