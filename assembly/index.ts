@@ -13,6 +13,7 @@ export function simdEnabled(): i32 {
 
 export * from './convert';
 export * from './elementwise';
+export * from './ties';
 export * from './sparse';
 export * from './lowrank';
 export * from './quant';
