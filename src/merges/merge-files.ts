@@ -104,7 +104,9 @@ export async function* mergeFiles(o: MergeFilesOptions): AsyncGenerator<TensorTo
     } else if (!strategy.anyDtype && !FLOATS.has(first.dtype)) {
       throw new ArgumentError(`tensor '${first.name}' is ${first.dtype} and differs between the models; ${strategy.name} merges only float tensors`, { tensor: first.name });
     } else {
-      const out = await strategy.merge({ name: first.name, dtype: first.dtype, shape: first.shape, base: b?.bytes ?? null, models }, params, o.kernels);
+      // the first model's bytes are a fresh array this loop owns and reads no more: the merged
+      // tensor may be written there (no new 64 MiB array, and no page faults, per tensor)
+      const out = await strategy.merge({ name: first.name, dtype: first.dtype, shape: first.shape, base: b?.bytes ?? null, models, out: firstBytes }, params, o.kernels);
       if (!out) throw new ArgumentError(`strategy ${strategy.name} left tensor '${first.name}' unmerged`);
       data = 'bytes' in out ? out.bytes : toDtypeBytes(o.kernels, first.dtype, out.values);
       how = strategy.name;

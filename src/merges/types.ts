@@ -26,9 +26,20 @@ export interface MergeInput {
   base: Uint8Array | null;
   /** The sides' bytes: ours first, then theirs (then any further models for merge-models). */
   models: Uint8Array[];
+  /**
+   * Where a strategy may write its result: bytes of the tensor's length that the caller owns and
+   * gives up, possibly one of `models` or `base` (merge-models passes the first model's fresh
+   * bytes). A strategy that writes there returns `{ bytes: out }`; it reads every element of the
+   * inputs before writing that element. Without it, strategies allocate their result.
+   */
+  out?: Uint8Array;
 }
 
-/** A result: exact bytes (selection strategies), float32 values (to convert back), or null = leave the conflict. */
+/**
+ * A result: bytes in the tensor's dtype (selection strategies, and the float strategies, which
+ * compute in f32 and convert back as they go), float32 values (to convert back), or null = leave
+ * the conflict.
+ */
 export type MergeOutput = { bytes: Uint8Array } | { values: Float32Array } | null;
 
 export interface MergeStrategy {

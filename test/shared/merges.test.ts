@@ -8,9 +8,12 @@ import { platform } from './platform.ts';
 const t = suite('merge strategies');
 
 const f32bytes = (xs: ArrayLike<number>) => new Uint8Array(Float32Array.from(xs).buffer);
+/** A float result: f32 values, or F32 bytes (the float strategies return bytes in the tensor's dtype). */
 const values = (o: MergeOutput): Float32Array => {
-  assert.ok(o && 'values' in o, 'a float result');
-  return (o as { values: Float32Array }).values;
+  assert.ok(o && ('values' in o || 'bytes' in o), 'a float result');
+  if ('values' in o!) return o.values;
+  const b = (o as { bytes: Uint8Array }).bytes;
+  return new Float32Array(b.slice().buffer);
 };
 
 function input(base: number[] | null, ...models: number[][]): MergeInput {

@@ -1,4 +1,5 @@
 import type { Kernels } from '../../core/kernels.ts';
+import { isMergeDType, taskArithmeticBytes, weightedSumBytes } from '../../core/merge-kernels.ts';
 import type { MergeStrategy } from '../types.ts';
 
 /** The tensor's values as float32: a view for aligned F32 bytes (strategies never write to their inputs), else converted. */
@@ -22,9 +23,11 @@ export const average: MergeStrategy = {
   params: [{ name: 'alpha', description: 'weight of ours (the first model)', default: 0.5, min: 0, max: 1 }],
   needsBase: false,
   merge(input, p, k) {
-    const xs = input.models.map((m) => floats(k, input, m));
-    const w = xs.length === 2 ? [p.alpha as number, 1 - (p.alpha as number)] : xs.map(() => 1 / xs.length);
-    return { values: k.weightedSum(xs, w) };
+    const m = input.models.length;
+    const w = m === 2 ? [p.alpha as number, 1 - (p.alpha as number)] : input.models.map(() => 1 / m);
+    // float dtypes: one fused pass over the bytes (convert, sum, convert back); others as f32 values
+    if (isMergeDType(input.dtype)) return { bytes: weightedSumBytes(k, input.dtype, input.models, w, input.out) };
+    return { values: k.weightedSum(input.models.map((x) => floats(k, input, x)), w) };
   },
 };
 
@@ -35,8 +38,9 @@ export const taskArithmetic: MergeStrategy = {
   params: [{ name: 'lambda', description: 'scale of the summed task vectors', default: 1, min: -100, max: 100 }],
   needsBase: true,
   merge(input, p, k) {
-    const base = floats(k, input, input.base!);
     const lambda = p.lambda as number;
+    if (isMergeDType(input.dtype)) return { bytes: taskArithmeticBytes(k, input.dtype, input.base!, input.models, lambda, input.out) };
+    const base = floats(k, input, input.base!);
     // Σ λ(θᵢ − base) + base, with each task vector formed exactly as θᵢ − base in f32
     const deltas = input.models.map((m) => k.delta(floats(k, input, m), base));
     const sum = k.weightedSum([base, ...deltas], [1, ...deltas.map(() => lambda)]);

@@ -1,3 +1,4 @@
+import { isMergeDType, weightedSumBytes } from '../../core/merge-kernels.ts';
 import type { MergeStrategy } from '../types.ts';
 import { floats } from './linear.ts';
 
@@ -17,9 +18,14 @@ export const slerp: MergeStrategy = {
     const b = floats(k, input, input.models[1]);
     const t = p.t as number;
     const cos = k.cosine(a, b);
-    if (!Number.isFinite(cos) || Math.abs(cos) > SLERP_PARALLEL) return { values: k.weightedSum([a, b], [1 - t, t]) };
-    const theta = Math.acos(cos);
-    const s = Math.sin(theta);
-    return { values: k.weightedSum([a, b], [Math.sin((1 - t) * theta) / s, Math.sin(t * theta) / s]) };
+    let w: number[];
+    if (!Number.isFinite(cos) || Math.abs(cos) > SLERP_PARALLEL) w = [1 - t, t];
+    else {
+      const theta = Math.acos(cos);
+      const s = Math.sin(theta);
+      w = [Math.sin((1 - t) * theta) / s, Math.sin(t * theta) / s];
+    }
+    if (isMergeDType(input.dtype)) return { bytes: weightedSumBytes(k, input.dtype, input.models, w, input.out) };
+    return { values: k.weightedSum([a, b], w) };
   },
 };

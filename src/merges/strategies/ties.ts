@@ -1,4 +1,5 @@
 import type { Kernels } from '../../core/kernels.ts';
+import { isMergeDType, tiesBytes } from '../../core/merge-kernels.ts';
 import type { MergeInput, MergeStrategy } from '../types.ts';
 import { floats } from './linear.ts';
 
@@ -90,7 +91,11 @@ export function taskVectors(input: MergeInput, k: Kernels): { base: Float32Array
   return { base, taus: input.models.map((m) => k.delta(floats(k, input, m), base)) };
 }
 
-/** TIES-merging (Yadav et al. 2023): trim, elect sign, disjoint mean, scale by λ, add to base. */
+/**
+ * TIES-merging (Yadav et al. 2023): trim, elect sign, disjoint mean, scale by λ, add to base.
+ * Float dtypes run in the Wasm kernels (core/merge-kernels.ts: the threshold selection, then one
+ * fused pass), bit for bit what trimTopK, electAndMerge and weightedSum above give.
+ */
 export const ties: MergeStrategy = {
   name: 'ties',
   description: 'TIES: keep each change\'s top-density entries by magnitude, elect a sign per entry, average the agreeing entries, scale by lambda, add to base',
@@ -100,6 +105,7 @@ export const ties: MergeStrategy = {
   ],
   needsBase: true,
   merge(input, p, k) {
+    if (isMergeDType(input.dtype)) return { bytes: tiesBytes(k, input.dtype, input.base!, input.models, p.density as number, p.lambda as number, input.out) };
     const { base, taus } = taskVectors(input, k);
     const merged = electAndMerge(taus.map((t) => trimTopK(t, p.density as number)));
     return { values: k.weightedSum([base, merged], [1, p.lambda as number]) };
