@@ -51,6 +51,7 @@
  *   quantizeInt8(values, blockSize?): { q, scales }  dequantizeInt8(q, scales, blockSize?): Float32Array
  *   dot(a, b)  l2Distance(a, b)  cosine(a, b)  allclose(a, b, rtol?, atol?)    (Float32Array or Float64Array)
  *   raw: { exports, memory, scratch, scratchBytes }  (tests and benchmarks: kernels over Wasm-resident data)
+ *   (merge pipelines over tensor bytes — weighted sum, task arithmetic, TIES — live in merge-kernels.ts)
  *
  * gather, scatter and scatterAdd run in JS on the caller's arrays: they touch only the indexed
  * elements, while a Wasm call would first have to copy the whole tensor in. The Wasm versions
@@ -309,7 +310,7 @@ export class Kernels {
     return new Kernels(variant, await instantiateKernels(variant), opts);
   }
 
-  /** Low-level access for tests and benchmarks. */
+  /** Low-level access for tests, benchmarks and the fused merge pipelines (merge-kernels.ts), which use SCRATCH per call. */
   get raw(): { exports: KernelExports; memory: WebAssembly.Memory; scratch: number; scratchBytes: number; fn: (name: string) => Fn } {
     return { exports: this.x, memory: this.memory, scratch: this.SCRATCH, scratchBytes: this.scratchBytes, fn: (n) => this.fn(n) };
   }

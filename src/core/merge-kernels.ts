@@ -6,19 +6,20 @@
  * the inputs, whose pages are already in memory: a fresh 64 MiB array costs more in page faults
  * than the whole merge). Web-standard APIs only.
  *
- * Results are bit for bit those of the element-wise kernels the strategies used before (delta,
- * weightedSum, toF32/fromF32) and, for TIES, of the plain TypeScript trim / elect / mean in
- * merges/strategies/ties.ts; they do not depend on piece sizes.
+ * Results are bit for bit those of the element-wise kernels applied one after another on whole
+ * tensors (toF32, delta, weightedSum, fromF32) and, for TIES, of the plain TypeScript trimTopK and
+ * electAndMerge in merges/strategies/ties.ts; they do not depend on piece sizes. The kernels'
+ * SCRATCH is reached through `Kernels.raw`, as the host methods in kernels.ts use it: per call.
  *
  * ## Scratch layout (per call, inside the kernels' SCRATCH; see kernels.ts)
  *   weightedSumBytes, taskArithmeticBytes: [pointer and weight tables 8 KiB][pieces]
  *   tiesBytes: [histogram 256 KiB][state 64 KiB][pieces][collected magnitudes: the rest]
  *
  * ## TIES threshold selection
- * Each task vector keeps its `keep` largest |tau| (ties at the threshold: lowest index first, as
- * before). The keep-th largest magnitude is found exactly without storing tau:
- *   1. a sample of SAMPLE elements at fixed, evenly spaced positions gives a bracket [lo, hi] that
- *      holds the keep-th largest value with a wide margin;
+ * Each task vector keeps its `keep` largest |tau| (ties at the threshold: lowest index first). The
+ * keep-th largest magnitude is found exactly without storing tau:
+ *   1. a sample (TIES_SAMPLE elements in runs at fixed, evenly spaced positions) gives a bracket
+ *      [lo, hi] that holds the keep-th largest value with a wide margin;
  *   2. one pass counts the magnitudes above hi and collects those inside the bracket;
  *   3. when the count and the collected magnitudes do straddle keep (and fit), a radix select among
  *      them gives the threshold; otherwise (an unlucky sample, or very many equal magnitudes) two
@@ -283,27 +284,25 @@ function kthLargest(c: Ctx, ptr: number, count: number, rank: number, HIST: numb
   return { t: (b1 << 16) | b2, need: c.u32[PICK >> 2] };
 }
 
-/** The elements of `bytes` in runs of `run` starting at the element indices `starts`, as one compact array. */
-function gatherRuns(bytes: Uint8Array, esize: number, starts: Uint32Array, run: number): Uint8Array {
-  const out = new Uint8Array(starts.length * run * esize);
+/** Copies the elements of `bytes` in runs of `run` from the element indices `starts` to `dst`, back to back. */
+function gatherRuns(bytes: Uint8Array, esize: number, starts: Uint32Array, run: number, dst: Uint8Array): void {
   // element-sized views when aligned (a run is too short for TypedArray.set to pay off)
   const w = esize === 8 ? 4 : esize;
   const view = (b: Uint8Array) => (w === 4 ? new Uint32Array(b.buffer, b.byteOffset, b.length >> 2) : w === 2 ? new Uint16Array(b.buffer, b.byteOffset, b.length >> 1) : b);
-  if (bytes.byteOffset % w === 0) {
-    const src = view(bytes), dst = view(out);
+  if (bytes.byteOffset % w === 0 && dst.byteOffset % w === 0) {
+    const from = view(bytes), to = view(dst);
     const per = esize / w, rw = run * per;
     for (let j = 0; j < starts.length; j++) {
       const s0 = starts[j] * per, d0 = j * rw;
-      for (let e = 0; e < rw; e++) dst[d0 + e] = src[s0 + e];
+      for (let e = 0; e < rw; e++) to[d0 + e] = from[s0 + e];
     }
-    return out;
+    return;
   }
   const rb = run * esize;
   for (let j = 0; j < starts.length; j++) {
     const s0 = starts[j] * esize, d0 = j * rb;
-    for (let e = 0; e < rb; e++) out[d0 + e] = bytes[s0 + e];
+    for (let e = 0; e < rb; e++) dst[d0 + e] = bytes[s0 + e];
   }
-  return out;
 }
 
 /** Fills th[j] for every model; returns how many needed the histogram fallback. */
@@ -326,25 +325,32 @@ function selectThresholds(c: Ctx, base: Uint8Array, models: readonly Uint8Array[
     const CAND = align64(L.end);
     const capBytes = c.scratch + c.scratchBytes - CAND;
     const cap = Math.floor(capBytes / 4 / models.length);
-    // 1. the sample: |model - base| in runs spread evenly over the tensor, as f32 bits
+    // 1. the sample: |model - base| in runs spread evenly over the tensor, as f32 bits. It lives
+    // where the collected magnitudes will go: [base f32][model f32, then its magnitudes][raw bytes]
     const run = Math.min(TIES_SAMPLE_RUN, n);
-    const runs = Math.max(1, Math.floor(Math.min(n, TIES_SAMPLE, Math.floor(capBytes / 4)) / run));
+    const runs = Math.max(1, Math.floor(Math.min(n, TIES_SAMPLE, Math.floor((capBytes - 128) / (8 + c.esize))) / run));
     const s = runs * run;
     const starts = new Uint32Array(runs);
     for (let j = 0; j < runs; j++) starts[j] = Math.floor((j * (n - run)) / Math.max(1, runs - 1));
-    const bs = c.k.toF32(c.dtype, gatherRuns(base, c.esize, starts, run));
+    const BS = CAND, MS = align64(BS + s * 4), RAW = align64(MS + s * 4);
+    const sampleF32 = (x: Uint8Array, to: number) => {
+      if (c.toF32) {
+        gatherRuns(x, c.esize, starts, run, c.u8.subarray(RAW, RAW + s * c.esize));
+        c.toF32(RAW, to, s);
+      } else gatherRuns(x, 4, starts, run, c.u8.subarray(to, to + s * 4));
+    };
+    sampleF32(base, BS);
     const p = keep / n;
     const margin = BRACKET_SIGMAS * Math.sqrt(s * p * (1 - p)) + 8;
     const r = (keep * s) / n;
     const rHi = Math.floor(r - margin), rLo = Math.ceil(r + margin);
-    const d = new Float32Array(s), mags = new Uint32Array(d.buffer);
+    const delta = c.fn('delta_f32');
     const bounds = models.map((m) => {
-      const mf = c.k.toF32(c.dtype, gatherRuns(m, c.esize, starts, run));
-      for (let j = 0; j < s; j++) d[j] = mf[j] - bs[j];
-      for (let j = 0; j < s; j++) mags[j] &= MAG;
-      c.u32.set(mags, CAND >> 2);
-      const hi = rHi >= 1 ? kthLargest(c, CAND, s, rHi, HIST, PICK).t : MAG;
-      const lo = rLo <= s ? kthLargest(c, CAND, s, rLo, HIST, PICK).t : 0;
+      sampleF32(m, MS);
+      delta(MS, BS, MS, s);
+      for (let j = MS >> 2, e = j + s; j < e; j++) c.u32[j] &= MAG;
+      const hi = rHi >= 1 ? kthLargest(c, MS, s, rHi, HIST, PICK).t : MAG;
+      const lo = rLo <= s ? kthLargest(c, MS, s, rLo, HIST, PICK).t : 0;
       return { lo, hi };
     });
     lap('sample');
