@@ -44,12 +44,18 @@ export const MAX_MERGE_INPUTS = 1024;
 /**
  * Elements sampled to bracket a TIES threshold, in runs of TIES_SAMPLE_RUN consecutive elements
  * spread evenly over the tensor. Scattered single elements would cost a cache and TLB miss each
- * (about 0.3 µs here: 20 ms for 65536 elements of three tensors); 1024 runs of 64 cost ~1 ms.
+ * (about 0.3 µs here: 20 ms for 65536 elements of three tensors); 2048 runs of 64 cost ~3 ms with
+ * the selection. A bigger sample narrows the bracket, so fewer magnitudes are collected (each
+ * collection is a branch the CPU cannot predict): 131072 was the fastest of 64Ki-256Ki samples.
  */
-export const TIES_SAMPLE = 65536;
+export const TIES_SAMPLE = 131072;
 export const TIES_SAMPLE_RUN = 64;
-/** Width of the bracket around the sampled rank, in standard deviations of the sample's rank. */
-const BRACKET_SIGMAS = 5;
+/**
+ * Half-width of the bracket around the sampled rank, in standard deviations of that rank. For a
+ * sample that behaves like an independent one, 3.5 misses about once in 2000 task vectors; a miss
+ * costs two more passes (the histogram fallback), never a different result.
+ */
+const BRACKET_SIGMAS = 3.5;
 const MAG = 0x7fffffff;
 const HIST_BYTES = 65536 * 4;
 const STATE_BYTES = 64 << 10;
@@ -330,8 +336,15 @@ function selectThresholds(c: Ctx, base: Uint8Array, models: readonly Uint8Array[
     const run = Math.min(TIES_SAMPLE_RUN, n);
     const runs = Math.max(1, Math.floor(Math.min(n, TIES_SAMPLE, Math.floor((capBytes - 128) / (8 + c.esize))) / run));
     const s = runs * run;
+    // one run in each of `runs` equal strata, at a pseudo-random (fixed) place in it: evenly spread,
+    // yet not in step with periodic structure (rows, heads) the way equally spaced runs can be
     const starts = new Uint32Array(runs);
-    for (let j = 0; j < runs; j++) starts[j] = Math.floor((j * (n - run)) / Math.max(1, runs - 1));
+    for (let j = 0; j < runs; j++) {
+      const lo = Math.floor((j * n) / runs), room = Math.floor(((j + 1) * n) / runs) - lo - run + 1;
+      let h = Math.imul(j + 1, 0x9e3779b1);
+      h = Math.imul(h ^ (h >>> 15), 0x85ebca6b);
+      starts[j] = lo + ((h ^ (h >>> 13)) >>> 0) % room;
+    }
     const BS = CAND, MS = align64(BS + s * 4), RAW = align64(MS + s * 4);
     const sampleF32 = (x: Uint8Array, to: number) => {
       if (c.toF32) {
@@ -341,14 +354,27 @@ function selectThresholds(c: Ctx, base: Uint8Array, models: readonly Uint8Array[
     };
     sampleF32(base, BS);
     const p = keep / n;
-    const margin = BRACKET_SIGMAS * Math.sqrt(s * p * (1 - p)) + 8;
-    const r = (keep * s) / n;
-    const rHi = Math.floor(r - margin), rLo = Math.ceil(r + margin);
+    const r = (keep * s) / n; // the threshold's expected rank in the sample
     const delta = c.fn('delta_f32');
     const bounds = models.map((m) => {
       sampleF32(m, MS);
       delta(MS, BS, MS, s);
-      for (let j = MS >> 2, e = j + s; j < e; j++) c.u32[j] &= MAG;
+      const u = c.u32, m0 = MS >> 2;
+      for (let j = m0, e = j + s; j < e; j++) u[j] &= MAG;
+      // the spread of that rank: as for independent elements, or wider when runs differ more than
+      // that (elements within a run alike: rows or heads of different scale), from the counts above
+      // the estimated threshold run by run
+      const v = kthLargest(c, MS, s, Math.min(s, Math.max(1, Math.round(r))), HIST, PICK).t;
+      let sum = 0, sumsq = 0;
+      for (let j = 0; j < runs; j++) {
+        let a = 0;
+        for (let e = m0 + j * run, end = e + run; e < end; e++) if (u[e] > v) a++;
+        sum += a;
+        sumsq += a * a;
+      }
+      const between = runs * Math.max(0, sumsq / runs - (sum / runs) ** 2);
+      const margin = BRACKET_SIGMAS * Math.sqrt(Math.max(s * p * (1 - p), between)) + 8;
+      const rHi = Math.floor(r - margin), rLo = Math.ceil(r + margin);
       const hi = rHi >= 1 ? kthLargest(c, MS, s, rHi, HIST, PICK).t : MAG;
       const lo = rLo <= s ? kthLargest(c, MS, s, rLo, HIST, PICK).t : 0;
       return { lo, hi };
