@@ -103,17 +103,20 @@ export function ties_hist_f32(base: usize, model: usize, n: usize, b1: i32, hist
   }
 }
 
-/** The same two histograms over n u32 values (collected magnitudes). */
+/**
+ * The same two histograms over n u32 values, of their low 31 bits (magnitudes: collected ones, or
+ * the bits of sampled f32 differences, whose sign bit is ignored here).
+ */
 export function u32_hist(vals: usize, n: usize, b1: i32, hist: usize): void {
   if (b1 < 0) {
     for (let i: usize = 0; i < n; i++) {
-      const p = hist + (<usize>(load<u32>(vals + (i << 2)) >>> 16) << 2);
+      const p = hist + (<usize>((load<u32>(vals + (i << 2)) >>> 16) & 0x7fff) << 2);
       store<u32>(p, load<u32>(p) + 1);
     }
     return;
   }
   for (let i: usize = 0; i < n; i++) {
-    const v = load<u32>(vals + (i << 2));
+    const v = load<u32>(vals + (i << 2)) & <u32>MAG;
     if ((v >>> 16) == <u32>b1) {
       const p = hist + (<usize>(v & 0xffff) << 2);
       store<u32>(p, load<u32>(p) + 1);

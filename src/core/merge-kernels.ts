@@ -44,9 +44,10 @@ export const MAX_MERGE_INPUTS = 1024;
 /**
  * Elements sampled to bracket a TIES threshold, in runs of TIES_SAMPLE_RUN consecutive elements
  * spread evenly over the tensor. Scattered single elements would cost a cache and TLB miss each
- * (about 0.3 µs here: 20 ms for 65536 elements of three tensors); 2048 runs of 64 cost ~3 ms with
- * the selection. A bigger sample narrows the bracket, so fewer magnitudes are collected (each
- * collection is a branch the CPU cannot predict): 131072 was the fastest of 64Ki-256Ki samples.
+ * (about 0.3 µs here: 20 ms for 65536 elements of three tensors); 2048 runs of 64 cost ~3 ms. Shorter
+ * runs cost more; longer ones let structured deltas (rows, heads) skew the sample more often.
+ * A bigger sample narrows the bracket, so fewer magnitudes are collected (each collection is a
+ * branch the CPU cannot predict): 131072 was the fastest of 64Ki-256Ki samples.
  */
 export const TIES_SAMPLE = 131072;
 export const TIES_SAMPLE_RUN = 64;
@@ -359,24 +360,30 @@ function selectThresholds(c: Ctx, base: Uint8Array, models: readonly Uint8Array[
     const bounds = models.map((m) => {
       sampleF32(m, MS);
       delta(MS, BS, MS, s);
-      const u = c.u32, m0 = MS >> 2;
-      for (let j = m0, e = j + s; j < e; j++) u[j] &= MAG;
-      // the spread of that rank: as for independent elements, or wider when runs differ more than
-      // that (elements within a run alike: rows or heads of different scale), from the counts above
-      // the estimated threshold run by run
-      const v = kthLargest(c, MS, s, Math.min(s, Math.max(1, Math.round(r))), HIST, PICK).t;
+      const u = c.u32, m0 = MS >> 2; // f32 differences: their magnitudes are the bits without the sign
+      // the bracket: the sampled values BRACKET_SIGMAS standard deviations of the rank either side
+      // of r; the spread as for independent elements, or wider when runs differ more than that
+      // (elements within a run alike: rows or heads of different scale), judged from the count
+      // above the bracket's upper end run by run
+      const bracketAt = (sd: number) => {
+        const margin = BRACKET_SIGMAS * sd + 8;
+        const rHi = Math.floor(r - margin), rLo = Math.ceil(r + margin);
+        return {
+          hi: rHi >= 1 ? kthLargest(c, MS, s, rHi, HIST, PICK).t : MAG,
+          lo: rLo <= s ? kthLargest(c, MS, s, rLo, HIST, PICK).t : 0,
+        };
+      };
+      const iid = Math.sqrt(s * p * (1 - p));
+      let { lo, hi } = bracketAt(iid);
       let sum = 0, sumsq = 0;
       for (let j = 0; j < runs; j++) {
         let a = 0;
-        for (let e = m0 + j * run, end = e + run; e < end; e++) if (u[e] > v) a++;
+        for (let e = m0 + j * run, end = e + run; e < end; e++) if ((u[e] & MAG) > hi) a++;
         sum += a;
         sumsq += a * a;
       }
-      const between = runs * Math.max(0, sumsq / runs - (sum / runs) ** 2);
-      const margin = BRACKET_SIGMAS * Math.sqrt(Math.max(s * p * (1 - p), between)) + 8;
-      const rHi = Math.floor(r - margin), rLo = Math.ceil(r + margin);
-      const hi = rHi >= 1 ? kthLargest(c, MS, s, rHi, HIST, PICK).t : MAG;
-      const lo = rLo <= s ? kthLargest(c, MS, s, rLo, HIST, PICK).t : 0;
+      const between = Math.sqrt(runs * Math.max(0, sumsq / runs - (sum / runs) ** 2));
+      if (between > 1.25 * iid) ({ lo, hi } = bracketAt(between));
       return { lo, hi };
     });
     lap('sample');
