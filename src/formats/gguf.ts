@@ -22,6 +22,7 @@
  * known, against the bytes that remain, before anything is allocated; offsets must be aligned,
  * tensors must not overlap and only alignment padding may sit between them.
  */
+import { checkChunkBytes, readOnce } from './read-once.ts';
 import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromBytes, type ByteReader, type ByteSink } from '../core/io.ts';
@@ -508,13 +509,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<GGUFRea
       }
       const view = tensorView(info);
       let consumed = 0;
-      let claimed = false;
-      let current = true;
-      const claim = (what: string) => {
-        if (!current) throw new ArgumentError(`${file}: tensor '${info.name}': ${what} called after the next tensor was requested`);
-        if (claimed) throw new ArgumentError(`${file}: tensor '${info.name}': its bytes were already read (call chunks() or bytes() once)`);
-        claimed = true;
-      };
+      const once = readOnce(file, info.name);
       const tensor: GGUFTensor = {
         name: info.name,
         dtype: view.dtype,
@@ -523,8 +518,8 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<GGUFRea
         ggml: { type: info.ggmlType, typeName: GGML_TYPES[info.ggmlType].name, dims: info.dims.slice(), offset: info.offset },
         quantization: view.quantization,
         chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-          if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) throw new ArgumentError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
-          claim('chunks()');
+          checkChunkBytes(chunkBytes);
+          once.claim('chunks()');
           return (async function* () {
             while (consumed < info.byteLength) {
               const part = await r.readUpTo(Math.min(chunkBytes, info.byteLength - consumed));
@@ -535,7 +530,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<GGUFRea
           })();
         },
         async bytes() {
-          claim('bytes()');
+          once.claim('bytes()');
           const out = new Uint8Array(info.byteLength);
           while (consumed < info.byteLength) {
             const part = await r.readUpTo(info.byteLength - consumed);
@@ -547,7 +542,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<GGUFRea
         },
       };
       yield tensor;
-      current = false;
+      once.retire();
       if (consumed < info.byteLength) {
         const left = info.byteLength - consumed;
         try { await r.skip(left); } catch (e) { rethrow(e, info.name, left, header.dataStart + info.offset + consumed); }

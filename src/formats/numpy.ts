@@ -25,6 +25,7 @@
  * Files our own writer produces always take the first path. Memory for a deflated member: its
  * compressed bytes (held to compare) plus one piece of output.
  */
+import { checkChunkBytes, readOnce } from './read-once.ts';
 import { DTYPES, dtypeSize, elementCount, type DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromChunks, type ByteReader, type ByteSink } from '../core/io.ts';
@@ -413,13 +414,7 @@ export interface NumpyReader extends CheckpointReader {
  */
 function arrayTensor(r: ByteReader, h: NpyHeader, name: string, file: string, member?: NumpyTensor['member']): { tensor: NumpyTensor; finish(): Promise<void> } {
   let consumed = 0;
-  let claimed = false;
-  let current = true;
-  const claim = (what: string) => {
-    if (!current) throw new ArgumentError(`${file}: tensor '${name}': ${what} called after the next tensor was requested`);
-    if (claimed) throw new ArgumentError(`${file}: tensor '${name}': its bytes were already read (call chunks() or bytes() once)`);
-    claimed = true;
-  };
+  const once = readOnce(file, name);
   const readExact = async (n: number) => {
     try {
       return await r.readExactly(n);
@@ -447,8 +442,8 @@ function arrayTensor(r: ByteReader, h: NpyHeader, name: string, file: string, me
     npy: { descr: h.descr, fortranOrder: h.fortranOrder, bigEndian: h.bigEndian, version: `${h.major}.${h.minor}` },
     member,
     chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-      if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) throw new ArgumentError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
-      claim('chunks()');
+      checkChunkBytes(chunkBytes);
+      once.claim('chunks()');
       return (async function* () {
         if (h.fortranOrder) {
           const all = await whole();
@@ -466,14 +461,14 @@ function arrayTensor(r: ByteReader, h: NpyHeader, name: string, file: string, me
       })();
     },
     async bytes() {
-      claim('bytes()');
+      once.claim('bytes()');
       return whole();
     },
   };
   return {
     tensor,
     async finish() {
-      current = false;
+      once.retire();
       if (consumed < h.byteLength) {
         const left = h.byteLength - consumed;
         try {

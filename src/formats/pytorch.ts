@@ -51,6 +51,7 @@
  * past their storage, CRC mismatches, and central-directory records that disagree with the local
  * headers. The legacy (pre-1.6) format is recognised and refused with the command that converts it.
  */
+import { checkChunkBytes, memoryTensor, readOnce } from './read-once.ts';
 import { Inflate } from 'fflate';
 import { dtypeSize, type DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
@@ -672,20 +673,14 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
         const v = plan.views[0];
         let consumed = 0;
         let crc = 0;
-        let claimed = false;
-        let current = true;
-        const claim = (what: string) => {
-          if (!current) throw new ArgumentError(`${file}: tensor '${v.name}': ${what} called after the next tensor was requested`);
-          if (claimed) throw new ArgumentError(`${file}: tensor '${v.name}': its bytes were already read (call chunks() or bytes() once)`);
-          claimed = true;
-        };
+        const once = readOnce(file, v.name);
         const dataAt = input.pos;
         const tensor: PytorchTensor = {
           name: v.name, dtype: plan.dtype, shape: v.shape.slice(), byteLength: plan.bytes,
           storageKey: plan.key, storageOffset: 0, stride: v.stride.slice(),
           chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-            if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) throw new ArgumentError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
-            claim('chunks()');
+            checkChunkBytes(chunkBytes);
+            once.claim('chunks()');
             return (async function* () {
               while (consumed < plan.bytes) {
                 const part = await input.readUpTo(Math.min(chunkBytes, plan.bytes - consumed));
@@ -697,7 +692,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
             })();
           },
           async bytes() {
-            claim('bytes()');
+            once.claim('bytes()');
             const out = await input.readExactly(plan.bytes - consumed, v.name);
             crc = crc32(out, crc);
             consumed = plan.bytes;
@@ -705,7 +700,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
           },
         };
         yield tensor;
-        current = false;
+        once.retire();
         const complete = consumed === plan.bytes;
         if (!complete) await input.skip(plan.bytes - consumed, v.name);
         await finishEntry(complete ? crc : undefined);
@@ -726,21 +721,9 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
         i = j;
       }
       for (const v of plan.views) {
-        let claimed = false;
-        const take = () => {
-          if (claimed) throw new ArgumentError(`${file}: tensor '${v.name}': its bytes were already read (call chunks() or bytes() once)`);
-          claimed = true;
-          return gather(storage, v, es);
-        };
         const tensor: PytorchTensor = {
-          name: v.name, dtype: plan.dtype, shape: v.shape.slice(), byteLength: viewNumel(v.shape) * es,
+          ...memoryTensor(file, { name: v.name, dtype: plan.dtype, shape: v.shape.slice(), byteLength: viewNumel(v.shape) * es }, () => gather(storage, v, es), DEFAULT_CHUNK_BYTES),
           storageKey: plan.key, storageOffset: v.offset, stride: v.stride.slice(), ...(v.tiedTo !== undefined ? { tiedTo: v.tiedTo } : {}),
-          chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-            if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) throw new ArgumentError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
-            const all = take();
-            return (async function* () { for (let o = 0; o < all.length; o += chunkBytes) yield all.subarray(o, Math.min(all.length, o + chunkBytes)); })();
-          },
-          async bytes() { return take(); },
         };
         yield tensor;
       }

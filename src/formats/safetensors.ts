@@ -14,6 +14,7 @@
  * and the buffer is nothing but the tensors laid end to end in offset order, so skeleton + tensor
  * bytes give back the identical file.
  */
+import { checkChunkBytes, readOnce } from './read-once.ts';
 import { DTYPES, dtypeSize, elementCount, isDType, type DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import type { ByteReader, ByteSink } from '../core/io.ts';
@@ -274,14 +275,8 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Safeten
     const dataStart = 8 + n;
     for (const e of header.entries) {
       let consumed = 0;
-      let claimed = false;
-      let current = true;
+      const once = readOnce(file, e.name);
       const at = () => dataStart + e.dataOffsets[0] + consumed;
-      const claim = (what: string) => {
-        if (!current) throw new ArgumentError(`${file}: tensor '${e.name}': ${what} called after the next tensor was requested`);
-        if (claimed) throw new ArgumentError(`${file}: tensor '${e.name}': its bytes were already read (call chunks() or bytes() once)`);
-        claimed = true;
-      };
       const tensor: SafetensorsTensor = {
         name: e.name,
         dtype: e.dtype,
@@ -290,8 +285,8 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Safeten
         dataOffsets: [e.dataOffsets[0], e.dataOffsets[1]],
         headerIndex: e.headerIndex,
         chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-          if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) throw new ArgumentError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
-          claim('chunks()');
+          checkChunkBytes(chunkBytes);
+          once.claim('chunks()');
           return (async function* () {
             while (consumed < e.byteLength) {
               const part = await reader.readUpTo(Math.min(chunkBytes, e.byteLength - consumed));
@@ -302,7 +297,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Safeten
           })();
         },
         async bytes() {
-          claim('bytes()');
+          once.claim('bytes()');
           const out = new Uint8Array(e.byteLength);
           while (consumed < e.byteLength) {
             const part = await reader.readUpTo(e.byteLength - consumed);
@@ -314,7 +309,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Safeten
         },
       };
       yield tensor;
-      current = false;
+      once.retire();
       if (consumed < e.byteLength) {
         const left = e.byteLength - consumed;
         try {

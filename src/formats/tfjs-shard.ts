@@ -32,6 +32,7 @@ import type { ByteReader, ByteSink } from '../core/io.ts';
 import { MAX_MODEL_JSON_BYTES, parseTfjsModelJson, type TfjsGroup, type TfjsManifest } from './tfjs.ts';
 import type { CheckpointFormat, CheckpointReader, FileAccess, OpenOptions, StreamedTensor } from './types.ts';
 import { registerFormat } from './registry.ts';
+import { memoryTensor } from './read-once.ts';
 
 export const TFJS_SHARD_FORMAT_ID = 'tfjs-shard';
 
@@ -221,28 +222,6 @@ async function readUpTo(reader: ByteReader, n: number): Promise<Uint8Array> {
   return out ? (filled === n ? out : out.slice(0, filled)) : new Uint8Array(0);
 }
 
-function bufferTensor(name: string, dtype: DType, shape: number[], data: Uint8Array, file: string): StreamedTensor {
-  let used = false;
-  const claim = () => {
-    if (used) throw new ArgumentError(`${file}: tensor '${name}': its bytes were already read (call chunks() or bytes() once)`);
-    used = true;
-  };
-  return {
-    name, dtype, shape, byteLength: data.length,
-    chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-      if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) throw new ArgumentError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
-      claim();
-      return (async function* () {
-        for (let at = 0; at < data.length; at += chunkBytes) yield data.subarray(at, Math.min(data.length, at + chunkBytes));
-      })();
-    },
-    async bytes() {
-      claim();
-      return data;
-    },
-  };
-}
-
 async function openShard(reader: ByteReader, opts: OpenOptions = {}): Promise<TfjsShardReader> {
   const file = opts.fileName ?? reader.name;
   const { layout, spans } = await locateShard(file, opts.files);
@@ -264,7 +243,7 @@ async function openShard(reader: ByteReader, opts: OpenOptions = {}): Promise<Tf
         const name = pieceName(w, pos, pos + data.length);
         const { dtype, shape } = pieceLayout(w, pos, pos + data.length);
         names.push(name);
-        yield bufferTensor(name, dtype, shape, data, file);
+        yield memoryTensor(file, { name, dtype, shape, byteLength: data.length }, () => data, DEFAULT_CHUNK_BYTES);
         pos += data.length;
         if (pos < w.end) { ended = true; break; }
       }
@@ -275,7 +254,7 @@ async function openShard(reader: ByteReader, opts: OpenOptions = {}): Promise<Tf
       if (!data.length) break;
       const name = layout.offset !== undefined ? extraName(pos - start) : rawName(pos - start);
       names.push(name);
-      yield bufferTensor(name, 'U8', [data.length], data, file);
+      yield memoryTensor(file, { name, dtype: 'U8', shape: [data.length], byteLength: data.length }, () => data, DEFAULT_CHUNK_BYTES);
       pos += data.length;
     }
     done = true;

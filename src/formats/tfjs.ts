@@ -16,6 +16,7 @@
  * `rebuildTfjs` writes model.json and every shard through a sink factory; the single-sink `rebuild`
  * of the format interface writes model.json only.
  */
+import { checkChunkBytes, readOnce } from './read-once.ts';
 import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
@@ -255,13 +256,7 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
       };
       for (const w of g.weights) {
         let consumed = 0;
-        let claimed = false;
-        let current = true;
-        const claim = (what: string) => {
-          if (!current) throw new ArgumentError(`${file}: tensor '${w.name}': ${what} called after the next tensor was requested`);
-          if (claimed) throw new ArgumentError(`${file}: tensor '${w.name}': its bytes were already read (call chunks() or bytes() once)`);
-          claimed = true;
-        };
+        const once = readOnce(file, w.name);
         const q = w.quantization;
         const quantization: TensorQuantization | undefined = q && q.dtype !== 'float16'
           ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: affineDequantizer(q.dtype === 'uint8' ? 1 : 2, q.scale!, q.min!) }
@@ -275,8 +270,8 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
           manifestDtype: w.manifestDtype,
           quantization,
           chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-            if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) throw new ArgumentError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
-            claim('chunks()');
+            checkChunkBytes(chunkBytes);
+            once.claim('chunks()');
             return (async function* () {
               while (consumed < w.byteLength) {
                 const p = await readUpTo(Math.min(chunkBytes, w.byteLength - consumed), w.name);
@@ -286,7 +281,7 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
             })();
           },
           async bytes() {
-            claim('bytes()');
+            once.claim('bytes()');
             const out = new Uint8Array(w.byteLength);
             while (consumed < w.byteLength) {
               const p = await readUpTo(w.byteLength - consumed, w.name);
@@ -297,7 +292,7 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
           },
         };
         yield tensor;
-        current = false;
+        once.retire();
         while (consumed < w.byteLength) consumed += (await readUpTo(Math.min(1 << 20, w.byteLength - consumed), w.name)).length;
       }
       // The group's shards must end exactly where its last weight does, and every listed shard must be used.
