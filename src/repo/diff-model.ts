@@ -10,7 +10,7 @@ import { ThetaError } from '../core/errors.ts';
 import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
-import type { ObjectRef, TensorEntry } from '../theta/metadata.ts';
+import { entryObjects, type ObjectRef, type TensorEntry } from '../theta/metadata.ts';
 import { prefetch, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { NotAModelError, PathNotFoundError } from './errors.ts';
 import { readBlobAt, classifyBlob, type ModelBlob } from './model-blob.ts';
@@ -58,15 +58,6 @@ async function* lfsDiffTensors(c: RepoContext, m: ModelBlob, filepath: string, a
   }
 }
 
-function entryRefs(e: TensorEntry): ObjectRef[] {
-  const out: ObjectRef[] = [];
-  for (const step of e.chain) {
-    for (const v of Object.values(step)) {
-      if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.push(v as ObjectRef);
-    }
-  }
-  return out;
-}
 
 /**
  * The objects an exact diff will read: the recipes of tensors whose content differs on the two
@@ -78,13 +69,13 @@ export function objectsForDiff(a: ModelBlob | null, b: ModelBlob | null, approx:
   for (const m of [a, b]) if (m?.kind === 'lfs') out.push(m.pointer);
   if (approx || a?.kind !== 'theta' || b?.kind !== 'theta') {
     // with a git-lfs side the theta side's changed tensors are unknown until the file is read
-    if (!approx) for (const m of [a, b]) if (m?.kind === 'theta') for (const e of Object.values(m.metadata.tensors)) out.push(...entryRefs(e));
+    if (!approx) for (const m of [a, b]) if (m?.kind === 'theta') for (const e of Object.values(m.metadata.tensors)) out.push(...entryObjects(e));
     return out;
   }
   for (const [name, eb] of Object.entries(b.metadata.tensors)) {
     const ea = a.metadata.tensors[name];
     if (!ea || ea.hash === eb.hash || ea.dtype !== eb.dtype || ea.shape.join() !== eb.shape.join()) continue;
-    out.push(...entryRefs(ea), ...entryRefs(eb));
+    out.push(...entryObjects(ea), ...entryObjects(eb));
   }
   return out;
 }

@@ -157,16 +157,21 @@ function checkRef(r: any, where: string): asserts r is ObjectRef {
   }
 }
 
+/** The objects one tensor's recipe names, in chain order (a step's object-valued fields). */
+export function entryObjects(e: TensorEntry): ObjectRef[] {
+  const out: ObjectRef[] = [];
+  for (const step of e.chain) {
+    for (const v of Object.values(step)) {
+      if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.push(v as ObjectRef);
+    }
+  }
+  return out;
+}
+
 /** Every object a metadata document needs (for gc, push, fetch). */
 export function referencedObjects(m: ModelMetadata): ObjectRef[] {
   const out = new Map<string, ObjectRef>();
   out.set(m.skeleton.oid, m.skeleton);
-  for (const t of Object.values(m.tensors)) {
-    for (const step of t.chain) {
-      for (const v of Object.values(step)) {
-        if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.set((v as ObjectRef).oid, v as ObjectRef);
-      }
-    }
-  }
+  for (const t of Object.values(m.tensors)) for (const r of entryObjects(t)) out.set(r.oid, r);
   return [...out.values()];
 }

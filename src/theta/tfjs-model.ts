@@ -16,7 +16,7 @@ import { dirOf, findTfjsManifest, manifestShardPaths, pieceName, TFJS_SHARD_FORM
 import { MAX_MODEL_JSON_BYTES, parseTfjsModelJson, type TfjsManifest } from '../formats/tfjs.ts';
 import type { FileAccess } from '../formats/types.ts';
 import type { DiffTensor } from './diff.ts';
-import { byCodePoint, type ModelMetadata, type ObjectRef, type TensorEntry } from './metadata.ts';
+import { byCodePoint, entryObjects, type ModelMetadata, type ObjectRef, type TensorEntry } from './metadata.ts';
 
 export class ShardLayoutError extends ThetaError {
   constructor(message: string, data: Record<string, unknown> = {}) {
@@ -38,11 +38,6 @@ export type PieceLoader = (shardPath: string, name: string, entry: TensorEntry) 
 /** A model's weight as the diff sees it, with the objects that rebuild it (to fetch them in one batch). */
 export type TfjsWeight = DiffTensor & { refs: ObjectRef[] };
 
-function chainRefs(e: TensorEntry): ObjectRef[] {
-  const out: ObjectRef[] = [];
-  for (const step of e.chain) for (const v of Object.values(step)) if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.push(v as ObjectRef);
-  return out;
-}
 
 /** The objects an exact diff of two sides reads: those of weights whose content may differ. */
 export function objectsToCompare(older: TfjsWeight[], newer: TfjsWeight[]): ObjectRef[] {
@@ -101,7 +96,7 @@ export async function tfjsModelTensors(side: TfjsModelSide, load: PieceLoader): 
       if (covered !== w.end - w.start) {
         throw new ShardLayoutError(`${side.manifestPath}: weight '${w.name}' needs ${w.end - w.start} bytes but its shards hold ${covered}`, { model: side.manifestPath, tensor: w.name });
       }
-      const refs = pieces.flatMap((p) => chainRefs(p.entry));
+      const refs = pieces.flatMap((p) => entryObjects(p.entry));
       if (pieces.length === 1) {
         const [{ path, name, entry }] = pieces;
         out.push({ name: w.name, dtype: w.dtype, shape: w.shape, hash: entry.hash, lsh: entry.lsh, update: entry.update, refs, load: () => load(path, name, entry) });
