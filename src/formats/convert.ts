@@ -55,6 +55,13 @@ export function dequantizeForStats(tensor: MaybeQuantized, chunkBytes?: number):
   })();
 }
 
+/** Dequantized values gathered into one array of float32 bytes (memory: the tensor's float32 size). */
+export async function float32Bytes(values: AsyncIterable<Float32Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const v of values) parts.push(new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)));
+  return concat(parts);
+}
+
 export interface ConvertOptions {
   /** Passed to the target writer (e.g. safetensors `__metadata__`). */
   metadata?: Record<string, string>;
@@ -92,9 +99,7 @@ export async function convertCheckpoint(
         if (!values) {
           throw new ArgumentError(`tensor '${t.name}' is quantized (${t.quantization.scheme}) and ${mode === 'error' ? 'quantized tensors are refused' : 'cannot be dequantized'}; pass quantized: 'raw' to copy its stored bytes`, { tensor: t.name, scheme: t.quantization.scheme });
         }
-        const parts: Uint8Array[] = [];
-        for await (const v of values) parts.push(new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)));
-        yield { name: t.name, dtype: 'F32', shape: t.quantization.shape.slice(), data: concat(parts) };
+        yield { name: t.name, dtype: 'F32', shape: t.quantization.shape.slice(), data: await float32Bytes(values) };
         continue;
       }
       yield { name: t.name, dtype: t.dtype, shape: t.shape.slice(), data: await t.bytes() };

@@ -6,8 +6,7 @@
  */
 import { ArgumentError } from '../core/errors.ts';
 import type { Kernels } from '../core/kernels.ts';
-import { concat } from '../core/io.ts';
-import { dequantizeForStats, type MaybeQuantized } from '../formats/convert.ts';
+import { dequantizeForStats, float32Bytes, type MaybeQuantized } from '../formats/convert.ts';
 import type { CheckpointReader, StreamedTensor, TensorToWrite } from '../formats/types.ts';
 import type { StrategyChoice } from './registry.ts';
 import { toDtypeBytes } from './strategies/linear.ts';
@@ -28,9 +27,7 @@ interface Values {
 async function valuesOf(t: MaybeQuantized): Promise<Values> {
   const values = dequantizeForStats(t);
   if (!values) return { t, bytes: await t.bytes() };
-  const parts: Uint8Array[] = [];
-  for await (const v of values) parts.push(new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength)));
-  return { t: { name: t.name, dtype: 'F32', shape: t.quantization!.shape.slice() }, bytes: concat(parts) };
+  return { t: { name: t.name, dtype: 'F32', shape: t.quantization!.shape.slice() }, bytes: await float32Bytes(values) };
 }
 
 /** Tensors of a reader by name, in any order, holding early arrivals until asked for. */
