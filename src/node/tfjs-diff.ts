@@ -14,18 +14,7 @@ import { rebuildTensor } from '../theta/rebuild.ts';
 import { objectsToCompare, readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsModelsTouched, tfjsShardPaths } from '../theta/tfjs-model.ts';
 import type { RemoteStoreExtras } from '../store/remote-store.ts';
 import { revisionFiles, worktreeFiles } from './file-access.ts';
-import { git } from './git.ts';
 import { worktreeTensors, type DiffSpec, type PathDiff, type ThetaRepo } from './theta-repo.ts';
-
-/** The value of one attribute for each path. */
-export async function attributeValues(repo: ThetaRepo, name: string, paths: string[]): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  if (!paths.length) return out;
-  const r = await git(['check-attr', '-z', name, '--', ...paths], { cwd: repo.root });
-  const f = r.stdout.toString().split('\0');
-  for (let i = 0; i + 2 < f.length; i += 3) out.set(f[i], f[i + 2]);
-  return out;
-}
 
 const revSpec = (rev: string, path: string) => `${rev === ':' ? '' : rev}:${path}`;
 
@@ -39,8 +28,8 @@ export interface TfjsDiffResult {
  * Diff the TF.js models touched by `tracked` (git-theta paths) and `changed` (every changed path).
  */
 export async function diffTfjsModels(repo: ThetaRepo, tracked: string[], changed: string[], spec: DiffSpec): Promise<TfjsDiffResult> {
-  const formats = await attributeValues(repo, 'theta-format', tracked);
-  const shards = tracked.filter((p) => formats.get(p) === TFJS_SHARD_FORMAT_ID);
+  const attrs = await repo.attributes(tracked);
+  const shards = tracked.filter((p) => attrs.get(p)!.format === TFJS_SHARD_FORMAT_ID);
   const covered = new Set<string>();
   if (!shards.length && !changed.some((p) => p.toLowerCase().endsWith('.json'))) return { diffs: [], covered };
 
@@ -48,7 +37,7 @@ export async function diffTfjsModels(repo: ThetaRepo, tracked: string[], changed
   const toFiles = spec.to === null ? worktreeFiles(repo.root) : revisionFiles(repo.root, spec.to);
   const models = await tfjsModelsTouched({
     shards, changed, sides: [toFiles, fromFiles],
-    isShard: async (p) => (await attributeValues(repo, 'theta-format', [p])).get(p) === TFJS_SHARD_FORMAT_ID,
+    isShard: async (p) => (await repo.attributes([p])).get(p)!.format === TFJS_SHARD_FORMAT_ID,
   });
   const load = (_shard: string, name: string, e: TensorEntry) => rebuildTensor(name, e, repo.store, repo.kernels);
   const side = (rev: string, files: FileAccess, path: string) => tfjsModelAt(files, path, (p) => repo.metadataAt(revSpec(rev, p), { batch: true }), load);

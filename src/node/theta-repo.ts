@@ -87,20 +87,28 @@ export class ThetaRepo {
 
   #attrs = new Map<string, { filter: string; format: string }>();
   /**
-   * The paths among these that git-theta tracks (filter=theta), from one `git check-attr` that also
-   * reads their theta-format attribute, remembered for `formatAttribute`.
+   * The `filter` and `theta-format` attributes of each path, from one `git check-attr` for the
+   * paths not asked about before in this command (remembered, also for `formatAttribute`).
    */
-  async trackedAmong(paths: string[]): Promise<string[]> {
-    if (!paths.length) return [];
-    const r = await git(['check-attr', '-z', 'filter', 'theta-format', '--', ...paths], { cwd: this.root });
-    const f = r.stdout.toString().split('\0');
-    for (let i = 0; i + 2 < f.length; i += 3) {
-      const a = this.#attrs.get(f[i]) ?? { filter: 'unspecified', format: 'unspecified' };
-      if (f[i + 1] === 'filter') a.filter = f[i + 2];
-      else a.format = f[i + 2];
-      this.#attrs.set(f[i], a);
+  async attributes(paths: string[]): Promise<Map<string, { filter: string; format: string }>> {
+    const missing = [...new Set(paths.filter((p) => !this.#attrs.has(p)))];
+    if (missing.length) {
+      const r = await git(['check-attr', '-z', 'filter', 'theta-format', '--', ...missing], { cwd: this.root });
+      const f = r.stdout.toString().split('\0');
+      for (let i = 0; i + 2 < f.length; i += 3) {
+        const a = this.#attrs.get(f[i]) ?? { filter: 'unspecified', format: 'unspecified' };
+        if (f[i + 1] === 'filter') a.filter = f[i + 2];
+        else a.format = f[i + 2];
+        this.#attrs.set(f[i], a);
+      }
     }
-    return paths.filter((p) => this.#attrs.get(p)?.filter === 'theta');
+    return new Map(paths.map((p) => [p, this.#attrs.get(p) ?? { filter: 'unspecified', format: 'unspecified' }]));
+  }
+
+  /** The paths among these that git-theta tracks (filter=theta). */
+  async trackedAmong(paths: string[]): Promise<string[]> {
+    const a = await this.attributes(paths);
+    return paths.filter((p) => a.get(p)!.filter === 'theta');
   }
 
   /** The metadata git has for a path at a revision (`:path` = the index), or null. */

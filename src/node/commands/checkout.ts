@@ -8,7 +8,6 @@ import { revisionsAndPaths } from '../argv.ts';
 import { atomicFileSink } from '../fs-source.ts';
 import { ThetaRepo } from '../theta-repo.ts';
 import { looksLikeMetadata } from '../../theta/metadata.ts';
-import { thetaTracked } from './diff.ts';
 
 /**
  * The direct path for tracked checkpoints: write each file from the object store ourselves and
@@ -31,7 +30,7 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
     all.push(path);
     if (f[0] === '100644') entries.push({ path, blob });
   }
-  const tracked = new Set(await thetaTracked(repo, entries.map((e) => e.path)));
+  const tracked = new Set(await repo.trackedAmong(entries.map((e) => e.path)));
   const done: string[] = [];
   for (const e of entries) {
     if (!tracked.has(e.path)) continue;

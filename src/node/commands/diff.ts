@@ -6,16 +6,6 @@ import { diffPath, ThetaRepo, type PathDiff } from '../theta-repo.ts';
 import { fmtNum } from './inspect.ts';
 import { diffTfjsModels } from '../tfjs-diff.ts';
 
-/** Paths among these that git-theta tracks (filter=theta in .gitattributes). */
-export async function thetaTracked(repo: ThetaRepo, paths: string[]): Promise<string[]> {
-  if (!paths.length) return [];
-  const r = await git(['check-attr', '-z', 'filter', '--', ...paths], { cwd: repo.root });
-  const f = r.stdout.toString().split('\0');
-  const out: string[] = [];
-  for (let i = 0; i + 2 < f.length; i += 3) if (f[i + 2] === 'theta') out.push(f[i]);
-  return out;
-}
-
 async function changedPaths(repo: ThetaRepo, revs: string[]): Promise<string[]> {
   const r = await git(['diff', '--name-only', '-z', '--no-renames', ...revs, '--'], { cwd: repo.root });
   return r.stdout.toString().split('\0').filter(Boolean);
@@ -34,7 +24,7 @@ export function registerDiff(program: Command): void {
       if (revs.length > 2) cmd.error('give at most two revisions (and paths after --)');
       const repo = await ThetaRepo.open();
       const candidates = paths.length ? paths : await changedPaths(repo, revs);
-      const files = await thetaTracked(repo, candidates);
+      const files = await repo.trackedAmong(candidates);
       const spec = revs.length === 0 ? { from: ':', to: null } : revs.length === 1 ? { from: revs[0], to: null } : { from: revs[0], to: revs[1] };
       // TF.js models: their shards (and model.json) diffed together, weight by weight, as one model
       const tfjs = await diffTfjsModels(repo, files, candidates, { ...spec, approx: o.approx });

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { git } from '../git.ts';
 import { ThetaRepo } from '../theta-repo.ts';
-import { referencedObjects, type ModelMetadata } from '../../theta/metadata.ts';
+import { referencedObjects, type ModelMetadata, type ObjectRef } from '../../theta/metadata.ts';
 import { stat } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
 import { manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
 import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsShardPaths } from '../../theta/tfjs-model.ts';
 import { revisionFiles, worktreeFiles } from '../file-access.ts';
-import { attributeValues } from '../tfjs-diff.ts';
 
 const statSafe = (p: string) => stat(p).catch(() => null);
 
@@ -24,22 +23,33 @@ export interface LogEntry {
   updates: Record<string, number>;
 }
 
-export function versionStep(parent: ModelMetadata | null, m: ModelMetadata | null): Omit<LogEntry, 'commit' | 'subject'> {
-  const before = parent?.tensors ?? {};
-  const now = m?.tensors ?? {};
-  const old = new Set(parent ? referencedObjects(parent).map((r) => r.oid) : []);
-  const stored = m ? referencedObjects(m).filter((r) => !old.has(r.oid)).reduce((a, r) => a + r.size, 0) : 0;
+type Version = { hash: string; dtype: string; shape: number[]; update?: string };
+
+/**
+ * From one version of a model to the next: tensors changed, added and removed (by name), the
+ * update types of those stored anew, the bytes of objects the newer version needs that the older
+ * one did not (what this commit stored), and the newer version's file size.
+ */
+function step(before: Map<string, Version>, now: Map<string, Version>, oldObjects: ObjectRef[], newObjects: ObjectRef[], fileSize: number): Omit<LogEntry, 'commit' | 'subject'> {
+  const old = new Set(oldObjects.map((r) => r.oid));
+  const fresh = new Map(newObjects.filter((r) => !old.has(r.oid)).map((r) => [r.oid, r.size]));
   const updates: Record<string, number> = {};
   let changed = 0, added = 0;
-  for (const [name, t] of Object.entries(now)) {
-    const b = before[name];
+  for (const [name, t] of now) {
+    const b = before.get(name);
     if (!b) added++;
     else if (b.hash !== t.hash || b.dtype !== t.dtype || b.shape.join() !== t.shape.join()) changed++;
     else continue;
-    updates[t.update] = (updates[t.update] ?? 0) + 1;
+    if (t.update) updates[t.update] = (updates[t.update] ?? 0) + 1;
   }
-  const removed = Object.keys(before).filter((n) => !(n in now)).length;
-  return { changed, added, removed, tensors: Object.keys(now).length, bytesStored: stored, fileSize: m?.size ?? 0, updates };
+  const removed = [...before.keys()].filter((n) => !now.has(n)).length;
+  return { changed, added, removed, tensors: now.size, bytesStored: [...fresh.values()].reduce((a, n) => a + n, 0), fileSize, updates };
+}
+
+export function versionStep(parent: ModelMetadata | null, m: ModelMetadata | null): Omit<LogEntry, 'commit' | 'subject'> {
+  const tensors = (x: ModelMetadata | null) => new Map(Object.entries(x?.tensors ?? {}));
+  const objects = (x: ModelMetadata | null) => (x ? referencedObjects(x) : []);
+  return step(tensors(parent), tensors(m), objects(parent), objects(m), m?.size ?? 0);
 }
 
 export async function logPath(repo: ThetaRepo, path: string, rev = 'HEAD'): Promise<LogEntry[]> {
@@ -65,8 +75,8 @@ export async function logTfjsModel(repo: ThetaRepo, path: string, rev = 'HEAD'):
   const now = await readTfjsManifest(revisionFiles(repo.root, rev), path).catch(() => null) ?? (await readTfjsManifest(worktreeFiles(repo.root), path));
   if (!now) return null;
   const shards = tfjsShardPaths(path, now);
-  const attrs = await attributeValues(repo, 'theta-format', shards);
-  if (!shards.length || !shards.every((p) => attrs.get(p) === TFJS_SHARD_FORMAT_ID)) return null;
+  const attrs = await repo.attributes(shards);
+  if (!shards.length || !shards.every((p) => attrs.get(p)!.format === TFJS_SHARD_FORMAT_ID)) return null;
   const noLoad = async (): Promise<Uint8Array> => { throw new Error('log reads no tensor'); };
   const at = async (commit: string) => {
     const metas: ModelMetadata[] = [];
@@ -87,22 +97,8 @@ export async function logTfjsModel(repo: ThetaRepo, path: string, rev = 'HEAD'):
     const parent = parents.split(' ')[0];
     const a = parent ? await at(parent) : { weights: new Map(), metas: [] };
     const b = await at(commit);
-    const old = new Set(a.metas.flatMap((m) => referencedObjects(m).map((o) => o.oid)));
-    const fresh = new Map(b.metas.flatMap((m) => referencedObjects(m)).filter((o) => !old.has(o.oid)).map((o) => [o.oid, o.size]));
-    const updates: Record<string, number> = {};
-    let changed = 0, added = 0;
-    for (const [name, t] of b.weights) {
-      const p = a.weights.get(name);
-      if (!p) added++;
-      else if (p.hash !== t.hash || p.dtype !== t.dtype || p.shape.join() !== t.shape.join()) changed++;
-      else continue;
-      if (t.update) updates[t.update] = (updates[t.update] ?? 0) + 1;
-    }
-    const removed = [...a.weights.keys()].filter((n) => !b.weights.has(n)).length;
-    out.push({
-      commit, subject, changed, added, removed, tensors: b.weights.size,
-      bytesStored: [...fresh.values()].reduce((x, y) => x + y, 0), fileSize: b.metas.reduce((x, m) => x + m.size, 0), updates,
-    });
+    const objects = (metas: ModelMetadata[]) => metas.flatMap((m) => referencedObjects(m));
+    out.push({ commit, subject, ...step(a.weights, b.weights, objects(a.metas), objects(b.metas), b.metas.reduce((x, m) => x + m.size, 0)) });
   }
   return out;
 }
