@@ -13,31 +13,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getFormat } from '../src/formats/registry.ts';
 import type { TensorToWrite } from '../src/formats/types.ts';
+import { gptLayout } from './gpt-layout.ts';
 
 const root = join(fileURLToPath(import.meta.url), '../../../..');
 const BIN = join(root, 'bin/git-theta.js');
 const gb = Number(process.argv[process.argv.indexOf('--gb') + 1]) || 1;
 const keep = process.argv.includes('--keep');
 
-function layout(totalBytes: number): { name: string; shape: number[] }[] {
-  const d = 1024;
-  const out = [{ name: 'wte.weight', shape: [16384, d] }, { name: 'wpe.weight', shape: [2048, d] }];
-  const perLayer = (3 * d * d + d * d + 4 * d * d + 4 * d * d) * 4;
-  const layers = Math.max(1, Math.round((totalBytes - 18432 * d * 4) / perLayer));
-  for (let l = 0; l < layers; l++) {
-    const p = `h.${l}.`;
-    out.push(
-      { name: p + 'ln_1.weight', shape: [d] }, { name: p + 'ln_1.bias', shape: [d] },
-      { name: p + 'attn.c_attn.weight', shape: [3 * d, d] }, { name: p + 'attn.c_attn.bias', shape: [3 * d] },
-      { name: p + 'attn.c_proj.weight', shape: [d, d] }, { name: p + 'attn.c_proj.bias', shape: [d] },
-      { name: p + 'ln_2.weight', shape: [d] }, { name: p + 'ln_2.bias', shape: [d] },
-      { name: p + 'mlp.c_fc.weight', shape: [4 * d, d] }, { name: p + 'mlp.c_fc.bias', shape: [4 * d] },
-      { name: p + 'mlp.c_proj.weight', shape: [d, 4 * d] }, { name: p + 'mlp.c_proj.bias', shape: [d] },
-    );
-  }
-  out.push({ name: 'ln_f.weight', shape: [d] }, { name: 'ln_f.bias', shape: [d] });
-  return out;
-}
+const layout = (totalBytes: number) => gptLayout(totalBytes, { d: 1024, vocab: 16384, positions: 2048 });
 
 function fill(n: number, seed: number): Uint8Array {
   const a = new Uint32Array(n);

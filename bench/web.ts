@@ -15,6 +15,7 @@
  *
  *   node build/js/bench/web.js [--mb 100] [--runs 3] [--keep]
  */
+import { gptLayout, type TensorLayout } from './gpt-layout.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -64,27 +65,8 @@ function shAsync(cmd: string, args: string[], cwd: string): Promise<void> {
 
 // ---- the model ----
 
-interface Layout { name: string; shape: number[] }
-
-function layout(totalBytes: number): Layout[] {
-  const d = 384;
-  const out: Layout[] = [{ name: 'wte.weight', shape: [8192, d] }, { name: 'wpe.weight', shape: [1024, d] }];
-  const perLayer = (3 * d * d + d * d + 4 * d * d + 4 * d * d) * 4;
-  const layers = Math.max(1, Math.round((totalBytes - 9216 * d * 4) / perLayer));
-  for (let l = 0; l < layers; l++) {
-    const p = `h.${l}.`;
-    out.push(
-      { name: p + 'ln_1.weight', shape: [d] }, { name: p + 'ln_1.bias', shape: [d] },
-      { name: p + 'attn.c_attn.weight', shape: [3 * d, d] }, { name: p + 'attn.c_attn.bias', shape: [3 * d] },
-      { name: p + 'attn.c_proj.weight', shape: [d, d] }, { name: p + 'attn.c_proj.bias', shape: [d] },
-      { name: p + 'ln_2.weight', shape: [d] }, { name: p + 'ln_2.bias', shape: [d] },
-      { name: p + 'mlp.c_fc.weight', shape: [4 * d, d] }, { name: p + 'mlp.c_fc.bias', shape: [4 * d] },
-      { name: p + 'mlp.c_proj.weight', shape: [d, 4 * d] }, { name: p + 'mlp.c_proj.bias', shape: [d] },
-    );
-  }
-  out.push({ name: 'ln_f.weight', shape: [d] }, { name: 'ln_f.bias', shape: [d] });
-  return out;
-}
+type Layout = TensorLayout;
+const layout = (totalBytes: number) => gptLayout(totalBytes, { d: 384, vocab: 8192, positions: 1024 });
 
 /** xorshift32 → uniform floats in [-0.1, 0.1). */
 function fill(a: Float32Array, seed: number): void {
