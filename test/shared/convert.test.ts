@@ -9,11 +9,7 @@ import { getFormat } from '../../src/formats/registry.ts';
 import { writeGguf } from '../../src/formats/gguf.ts';
 import '../../src/formats/numpy.ts';
 import '../../src/formats/tfjs.ts';
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes.slice()));
-  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
-}
+import { sha256 } from './assertions.ts';
 
 async function tensorsOf(format: string, bytes: Uint8Array, fileName?: string) {
   const r = await getFormat(format).open(readerFromBytes(bytes, fileName), { fileName });

@@ -7,6 +7,7 @@ import { collect, memorySink, readerFromBytes, readerFromChunks } from '../../sr
 import { gguf, writeGguf, type GGUFTensor } from '../../src/formats/gguf.ts';
 import { dequantizeForStats } from '../../src/formats/convert.ts';
 import { sniffFormat } from '../../src/formats/registry.ts';
+import { expectCode } from './assertions.ts';
 
 // ---- a minimal GGUF builder following the spec --------------------------------------------------
 class B {
@@ -143,17 +144,6 @@ async function readAll(bytes: Uint8Array, chunk?: number) {
   const sink = memorySink();
   await gguf.rebuild(r.skeleton(), (n) => (async function* () { yield got.get(n)!.bytes; })(), sink);
   return { r, got, rebuilt: sink.bytes() };
-}
-
-async function expectCode(p: Promise<unknown>, code: string, reason?: string) {
-  try { await p; } catch (e) {
-    const err = e as { code?: string; data?: Record<string, unknown>; message: string };
-    assert.is(err.code, code, err.message);
-    if (reason) assert.is(err.data?.reason, reason, err.message);
-    assert.not.match(err.message, /\n/);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
 }
 
 const G = suite('gguf');

@@ -9,13 +9,9 @@ import { npy, npz, encodeNpyHeader, writeNpy, writeNpz, type NumpyTensor } from 
 import { sniffFormat } from '../../src/formats/registry.ts';
 import { writeZip } from '../../src/formats/zip.ts';
 import type { CheckpointFormat } from '../../src/formats/types.ts';
+import { expectCode, sha256 } from './assertions.ts';
 
 const NP_TO_DTYPE: Record<string, string> = { float32: 'F32', float64: 'F64', int64: 'I64' };
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes.slice()));
-  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 function values(dtype: string, b: Uint8Array): number[] {
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -71,20 +67,6 @@ function tinyChunks(b: Uint8Array, size: number): AsyncIterable<Uint8Array> {
 }
 
 const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
-
-async function expectCode(p: Promise<unknown>, code: string, reason?: string, re?: RegExp) {
-  try {
-    await p;
-  } catch (e) {
-    const err = e as { code?: string; data?: Record<string, unknown>; message: string };
-    assert.is(err.code, code, `code of: ${err.message}`);
-    if (reason !== undefined) assert.is(err.data?.reason, reason, `reason of: ${err.message}`);
-    if (re) assert.match(err.message, re);
-    assert.not.match(err.message, /\n/);
-    return err;
-  }
-  assert.unreachable(`expected ${code}`);
-}
 
 async function drain(format: CheckpointFormat, bytes: Uint8Array, name = 'bad.npy') {
   const r = await format.open(readerFromBytes(bytes, name), { fileName: name });

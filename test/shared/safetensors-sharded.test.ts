@@ -6,13 +6,9 @@ import { memorySink, readerFromBytes, readerFromChunks, type ByteReader } from '
 import { safetensors } from '../../src/formats/safetensors.ts';
 import { openSharded, parseShardIndex } from '../../src/formats/sharded.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';
+import { sha256 } from './assertions.ts';
 
 const INDEX = 'model.safetensors.index.json';
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes.slice()));
-  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 
 async function* pieces(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let i = 0; i < bytes.length; i += size) yield bytes.slice(i, i + size);

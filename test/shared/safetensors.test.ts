@@ -6,24 +6,11 @@ import { collect, memorySink, readerFromBytes, readerFromChunks, type ByteReader
 import { safetensors, openSafetensors, encodeSafetensorsHeader, type SafetensorsTensor } from '../../src/formats/safetensors.ts';
 import { getFormat, listFormats, sniffFormat } from '../../src/formats/registry.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';
+import { f16ToNumber, sha256 } from './assertions.ts';
 
 const TORCH_TO_ST: Record<string, string> = {
   float32: 'F32', float64: 'F64', float16: 'F16', bfloat16: 'BF16', int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
 };
-
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes.slice()));
-  return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-function f16ToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 31) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
 
 /** Values of a tensor as float64, with a plain loop (the independent oracle for the stats). */
 function values(dtype: string, bytes: Uint8Array): number[] {

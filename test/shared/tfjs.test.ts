@@ -6,6 +6,7 @@ import { collect, memorySink, readerFromBytes, readerFromChunks, type ByteSink }
 import { openTfjs, rebuildTfjs, writeTfjs, tfjs, type TfjsTensor } from '../../src/formats/tfjs.ts';
 import { dequantizeForStats } from '../../src/formats/convert.ts';
 import { sniffFormat } from '../../src/formats/registry.ts';
+import { expectCode } from './assertions.ts';
 
 const enc = new TextEncoder();
 const f32 = (v: number[]) => new Uint8Array(new Float32Array(v).buffer);
@@ -71,17 +72,6 @@ async function readAll(fs: Record<string, Uint8Array>, chunk?: number) {
   const got = new Map<string, { t: TfjsTensor; bytes: Uint8Array }>();
   for await (const t of r.tensors()) got.set(t.name, { t, bytes: chunk ? await collect(t.chunks(chunk)) : await t.bytes() });
   return { r, got, opened: o.opened };
-}
-
-async function expectCode(p: Promise<unknown>, code: string, reason?: string) {
-  try { await p; } catch (e) {
-    const err = e as { code?: string; data?: Record<string, unknown>; message: string };
-    assert.is(err.code, code, err.message);
-    if (reason) assert.is(err.data?.reason, reason, err.message);
-    assert.not.match(err.message, /\n/);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
 }
 
 const T = suite('tfjs');

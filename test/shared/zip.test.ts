@@ -4,6 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { collect, memorySink, readerFromBytes, readerFromChunks } from '../../src/core/io.ts';
 import { ZipReader, crc32, writeZip, checkZipEntryName, MAX_DEFLATE_RATIO } from '../../src/formats/zip.ts';
+import { expectCode } from './assertions.ts';
 
 const Z = suite('zip');
 
@@ -19,17 +20,6 @@ async function readAll(bytes: Uint8Array, chunk?: number) {
   const out: { name: string; data: Uint8Array }[] = [];
   for (let e; (e = await z.next()); ) out.push({ name: e.name, data: await collect(z.data(3)) });
   return { out, trailer: z.trailer() };
-}
-
-async function expectCode(p: Promise<unknown>, code: string, reason?: string) {
-  try { await p; } catch (e) {
-    const err = e as { code?: string; data?: Record<string, unknown>; message: string };
-    assert.is(err.code, code, err.message);
-    if (reason) assert.is(err.data?.reason, reason, err.message);
-    assert.not.match(err.message, /\n/);
-    return;
-  }
-  assert.unreachable(`expected ${code}`);
 }
 
 Z('crc32 of "123456789" is the standard check value 0xCBF43926', () => {
