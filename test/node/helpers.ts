@@ -1,8 +1,8 @@
 /** Node-only test helpers: temporary repositories, the real git, and our CLI as a subprocess. */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { repoRoot, fixturesDir } from './platform-node.ts';
 
@@ -92,4 +92,24 @@ export function cleanup(dir: string): void {
 
 export function sha256(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
+}
+
+/** Every file below `dir` (recursively), as paths; [] when `dir` does not exist. */
+export function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d)) {
+      const p = join(d, e);
+      if (statSync(p).isDirectory()) walk(p);
+      else out.push(p);
+    }
+  };
+  walk(dir);
+  return out;
+}
+
+/** The files of an LFS object directory by name (the object id), with their bytes. */
+export function objectFiles(objectsDir: string): Map<string, Buffer> {
+  return new Map(filesUnder(objectsDir).map((p) => [basename(p), readFileSync(p)]));
 }

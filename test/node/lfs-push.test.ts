@@ -4,27 +4,13 @@
 // corrupt bytes.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
 import { parseMetadata, referencedObjects } from '../../src/theta/metadata.ts';
-import { cleanup, fixturesDir, git, run, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
+import { cleanup, fixturesDir, git, objectFiles, run, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
 
 const HISTORY = ['history-v0.safetensors', 'history-v1.safetensors', 'history-v2.safetensors', 'history-v3-lowrank.safetensors', 'history-v4-sparse.safetensors'];
-
-function objectFiles(lfsDir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    if (!existsSync(d)) return;
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(e, readFileSync(p));
-    }
-  };
-  walk(join(lfsDir, 'objects'));
-  return out;
-}
 
 async function objectsAt(dir: string, rev: string): Promise<string[]> {
   return referencedObjects(parseMetadata(await git(dir, 'cat-file', 'blob', `${rev}:model.safetensors`))).map((r) => r.oid);
@@ -71,7 +57,7 @@ t('git push uploads every object the pushed commits need, once, through the pre-
   assert.match(r.stderr, /git-theta: \d+ objects uploaded/);
   const needed = new Set<string>();
   for (const c of S.commits) for (const oid of await objectsAt(S.work, c)) needed.add(oid);
-  const stored = objectFiles(join(S.srv, 'lfs'));
+  const stored = objectFiles(join(S.srv, 'lfs', 'objects'));
   assert.equal([...stored.keys()].sort(), [...needed].sort(), 'the server holds exactly the needed objects');
   for (const [oid, b] of stored) assert.is(sha256(b), oid);
   assert.is(S.server.stats.uploads.size, needed.size);
@@ -112,7 +98,7 @@ t('clone, install, checkout: every version byte-identical, objects fetched in on
   const perCheckout = S.server.stats.batches.slice(batches + 1);
   assert.ok(perCheckout.every((b) => b.operation === 'download'));
   assert.ok(perCheckout.length <= S.commits.length - 1, `at most one batch per checkout (${perCheckout.length})`);
-  for (const [oid, b] of objectFiles(join(c, '.git', 'lfs'))) assert.is(sha256(b), oid);
+  for (const [oid, b] of objectFiles(join(c, '.git', 'lfs', 'objects'))) assert.is(sha256(b), oid);
 });
 
 t('git theta fetch downloads ahead of time; the checkout then needs no request', async () => {
@@ -121,7 +107,7 @@ t('git theta fetch downloads ahead of time; the checkout then needs no request',
   assert.is(f.code, 0, f.stderr);
   assert.match(f.stderr, /objects downloaded/);
   const want = new Set([...(await objectsAt(c, S.commits[0]!)), ...(await objectsAt(c, 'main'))]);
-  assert.equal([...objectFiles(join(c, '.git', 'lfs')).keys()].sort(), [...want].sort());
+  assert.equal([...objectFiles(join(c, '.git', 'lfs', 'objects')).keys()].sort(), [...want].sort());
   const batches = S.server.stats.batches.length;
   assert.is((await run('git', ['checkout', 'main'], c)).code, 0);
   assert.is((await run('git', ['-c', 'advice.detachedHead=false', 'checkout', '-q', S.commits[0]!], c)).code, 0);
@@ -158,7 +144,7 @@ t('corrupt objects from the server: a clear error, nothing corrupt in the workin
   assert.is.not(co.code, 0, 'the checkout fails');
   assert.match(co.stderr, /corrupt/);
   assert.not.ok(existsSync(join(c, 'model.safetensors')), 'no file was written');
-  assert.is(objectFiles(join(c, '.git', 'lfs')).size, 0, 'nothing stored');
+  assert.is(objectFiles(join(c, '.git', 'lfs', 'objects')).size, 0, 'nothing stored');
   const again = await run('git', ['checkout', '-f', 'main'], c);
   assert.is(again.code, 0, again.stderr);
   assert.is(sha256(readFileSync(join(c, 'model.safetensors'))), S.hashes[5]);
@@ -206,7 +192,7 @@ t('a remote that is a local path: objects are copied store to store on push and 
   assert.is(r.code, 0, r.stderr);
   const needed = new Set<string>();
   for (const c of S.commits) for (const oid of await objectsAt(S.work, c)) needed.add(oid);
-  const copied = objectFiles(join(bare, 'lfs'));
+  const copied = objectFiles(join(bare, 'lfs', 'objects'));
   for (const oid of needed) assert.ok(copied.has(oid), `object ${oid.slice(0, 12)} copied`);
   for (const [oid, b] of copied) assert.is(sha256(b), oid);
   const c = await cloneInstalled(bare, join(S.root, 'clone-local'));

@@ -4,11 +4,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
-import { BIN, ENV, cleanup, git, requireTool, run, sha256, tempDir } from './helpers.ts';
+import { BIN, ENV, cleanup, git, objectFiles, requireTool, run, sha256, tempDir } from './helpers.ts';
 
 const t = suite('serve');
 
@@ -16,20 +16,6 @@ function bytes(n: number, seed: number): Buffer {
   const out = Buffer.alloc(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; out[i] = x & 255; }
-  return out;
-}
-
-function objectFiles(lfsObjects: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    if (!existsSync(d)) return;
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.set(e, readFileSync(p));
-    }
-  };
-  walk(lfsObjects);
   return out;
 }
 

@@ -6,14 +6,14 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as nodeFs from 'node:fs';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { concat } from '../../src/core/io.ts';
 import { writeTfjs, type TfjsWriteTensor } from '../../src/formats/tfjs.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
 import { diffRevisions, listModels } from '../../src/repo/index.ts';
 import { lcgFloats } from '../shared/test-data.ts';
-import { cleanup, git, run, sha256, theta, thetaOk, thetaRepo } from './helpers.ts';
+import { cleanup, filesUnder, git, run, sha256, theta, thetaOk, thetaRepo } from './helpers.ts';
 
 const t = suite('tfjs directory in git');
 
@@ -52,16 +52,6 @@ function fileHashes(dir: string): Record<string, string> {
   return Object.fromEntries(readdirSync(dir).sort().map((f) => [f, sha256(readFileSync(join(dir, f)))]));
 }
 
-function objectCount(repo: string): number {
-  let n = 0;
-  const walk = (d: string) => {
-    if (!existsSync(d)) return;
-    for (const e of readdirSync(d)) (statSync(join(d, e)).isDirectory() ? walk(join(d, e)) : n++);
-  };
-  walk(join(repo, '.git', 'lfs', 'objects'));
-  return n;
-}
-
 const l2 = (a: Float32Array, b: Float32Array) => Math.sqrt(a.reduce((s, x, i) => s + (x - b[i]) ** 2, 0));
 const f32 = (w: TfjsWriteTensor) => new Float32Array(w.data.buffer, w.data.byteOffset, w.data.length / 4);
 
@@ -93,14 +83,14 @@ t('track binds the shards of a model.json, add stores them per weight, only chan
     const shard3 = parseMetadata(await git(dir, 'show', 'HEAD:web/group1-shard3of4.bin'));
     assert.equal(Object.keys(shard3.tensors).sort(), ['dense/bias', 'dense/kernel#5997', 'out/kernel#0', 'q/codes']);
     assert.equal(shard3.tensors['dense/bias'].shape, [50]);
-    const before = objectCount(dir);
+    const before = filesUnder(join(dir, '.git', 'lfs', 'objects')).length;
 
     // v2: one weight changed; it spans three shards, so three shard files change and nothing else
     await writeModel(join(dir, 'web'), model(0.5));
     assert.is(await git(dir, 'status', '--porcelain'), ' M web/group1-shard1of4.bin\n M web/group1-shard2of4.bin\n M web/group1-shard3of4.bin\n');
     await thetaOk(dir, 'add', 'web');
     await git(dir, 'commit', '-q', '-m', 'v2');
-    const added = objectCount(dir) - before;
+    const added = filesUnder(join(dir, '.git', 'lfs', 'objects')).length - before;
     assert.ok(added >= 1 && added <= 6, `v2 added ${added} objects (the changed kernel's pieces only, each at most an index and a values object)`);
     const m2 = parseMetadata(await git(dir, 'show', 'HEAD:web/group1-shard3of4.bin'));
     for (const n of ['dense/bias', 'q/codes', 'out/kernel#0']) assert.equal(m2.tensors[n], shard3.tensors[n], `${n} reused as it was`);

@@ -2,13 +2,13 @@
 // update types, rename, branches, rebase, readable diffs, gc, damaged objects.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, readFileSync, writeFileSync, mkdirSync, readdirSync, statSync, chmodSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync, mkdirSync, statSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
 import { getFormat } from '../../src/formats/registry.ts';
 import { memorySink } from '../../src/core/io.ts';
 import { parseMetadata, type ModelMetadata } from '../../src/theta/metadata.ts';
-import { cleanup, fixturesDir, git, run, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
+import { cleanup, filesUnder, fixturesDir, git, run, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
 
 const HISTORY = ['history-v0.safetensors', 'history-v1.safetensors', 'history-v2.safetensors', 'history-v3-lowrank.safetensors', 'history-v4-sparse.safetensors'];
 const fixture = (n: string) => readFileSync(join(fixturesDir, n));
@@ -36,20 +36,6 @@ async function metadataAt(dir: string, spec: string): Promise<ModelMetadata> {
 }
 
 const objectsDir = (dir: string) => join(dir, '.git', 'lfs', 'objects');
-
-function listObjects(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (d: string) => {
-    if (!existsSync(d)) return;
-    for (const e of readdirSync(d)) {
-      const p = join(d, e);
-      if (statSync(p).isDirectory()) walk(p);
-      else out.push(p);
-    }
-  };
-  walk(objectsDir(dir));
-  return out;
-}
 
 /** Build the five-version history; returns the repo, commits and file hashes. */
 async function buildHistory(): Promise<{ dir: string; commits: string[]; hashes: string[] }> {
@@ -170,7 +156,7 @@ t('the committed blob is metadata: per-tensor entries, format recorded, unchange
 });
 
 t('objects live in the git-lfs layout and the sparse step stores far less than the tensor', async () => {
-  const files = listObjects(H.dir);
+  const files = filesUnder(objectsDir(H.dir));
   assert.ok(files.length > 6);
   for (const f of files) {
     const oid = f.split('/').pop()!;
