@@ -54,8 +54,7 @@ run(bin('tsc'), ['-p', 'tsconfig.json']);
 // 5. browser bundles: the library and the shared test suite
 step('esbuild');
 const esbuild = await import('esbuild');
-await esbuild.build({
-  entryPoints: { 'git-theta': join(root, 'src/index.ts'), tests: join(root, 'test/browser/entry.ts') },
+const browserBundle = {
   outdir: join(root, 'build/web'),
   bundle: true,
   format: 'esm',
@@ -63,17 +62,9 @@ await esbuild.build({
   target: ['chrome100', 'firefox100', 'safari16'],
   sourcemap: true,
   logLevel: 'warning',
-});
+};
+await esbuild.build({ ...browserBundle, entryPoints: { 'git-theta': join(root, 'src/index.ts'), tests: join(root, 'test/browser/entry.ts') } });
 // the web page (src/web): its script, its worker, and its static files
-await esbuild.build({
-  entryPoints: { main: join(root, 'src/web/main.ts'), worker: join(root, 'src/web/worker.ts') },
-  outdir: join(root, 'build/web'),
-  bundle: true,
-  format: 'esm',
-  platform: 'browser',
-  target: ['chrome100', 'firefox100', 'safari16'],
-  sourcemap: true,
-  logLevel: 'warning',
-});
+await esbuild.build({ ...browserBundle, entryPoints: { main: join(root, 'src/web/main.ts'), worker: join(root, 'src/web/worker.ts') } });
 for (const f of ['index.html', 'styles.css']) copyFileSync(join(root, 'src/web', f), join(root, 'build/web', f));
 step('done');
