@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { dirOf, manifestShardPaths, manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
+import { dirOf, joinPath, manifestShardPaths, manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
 import { worktreeFiles } from '../file-access.ts';
 import { ThetaError } from '../../core/errors.ts';
 import { worktreeRoot } from '../git.ts';
@@ -56,7 +56,7 @@ export async function tfjsShardPatterns(arg: string, cwd: string): Promise<{ mod
   if (!st) return null;
   const files = worktreeFiles(root);
   const found = st.isDirectory()
-    ? await manifestsIn(files, rel === '' ? '' : rel)
+    ? await manifestsIn(files, rel)
     : rel.toLowerCase().endsWith('.json') ? (await manifestsIn(files, dirOf(rel))).filter((m) => m.path === rel) : [];
   if (!found.length) return null;
   const patterns = new Set<string>();
@@ -65,12 +65,12 @@ export async function tfjsShardPatterns(arg: string, cwd: string): Promise<{ mod
     const dirs = new Set(shards.map(dirOf));
     const d0 = [...dirs][0];
     // the glob only when it would match nothing but this model's shards (a PyTorch .bin beside them must not become a shard)
-    const others = dirs.size === 1 ? (await files.list(d0)).filter((n) => n.toLowerCase().endsWith('.bin') && !shards.includes(d0 ? `${d0}/${n}` : n)) : [];
+    const others = dirs.size === 1 ? (await files.list(d0)).filter((n) => n.toLowerCase().endsWith('.bin') && !shards.includes(joinPath(d0, n))) : [];
     if (dirs.size === 1 && !others.length && shards.every((p) => p.toLowerCase().endsWith('.bin'))) {
-      const d = [...dirs][0];
-      patterns.add(d ? `${d}/*.bin` : '/*.bin');
+      patterns.add(d0 ? `${d0}/*.bin` : '/*.bin');
     } else {
-      for (const p of shards) patterns.add(/[\s*?[\]\\!#]/.test(p) ? p.replace(/[\s*?[\]\\!#]/g, '?') : p);
+      // gitattributes has no escapes: a character with a meaning there matches itself as '?'
+      for (const p of shards) patterns.add(p.replace(/[\s*?[\]\\!#]/g, '?'));
     }
   }
   return { models: found.map((m) => m.path), patterns: [...patterns] };
