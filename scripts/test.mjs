@@ -10,7 +10,7 @@ import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const fixtures = process.env.THETA_FIXTURES ?? join(root, '../shared/fixtures');
+const fixtures = process.env.THETA_FIXTURES ?? join(root, 'test/fixtures');
 const only = process.argv.slice(2); // e.g. `npm test -- node deno`
 const want = (r) => !only.length || only.includes(r);
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

@@ -5,7 +5,7 @@ declare const Deno: any;
 const root = new URL('../../', import.meta.url);
 const fixtures: URL = Deno.env.get('THETA_FIXTURES')
   ? new URL('file://' + Deno.env.get('THETA_FIXTURES').replace(/\/?$/, '/'))
-  : new URL('../shared/fixtures/', root);
+  : new URL('test/fixtures/', root);
 
 globalThis.__thetaTestPlatform = {
   runtime: 'deno',

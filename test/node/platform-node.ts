@@ -6,7 +6,7 @@ import { reportLine } from '../shared/platform.ts';
 // build/js/test/node/ -> repository root is four levels up; the sources are three levels up.
 const here = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = here.includes('/build/js/') ? join(here, '../../../..') : join(here, '../..');
-export const fixturesDir = process.env.THETA_FIXTURES ?? join(repoRoot, '../shared/fixtures');
+export const fixturesDir = process.env.THETA_FIXTURES ?? join(repoRoot, 'test/fixtures');
 
 globalThis.__thetaTestPlatform = {
   runtime: 'node',

@@ -5,7 +5,7 @@
  */
 export interface TestPlatform {
   runtime: 'node' | 'deno' | 'chromium';
-  /** Bytes of a file in ../shared/fixtures (files made by real PyTorch and NumPy). */
+  /** Bytes of a file in test/fixtures (files made by real PyTorch and NumPy). */
   readFixture(name: string): Promise<Uint8Array>;
   /** Publish a value that scripts/test.mjs compares across the three runtimes (must be identical). */
   report(key: string, value: string): void;
@@ -41,7 +41,7 @@ export interface ExpectedFile {
   tensors: Record<string, ExpectedTensor>;
 }
 
-/** ../shared/fixtures/expected.json */
+/** test/fixtures/expected.json */
 export function expectedFixtures(): Promise<Record<string, ExpectedFile>> {
   expectedCache.value ??= platform().readFixture('expected.json').then((b) => JSON.parse(new TextDecoder().decode(b)));
   return expectedCache.value;
