@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { getKernels } from '../src/core/kernels.ts';
 import { getFormat } from '../src/formats/registry.ts';
 import type { TensorToWrite } from '../src/formats/types.ts';
-import { fileReader } from '../src/node/fs-source.ts';
+import { fileReader } from '../src/node/files/fs-source.ts';
 
 const root = join(fileURLToPath(import.meta.url), '../../../..');
 const BIN = join(root, 'bin/git-theta.js');

@@ -15,9 +15,9 @@ import { parseArgs } from 'node:util';
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/web';
 import { createMemFs, defaultStore, diffRevisions } from '../../src/repo/index.ts';
-import { LfsClient } from '../../src/store/lfs-client.ts';
-import { endpointFromGitUrl } from '../../src/store/lfs-endpoint.ts';
-import { createRemoteStore } from '../../src/store/remote-store.ts';
+import { LfsClient } from '../../src/lfs/client.ts';
+import { endpointFromGitUrl } from '../../src/lfs/endpoint.ts';
+import { createRemoteStore } from '../../src/lfs/remote-store.ts';
 
 const USAGE = 'usage: deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--lfs-url URL] [--header "Name: value"]...';
 

@@ -5,7 +5,7 @@
  * Lengths 0003 and anything above 65520 are invalid.
  *
  * Pure encode/decode plus a streaming decoder over a ByteReader; no I/O of its own, so it works
- * in every runtime. The long-running filter process (src/node/filter-process.ts) is built on it.
+ * in every runtime. The long-running filter process (src/node/git/filter-process.ts) is built on it.
  */
 import { ArgumentError, PktLineError, TruncatedError } from './errors.ts';
 import type { ByteReader } from './io.ts';

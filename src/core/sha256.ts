@@ -1,7 +1,7 @@
 /**
  * Streaming SHA-256, the hash that names every stored object (git-lfs oids). The default is
  * @noble/hashes (pure JS, every runtime); an edge may install a faster one with
- * `setSha256Factory` (src/node/sha256-node.ts installs node:crypto's). Results are identical
+ * `setSha256Factory` (src/node/files/sha256-node.ts installs node:crypto's). Results are identical
  * whichever implementation runs, so nothing else needs to know.
  */
 import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';

@@ -8,10 +8,10 @@
 import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/web';
 import { createMemFs, diffRevisions, listModels } from '../repo/index.ts';
-import { LfsClient } from '../store/lfs-client.ts';
-import { endpointFromGitUrl } from '../store/lfs-endpoint.ts';
+import { LfsClient } from '../lfs/client.ts';
+import { endpointFromGitUrl } from '../lfs/endpoint.ts';
 import { createMemoryStore } from '../store/memory.ts';
-import { createRemoteStore, type RemoteObjectStore } from '../store/remote-store.ts';
+import { createRemoteStore, type RemoteObjectStore } from '../lfs/remote-store.ts';
 import type { ObjectStore } from '../store/types.ts';
 import type { CommitInfo, DiffResult, DownloadStats, OpenResult, Request, Response } from './protocol.ts';
 

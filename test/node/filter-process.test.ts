@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Writable } from 'node:stream';
-import { runFilterProcess, type FilterHandler, type FilterProcessOptions } from '../../src/node/filter-process.ts';
+import { runFilterProcess, type FilterHandler, type FilterProcessOptions } from '../../src/node/git/filter-process.ts';
 import { decodePackets, encodeDataPackets, encodeTextList, FLUSH_PKT, PKT_MAX_LENGTH, packetText, type Packet } from '../../src/core/pktline.ts';
 import { concat } from '../../src/core/io.ts';
 import { FilterAbortError } from '../../src/core/errors.ts';

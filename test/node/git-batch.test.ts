@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { batchAttribute, batchReadBlob } from '../../src/node/git-batch.ts';
+import { batchAttribute, batchReadBlob } from '../../src/node/git/git-batch.ts';
 import { cleanup, git, tempDir } from './helpers.ts';
 
 const t = suite('git batch helpers');

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileChunks } from '../../src/node/fs-source.ts';
+import { fileChunks } from '../../src/node/files/fs-source.ts';
 import { memorySink, readerFromChunks } from '../../src/core/io.ts';
 import { sniffFormat } from '../../src/formats/registry.ts';
 import { fixturesDir, sha256 } from './helpers.ts';

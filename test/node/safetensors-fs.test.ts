@@ -12,7 +12,7 @@ import { runInNewContext } from 'node:vm';
 import { fixturesDir } from './platform-node.ts';
 import { readerFromChunks } from '../../src/core/io.ts';
 import { encodeSafetensorsHeader, safetensors } from '../../src/formats/safetensors.ts';
-import { atomicFileSink, fileReader, fileSource, writeFileAtomically } from '../../src/node/fs-source.ts';
+import { atomicFileSink, fileReader, fileSource, writeFileAtomically } from '../../src/node/files/fs-source.ts';
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import { openLocalStore } from '../../src/node/store-fs.ts';
+import { openLocalStore } from '../../src/node/files/store-fs.ts';
 import { concat } from '../../src/core/io.ts';
 
 const test = suite('store (node fs, git-lfs layout)');

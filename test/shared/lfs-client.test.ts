@@ -3,8 +3,8 @@
 // downloads, per-object errors, auth, progress, and the remote store on top of it.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LfsClient, LFS_MEDIA_TYPE, parseRetryAfter, type LfsObject, type LfsProgress } from '../../src/store/lfs-client.ts';
-import { createRemoteStore } from '../../src/store/remote-store.ts';
+import { LfsClient, LFS_MEDIA_TYPE, parseRetryAfter, type LfsObject, type LfsProgress } from '../../src/lfs/client.ts';
+import { createRemoteStore } from '../../src/lfs/remote-store.ts';
 import { createMemoryStore } from '../../src/store/memory.ts';
 import { sha256Hex } from '../../src/core/sha256.ts';
 

@@ -1,7 +1,7 @@
 // LFS endpoint discovery (git-lfs's rules) as pure functions over configuration values.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { discoverLfsEndpoint, endpointFromGitUrl, rewriteUrl } from '../../src/store/lfs-endpoint.ts';
+import { discoverLfsEndpoint, endpointFromGitUrl, rewriteUrl } from '../../src/lfs/endpoint.ts';
 
 const test = suite('lfs endpoint discovery');
 const url = (u: string) => endpointFromGitUrl(u)?.url;

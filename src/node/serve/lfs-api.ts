@@ -17,7 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { LFS_MEDIA_TYPE } from '../../store/lfs-client.ts';
+import { LFS_MEDIA_TYPE } from '../../lfs/client.ts';
 import { lfsObjectPath } from '../../store/local.ts';
 import { isOid } from '../../store/types.ts';
 

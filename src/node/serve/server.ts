@@ -17,7 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { ThetaError } from '../../core/errors.ts';
-import { binPath } from '../self.ts';
+import { binPath } from '../cli/self.ts';
 import { handleLfs, READ_ONLY_MESSAGE, sendJson, type ServeFaults, type ServeStats } from './lfs-api.ts';
 
 export interface ServeOptions {

@@ -1,0 +1,502 @@
+/**
+ * A git-lfs batch API client on `fetch` (docs/api/batch.md and basic-transfers.md of git-lfs), the
+ * same code in Node, Deno and browsers.
+ *
+ *   POST <endpoint>/objects/batch   application/vnd.git-lfs+json
+ *     {"operation": "download"|"upload", "transfers": ["basic"], "objects": [{oid, size}], "hash_algo": "sha256"}
+ *   then per object the server's actions: download (GET href), upload (PUT href) and verify
+ *   (POST href {oid, size}), each with the headers the server gave.
+ *
+ * Everything runtime-specific is injected: `fetch`, extra headers (e.g. Authorization), an `auth`
+ * hook asked once after a 401 (the Node edge answers it with `git credential fill`), `sleep` (for
+ * tests), and a progress callback. Requests are retried with exponential backoff on network errors,
+ * 429 (honouring Retry-After) and 5xx, a bounded number of times. Every download is hashed while it
+ * streams into the store and rejected before the store renames it into place when its SHA-256 or
+ * size is wrong, so a corrupt object is never stored. Problems with single objects are collected
+ * and thrown together as one LfsTransferError naming each object.
+ */
+import { ThetaError } from '../core/errors.ts';
+import { createSha256 } from '../core/sha256.ts';
+import { assertOid, isOid, type ObjectStore, type Oid } from '../store/types.ts';
+
+export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
+/** Objects per batch request: git-lfs's own batch size. */
+export const DEFAULT_BATCH_SIZE = 100;
+/** Transfers running at once (git-lfs's lfs.concurrenttransfers default is 8; 4 is kinder to small servers). */
+export const DEFAULT_CONCURRENCY = 4;
+/** Retries after the first attempt of any one request. */
+export const DEFAULT_RETRIES = 4;
+/** First backoff delay; doubled per retry up to MAX_BACKOFF_MS. */
+export const DEFAULT_BACKOFF_MS = 250;
+export const MAX_BACKOFF_MS = 10_000;
+/** A server asking us to wait longer than this (Retry-After) is waited for only this long. */
+export const MAX_RETRY_AFTER_MS = 60_000;
+
+export type LfsOperation = 'download' | 'upload';
+
+/** An object to move: its id and size, and optionally a name (file / tensor) for messages. */
+export interface LfsObject {
+  oid: Oid;
+  size: number;
+  name?: string;
+}
+
+export interface LfsAction {
+  href: string;
+  header?: Record<string, string>;
+  expires_in?: number;
+  expires_at?: string;
+}
+
+export interface LfsBatchObject {
+  oid: string;
+  size: number;
+  authenticated?: boolean;
+  actions?: { download?: LfsAction; upload?: LfsAction; verify?: LfsAction };
+  error?: { code: number; message: string };
+}
+
+export interface LfsBatchResponse {
+  transfer?: string;
+  objects: LfsBatchObject[];
+  hash_algo?: string;
+}
+
+export interface LfsProgress {
+  operation: LfsOperation;
+  /** Objects that need a transfer (known after the batch answers) and those done so far. */
+  objects: number;
+  doneObjects: number;
+  bytes: number;
+  doneBytes: number;
+}
+
+export interface LfsAuth {
+  /**
+   * Called once after the server answered 401: headers to retry with (e.g. Basic credentials),
+   * or null to give up.
+   */
+  onUnauthorized(url: string): Promise<Record<string, string> | null>;
+  /** The headers from onUnauthorized were accepted / refused (store or forget them). */
+  approve?(url: string): Promise<void>;
+  reject?(url: string): Promise<void>;
+}
+
+export interface LfsClientOptions {
+  /** The LFS API base, e.g. `https://host/org/repo.git/info/lfs`. */
+  url: string;
+  fetch?: typeof fetch;
+  /** Headers sent with every API request (batch, verify), e.g. Authorization. */
+  headers?: Record<string, string>;
+  auth?: LfsAuth;
+  /** A ref the objects belong to (sent as `ref.name`; servers may use it for access control). */
+  ref?: string;
+  batchSize?: number;
+  concurrency?: number;
+  retries?: number;
+  backoffMs?: number;
+  /** How to wait (tests pass a recorder). */
+  sleep?: (ms: number) => Promise<void>;
+  onProgress?: (p: LfsProgress) => void;
+}
+
+export interface LfsTransferResult {
+  /** Objects moved. */
+  transferred: LfsObject[];
+  /** Objects that needed no transfer (already in the store / already on the server). */
+  skipped: LfsObject[];
+  bytes: number;
+}
+
+export interface LfsObjectFailure {
+  oid: string;
+  size: number;
+  name?: string;
+  /** HTTP status (or 0 for a local problem: corrupt download, missing local object). */
+  status: number;
+  code: string;
+  message: string;
+}
+
+/** The server or the network refused a whole request (after retries). */
+export class LfsRequestError extends ThetaError {
+  constructor(message: string, data: { url: string; status?: number; [k: string]: unknown }) {
+    super(data.status === 401 || data.status === 403 ? 'E_LFS_AUTH' : 'E_LFS_REQUEST', message, data);
+    this.name = 'LfsRequestError';
+  }
+}
+
+/** Some objects could not be moved; `data.failures` names each one. */
+export class LfsTransferError extends ThetaError {
+  readonly failures: LfsObjectFailure[];
+  constructor(operation: LfsOperation, failures: LfsObjectFailure[], done: number) {
+    const shown = failures.slice(0, 3).map((f) => `${f.name ? `${f.name} ` : ''}(${f.oid.slice(0, 12)}): ${f.message}`).join('; ');
+    super(
+      'E_LFS_TRANSFER',
+      `LFS ${operation} failed for ${failures.length} object${failures.length === 1 ? '' : 's'}` +
+        `${done ? ` (${done} others done)` : ''}: ${shown}${failures.length > 3 ? `; and ${failures.length - 3} more` : ''}`,
+      { operation, failures, done },
+    );
+    this.name = 'LfsTransferError';
+    this.failures = failures;
+  }
+}
+
+/** A downloaded object's bytes do not hash to its id (or have the wrong size). Nothing was stored. */
+export class LfsCorruptDownloadError extends ThetaError {
+  constructor(oid: string, detail: string) {
+    super('E_LFS_CORRUPT', `downloaded object ${oid} is corrupt (${detail}); it was not stored`, { oid, detail });
+    this.name = 'LfsCorruptDownloadError';
+  }
+}
+
+class HttpStatusError extends Error {
+  constructor(readonly status: number, readonly body: string, readonly retryAfterMs: number | null) {
+    super(`HTTP ${status}`);
+  }
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; null if absent or unreadable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
+  if (value === null || value.trim() === '') return null;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Math.min(Number(v) * 1000, MAX_RETRY_AFTER_MS);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) return null;
+  return Math.min(Math.max(0, t - now), MAX_RETRY_AFTER_MS);
+}
+
+function isRetryableStatus(status: number): boolean {
+  return status === 429 || (status >= 500 && status <= 599 && status !== 501 && status !== 505);
+}
+
+function serverMessage(body: string): string {
+  try {
+    const j = JSON.parse(body);
+    if (j && typeof j.message === 'string') return j.message;
+  } catch {
+    // not JSON
+  }
+  return body.trim().split('\n')[0]!.slice(0, 200);
+}
+
+function chunked<T>(xs: T[], n: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+}
+
+async function pool<T>(items: T[], n: number, work: (x: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const runners = Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) await work(items[next++]!);
+  });
+  await Promise.all(runners);
+}
+
+function dedupe(objects: LfsObject[]): LfsObject[] {
+  const seen = new Map<string, LfsObject>();
+  for (const o of objects) {
+    assertOid(o.oid);
+    if (!Number.isSafeInteger(o.size) || o.size < 0) throw new ThetaError('E_ARGUMENT', `object ${o.oid}: size must be a whole number >= 0 (got ${o.size})`, { oid: o.oid });
+    if (!seen.has(o.oid)) seen.set(o.oid, o);
+  }
+  return [...seen.values()];
+}
+
+export class LfsClient {
+  readonly url: string;
+  private readonly fetchFn: typeof fetch;
+  private headers: Record<string, string>;
+  private readonly o: LfsClientOptions;
+  private authTried = false;
+
+  constructor(options: LfsClientOptions) {
+    if (!options || typeof options.url !== 'string' || !/^https?:\/\//i.test(options.url)) {
+      throw new ThetaError('E_ARGUMENT', `LfsClient: \`url\` must be an http(s) URL (got ${JSON.stringify(options?.url)})`, {});
+    }
+    this.o = options;
+    this.url = options.url.replace(/\/+$/, '');
+    const f = options.fetch ?? globalThis.fetch;
+    if (typeof f !== 'function') throw new ThetaError('E_ARGUMENT', 'LfsClient: no fetch available; pass `fetch`', {});
+    this.fetchFn = (input, init) => f(input, init);
+    this.headers = { ...(options.headers ?? {}) };
+  }
+
+  /** One request with retries; resolves with a 2xx response, else throws (HttpStatusError or a network error). */
+  private async request(url: string, init: () => RequestInit, what: string): Promise<Response> {
+    const retries = this.o.retries ?? DEFAULT_RETRIES;
+    const base = this.o.backoffMs ?? DEFAULT_BACKOFF_MS;
+    const sleep = this.o.sleep ?? defaultSleep;
+    for (let attempt = 0; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.fetchFn(url, init());
+      } catch (e) {
+        if (attempt >= retries) {
+          throw new LfsRequestError(`${what}: network error after ${attempt + 1} attempts: ${(e as Error).message}`, { url, attempts: attempt + 1 });
+        }
+        await sleep(Math.min(base * 2 ** attempt, MAX_BACKOFF_MS));
+        continue;
+      }
+      if (res.ok) return res;
+      const body = await res.text().catch(() => '');
+      const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
+      if (isRetryableStatus(res.status) && attempt < retries) {
+        await sleep(retryAfter ?? Math.min(base * 2 ** attempt, MAX_BACKOFF_MS));
+        continue;
+      }
+      throw new HttpStatusError(res.status, body, retryAfter);
+    }
+  }
+
+  private apiInit(body: unknown): () => RequestInit {
+    return () => ({
+      method: 'POST',
+      headers: { ...this.headers, Accept: LFS_MEDIA_TYPE, 'Content-Type': LFS_MEDIA_TYPE },
+      body: JSON.stringify(body),
+    });
+  }
+
+  /** POST <url>/objects/batch for up to batchSize objects; the parsed answer. */
+  async batch(operation: LfsOperation, objects: LfsObject[]): Promise<LfsBatchResponse> {
+    const url = `${this.url}/objects/batch`;
+    const body = {
+      operation,
+      transfers: ['basic'],
+      ...(this.o.ref ? { ref: { name: this.o.ref } } : {}),
+      objects: objects.map((x) => ({ oid: x.oid, size: x.size })),
+      hash_algo: 'sha256',
+    };
+    let res: Response;
+    try {
+      res = await this.request(url, this.apiInit(body), `LFS batch ${operation} (${url})`);
+    } catch (e) {
+      if (e instanceof HttpStatusError && e.status === 401 && this.o.auth && !this.authTried) {
+        this.authTried = true;
+        const h = await this.o.auth.onUnauthorized(this.url);
+        if (h) {
+          this.headers = { ...this.headers, ...h };
+          try {
+            const r = await this.batch(operation, objects);
+            await this.o.auth.approve?.(this.url);
+            return r;
+          } catch (e2) {
+            if ((e2 as ThetaError).code === 'E_LFS_AUTH') await this.o.auth.reject?.(this.url);
+            throw e2;
+          }
+        }
+      }
+      throw this.requestError(e, `LFS batch ${operation}`, url);
+    }
+    let doc: LfsBatchResponse;
+    try {
+      doc = JSON.parse(await res.text());
+    } catch (e) {
+      throw new LfsRequestError(`LFS batch ${operation} (${url}): the server's answer is not JSON (${(e as Error).message})`, { url, status: res.status });
+    }
+    if (!doc || !Array.isArray(doc.objects)) {
+      throw new LfsRequestError(`LFS batch ${operation} (${url}): the server's answer has no "objects" list`, { url, status: res.status });
+    }
+    if (doc.transfer && doc.transfer !== 'basic') {
+      throw new LfsRequestError(`LFS batch ${operation} (${url}): the server chose transfer '${doc.transfer}'; only 'basic' is supported`, { url });
+    }
+    if (doc.hash_algo && doc.hash_algo !== 'sha256') {
+      throw new LfsRequestError(`LFS batch ${operation} (${url}): the server uses hash '${doc.hash_algo}'; only sha256 is supported`, { url });
+    }
+    return doc;
+  }
+
+  private requestError(e: unknown, what: string, url: string): ThetaError {
+    if (e instanceof ThetaError) return e;
+    if (e instanceof HttpStatusError) {
+      const msg = serverMessage(e.body);
+      const hint = e.status === 401 ? ' (credentials needed or refused)' : e.status === 403 ? ' (forbidden)' : e.status === 404 ? ' (no LFS server at this URL?)' : '';
+      return new LfsRequestError(`${what} (${url}): HTTP ${e.status}${hint}${msg ? `: ${msg}` : ''}`, { url, status: e.status });
+    }
+    return new LfsRequestError(`${what} (${url}): ${(e as Error)?.message ?? String(e)}`, { url });
+  }
+
+  /** Headers for an action: the server's, plus ours when the href is on the API's own origin and sets none. */
+  private actionHeaders(action: LfsAction): Record<string, string> {
+    const h: Record<string, string> = { ...(action.header ?? {}) };
+    try {
+      const same = new URL(action.href).origin === new URL(this.url).origin;
+      const hasAuth = Object.keys(h).some((k) => k.toLowerCase() === 'authorization');
+      if (same && !hasAuth) for (const [k, v] of Object.entries(this.headers)) if (k.toLowerCase() === 'authorization') h[k] = v;
+    } catch {
+      // a bad href fails at fetch time with a clear message
+    }
+    return h;
+  }
+
+  /**
+   * Download the objects `into` lacks (checked with `has`). Each is hashed as it streams and stored
+   * only if its SHA-256 and size match. Throws LfsTransferError naming every object that failed
+   * (the others are stored), or LfsRequestError when a batch request itself fails.
+   */
+  async download(objects: LfsObject[], into: ObjectStore): Promise<LfsTransferResult> {
+    const all = dedupe(objects);
+    const result: LfsTransferResult = { transferred: [], skipped: [], bytes: 0 };
+    const wanted: LfsObject[] = [];
+    for (const x of all) ((await into.has(x.oid)) ? result.skipped : wanted).push(x);
+    const failures: LfsObjectFailure[] = [];
+    const progress: LfsProgress = { operation: 'download', objects: wanted.length, doneObjects: 0, bytes: wanted.reduce((a, x) => a + x.size, 0), doneBytes: 0 };
+    if (wanted.length) this.o.onProgress?.({ ...progress });
+    for (const group of chunked(wanted, this.o.batchSize ?? DEFAULT_BATCH_SIZE)) {
+      const answer = await this.batch('download', group);
+      const byOid = new Map(answer.objects.filter((a) => a && typeof a.oid === 'string').map((a) => [a.oid, a]));
+      await pool(group, this.o.concurrency ?? DEFAULT_CONCURRENCY, async (x) => {
+        const a = byOid.get(x.oid);
+        const fail = (status: number, code: string, message: string) => failures.push({ oid: x.oid, size: x.size, name: x.name, status, code, message });
+        if (!a) return void fail(0, 'E_LFS_NO_ANSWER', 'the server did not mention this object');
+        if (a.error) return void fail(a.error.code, 'E_LFS_OBJECT', `server: ${a.error.code} ${a.error.message}`);
+        const action = a.actions?.download;
+        if (!action?.href) return void fail(0, 'E_LFS_NO_ACTION', 'the server gave no download action');
+        // the server's size is authoritative when we did not know it (size 0 = unknown to the caller)
+        const size = x.size || (Number.isSafeInteger(a.size) ? a.size : 0);
+        try {
+          const got = await this.downloadOne(x.oid, size, action, into, (n) => {
+            progress.doneBytes += n;
+            this.o.onProgress?.({ ...progress });
+          });
+          result.transferred.push(x);
+          result.bytes += got;
+          progress.doneObjects++;
+          this.o.onProgress?.({ ...progress });
+        } catch (e) {
+          const t = e as ThetaError;
+          const status = e instanceof HttpStatusError ? e.status : 0;
+          const msg = e instanceof HttpStatusError ? `HTTP ${e.status}${serverMessage(e.body) ? `: ${serverMessage(e.body)}` : ''}` : t.message;
+          fail(status, t.code ?? 'E_LFS_DOWNLOAD', msg);
+        }
+      });
+    }
+    if (failures.length) throw new LfsTransferError('download', failures, result.transferred.length);
+    return result;
+  }
+
+  private async downloadOne(oid: Oid, size: number, action: LfsAction, into: ObjectStore, onBytes: (n: number) => void): Promise<number> {
+    const retries = this.o.retries ?? DEFAULT_RETRIES;
+    const sleep = this.o.sleep ?? defaultSleep;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.request(action.href, () => ({ method: 'GET', headers: this.actionHeaders(action) }), `download ${oid}`);
+      let counted = 0;
+      try {
+        const { oid: stored, size: n } = await into.put(verifiedBody(res, oid, size, (k) => { counted += k; onBytes(k); }));
+        if (stored !== oid) throw new LfsCorruptDownloadError(oid, `stored as ${stored}`); // unreachable: verifiedBody checked
+        return n;
+      } catch (e) {
+        onBytes(-counted);
+        // a body cut off by the network is retried; a complete body with the wrong bytes is not
+        if (e instanceof LfsCorruptDownloadError || attempt >= retries || e instanceof ThetaError) throw e;
+        await sleep(Math.min((this.o.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** attempt, MAX_BACKOFF_MS));
+      }
+    }
+  }
+
+  /**
+   * Upload the objects the server lacks (the batch API decides: objects it has get no upload
+   * action and are not sent), reading them from `from` (verified reads), then call verify when
+   * the server asks for it. Throws LfsTransferError naming every object that failed.
+   */
+  async upload(objects: LfsObject[], from: ObjectStore): Promise<LfsTransferResult> {
+    const all = dedupe(objects);
+    const result: LfsTransferResult = { transferred: [], skipped: [], bytes: 0 };
+    const failures: LfsObjectFailure[] = [];
+    const progress: LfsProgress = { operation: 'upload', objects: 0, doneObjects: 0, bytes: 0, doneBytes: 0 };
+    for (const group of chunked(all, this.o.batchSize ?? DEFAULT_BATCH_SIZE)) {
+      const answer = await this.batch('upload', group);
+      const byOid = new Map(answer.objects.filter((a) => a && typeof a.oid === 'string').map((a) => [a.oid, a]));
+      const todo: { x: LfsObject; a: LfsBatchObject }[] = [];
+      for (const x of group) {
+        const a = byOid.get(x.oid);
+        const fail = (status: number, code: string, message: string) => failures.push({ oid: x.oid, size: x.size, name: x.name, status, code, message });
+        if (!a) fail(0, 'E_LFS_NO_ANSWER', 'the server did not mention this object');
+        else if (a.error) fail(a.error.code, 'E_LFS_OBJECT', `server: ${a.error.code} ${a.error.message}`);
+        else if (!a.actions?.upload) result.skipped.push(x); // the server has it
+        else todo.push({ x, a });
+      }
+      progress.objects += todo.length;
+      progress.bytes += todo.reduce((s, t) => s + t.x.size, 0);
+      if (todo.length) this.o.onProgress?.({ ...progress });
+      await pool(todo, this.o.concurrency ?? DEFAULT_CONCURRENCY, async ({ x, a }) => {
+        try {
+          const bytes = await from.get(x.oid);
+          if (bytes.length !== x.size) throw new ThetaError('E_LFS_SIZE', `local object has ${bytes.length} bytes, expected ${x.size}`, { oid: x.oid });
+          const up = a.actions!.upload!;
+          await this.request(up.href, () => ({
+            method: 'PUT',
+            headers: { 'Content-Type': 'application/octet-stream', ...this.actionHeaders(up) },
+            body: bytes as unknown as BodyInit,
+          }), `upload ${x.oid}`);
+          const verify = a.actions!.verify;
+          if (verify?.href) {
+            await this.request(verify.href, () => ({
+              method: 'POST',
+              headers: { ...this.actionHeaders(verify), Accept: LFS_MEDIA_TYPE, 'Content-Type': LFS_MEDIA_TYPE },
+              body: JSON.stringify({ oid: x.oid, size: x.size }),
+            }), `verify ${x.oid}`);
+          }
+          result.transferred.push(x);
+          result.bytes += x.size;
+          progress.doneObjects++;
+          progress.doneBytes += x.size;
+          this.o.onProgress?.({ ...progress });
+        } catch (e) {
+          const t = e as ThetaError;
+          const status = e instanceof HttpStatusError ? e.status : 0;
+          const msg = e instanceof HttpStatusError ? `HTTP ${e.status}${serverMessage(e.body) ? `: ${serverMessage(e.body)}` : ''}` : t.message;
+          failures.push({ oid: x.oid, size: x.size, name: x.name, status, code: t.code ?? 'E_LFS_UPLOAD', message: msg });
+        }
+      });
+    }
+    if (failures.length) throw new LfsTransferError('upload', failures, result.transferred.length);
+    return result;
+  }
+}
+
+/**
+ * A response body as chunks, hashed and counted as they pass; the final step throws
+ * LfsCorruptDownloadError if the bytes are not `oid` (or not `size` bytes), which makes the
+ * store's put discard its temp file instead of renaming it into place.
+ */
+async function* verifiedBody(res: Response, oid: Oid, size: number, onBytes: (n: number) => void): AsyncGenerator<Uint8Array> {
+  const h = createSha256();
+  let n = 0;
+  if (!res.body) {
+    const b = new Uint8Array(await res.arrayBuffer());
+    h.update(b);
+    n = b.length;
+    onBytes(b.length);
+    if (b.length) yield b;
+  } else {
+    const reader = res.body.getReader();
+    let finished = false;
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!value?.length) continue;
+        n += value.length;
+        if (size && n > size) throw new LfsCorruptDownloadError(oid, `more than the ${size} bytes announced`);
+        h.update(value);
+        onBytes(value.length);
+        yield value;
+      }
+      finished = true;
+    } finally {
+      if (!finished) await reader.cancel().catch(() => {});
+      reader.releaseLock();
+    }
+  }
+  if (size && n !== size) throw new LfsCorruptDownloadError(oid, `${n} bytes, expected ${size}`);
+  const actual = h.digestHex();
+  if (actual !== oid) throw new LfsCorruptDownloadError(oid, `its bytes hash to ${actual}`);
+}
+
+export function isLfsObject(x: unknown): x is LfsObject {
+  return !!x && typeof x === 'object' && isOid((x as LfsObject).oid) && Number.isSafeInteger((x as LfsObject).size);
+}

@@ -1,0 +1,30 @@
+import type { Command } from 'commander';
+import { collect } from '../../../core/io.ts';
+import { runFilterProcess } from '../../git/filter-process.ts';
+import { ThetaRepo } from '../../repo/theta-repo.ts';
+import { ENV_FORMAT, ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
+
+export function registerFilter(program: Command): void {
+  program
+    .command('filter-process', { hidden: true })
+    .description("(run by git) the 'theta' clean/smudge filter, speaking git's long-running filter protocol on stdin/stdout")
+    .action(async () => {
+      const repo = await ThetaRepo.open();
+      const summary = await runFilterProcess({
+        clean: async (req, content, out) => {
+          const meta = await repo.clean(req.pathname, content, {
+            updateType: process.env[ENV_UPDATE_TYPE],
+            updateData: process.env[ENV_UPDATE_DATA],
+            format: process.env[ENV_FORMAT] || undefined,
+          });
+          await out.write(meta);
+        },
+        smudge: async (req, content, out) => {
+          const blob = await collect(content);
+          await repo.smudge(req.pathname, blob, { write: (b) => out.write(b), close: async () => {} });
+        },
+      });
+      process.exitCode = 0;
+      void summary;
+    });
+}

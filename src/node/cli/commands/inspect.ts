@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import pc from 'picocolors';
+import { inspectCheckpoint, type InspectTensor } from '../../../inspect.ts';
+import { openCheckpointFile } from '../../files/open-checkpoint.ts';
+import { useNodeSha256 } from '../../files/sha256-node.ts';
+
+export function registerInspect(program: Command): void {
+  program
+    .command('inspect')
+    .description('Show each tensor of a checkpoint (dtype, shape, bytes, mean, std, min, max, L2 norm, NaN/Inf count), streaming')
+    .argument('<file>', 'checkpoint: safetensors (or a sharded model.safetensors.index.json), PyTorch .pt/.bin, NumPy .npy/.npz, GGUF, TF.js model.json')
+    .option('--json', 'print one JSON object: {"format", "tensors": [{"name", "dtype", "shape", "bytes", "stats": {...}}]}')
+    .option('--format <id>', 'read as this format instead of detecting it')
+    .option('--sha256', 'also give each tensor\'s SHA-256 (of its contiguous little-endian bytes)')
+    .action(async (file: string, opts: { json?: boolean; format?: string; sha256?: boolean }) => {
+      const reader = await openCheckpointFile(file, { format: opts.format });
+      try {
+        const tty = !opts.json && process.stdout.isTTY;
+        if (!opts.json) process.stdout.write(pc.bold(header()) + '\n');
+        if (opts.sha256) useNodeSha256();
+        const report = await inspectCheckpoint(reader, {
+          sha256: opts.sha256,
+          onTensor: opts.json ? undefined : (t) => process.stdout.write(row(t) + '\n'),
+        });
+        if (opts.json) {
+          process.stdout.write(JSON.stringify(report) + '\n');
+        } else {
+          process.stdout.write((tty ? pc.dim : String)(summary(report.format, report.tensors)) + '\n');
+        }
+      } finally {
+        await reader.close();
+      }
+    });
+}
+
+const COLS: [string, number][] = [
+  ['name', 40], ['dtype', 6], ['shape', 16], ['bytes', 11], ['mean', 11], ['std', 10], ['min', 11], ['max', 11], ['l2', 10], ['nan/inf', 7],
+];
+
+export function fmtNum(x: number | null): string {
+  if (x === null) return '-';
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  return a >= 1e5 || a < 1e-3 ? x.toExponential(3) : x.toPrecision(4);
+}
+
+function cell(s: string, width: number, left = false): string {
+  return left ? s.padEnd(width) : s.padStart(width);
+}
+
+function header(): string {
+  return COLS.map(([n, w], i) => cell(n, w, i < 1)).join(' ');
+}
+
+function row(t: InspectTensor): string {
+  const vals = [
+    t.name, t.dtype, `[${t.shape.join(',')}]`, String(t.bytes), fmtNum(t.stats.mean), fmtNum(t.stats.std), fmtNum(t.stats.min),
+    fmtNum(t.stats.max), fmtNum(t.stats.l2), String(t.stats.nonfinite),
+  ];
+  return vals.map((v, i) => cell(v, COLS[i][1], i < 1)).join(' ');
+}
+
+export function summary(format: string, tensors: InspectTensor[]): string {
+  const params = tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0);
+  const bytes = tensors.reduce((a, t) => a + t.bytes, 0);
+  const nonfinite = tensors.reduce((a, t) => a + t.stats.nonfinite, 0);
+  return `${tensors.length} tensors, ${params} parameters, ${bytes} bytes of tensor data (${format})` +
+    (nonfinite ? `, ${nonfinite} NaN/Inf values` : ', no NaN/Inf');
+}

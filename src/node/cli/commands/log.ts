@@ -1,0 +1,132 @@
+import type { Command } from 'commander';
+import { git } from '../../git/git.ts';
+import { ThetaRepo } from '../../repo/theta-repo.ts';
+import { referencedObjects, type ModelMetadata, type ObjectRef } from '../../../theta/metadata.ts';
+import { stat } from 'node:fs/promises';
+import { relative, resolve, sep } from 'node:path';
+import { manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../../formats/tfjs-shard.ts';
+import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsShardPaths } from '../../../theta/tfjs-model.ts';
+import { revisionFiles, worktreeFiles } from '../../files/file-access.ts';
+
+const statSafe = (p: string) => stat(p).catch(() => null);
+
+export interface LogEntry {
+  commit: string;
+  subject: string;
+  changed: number;
+  added: number;
+  removed: number;
+  tensors: number;
+  /** Bytes of objects this commit's version needs that its parent's did not: what it stored. */
+  bytesStored: number;
+  fileSize: number;
+  updates: Record<string, number>;
+}
+
+type Version = { hash: string; dtype: string; shape: number[]; update?: string };
+
+/**
+ * From one version of a model to the next: tensors changed, added and removed (by name), the
+ * update types of those stored anew, the bytes of objects the newer version needs that the older
+ * one did not (what this commit stored), and the newer version's file size.
+ */
+function step(before: Map<string, Version>, now: Map<string, Version>, oldObjects: ObjectRef[], newObjects: ObjectRef[], fileSize: number): Omit<LogEntry, 'commit' | 'subject'> {
+  const old = new Set(oldObjects.map((r) => r.oid));
+  const fresh = new Map(newObjects.filter((r) => !old.has(r.oid)).map((r) => [r.oid, r.size]));
+  const updates: Record<string, number> = {};
+  let changed = 0, added = 0;
+  for (const [name, t] of now) {
+    const b = before.get(name);
+    if (!b) added++;
+    else if (b.hash !== t.hash || b.dtype !== t.dtype || b.shape.join() !== t.shape.join()) changed++;
+    else continue;
+    if (t.update) updates[t.update] = (updates[t.update] ?? 0) + 1;
+  }
+  const removed = [...before.keys()].filter((n) => !now.has(n)).length;
+  return { changed, added, removed, tensors: now.size, bytesStored: [...fresh.values()].reduce((a, n) => a + n, 0), fileSize, updates };
+}
+
+export function versionStep(parent: ModelMetadata | null, m: ModelMetadata | null): Omit<LogEntry, 'commit' | 'subject'> {
+  const tensors = (x: ModelMetadata | null) => new Map(Object.entries(x?.tensors ?? {}));
+  const objects = (x: ModelMetadata | null) => (x ? referencedObjects(x) : []);
+  return step(tensors(parent), tensors(m), objects(parent), objects(m), m?.size ?? 0);
+}
+
+export async function logPath(repo: ThetaRepo, path: string, rev = 'HEAD'): Promise<LogEntry[]> {
+  const r = await git(['log', '--format=%H%x09%P%x09%s', rev, '--', path], { cwd: repo.root });
+  const out: LogEntry[] = [];
+  for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
+    const [commit, parents, subject] = line.split('\t');
+    const parent = parents.split(' ')[0];
+    const m = await repo.metadataAt(`${commit}:${path}`, { batch: true });
+    const p = parent ? await repo.metadataAt(`${parent}:${path}`, { batch: true }) : null;
+    out.push({ commit, subject, ...versionStep(p, m) });
+  }
+  return out;
+}
+
+/**
+ * The log of a TF.js model tracked shard by shard, named by its model.json: per commit that touched
+ * the model.json or its shards, the weights changed, added and removed (the model's weights, not
+ * the shards' pieces), the bytes of objects the shards needed that the parent's did not, and the
+ * shards' total size. null when `path` is not a TF.js model whose shards git-theta tracks.
+ */
+export async function logTfjsModel(repo: ThetaRepo, path: string, rev = 'HEAD'): Promise<LogEntry[] | null> {
+  const now = await readTfjsManifest(revisionFiles(repo.root, rev), path).catch(() => null) ?? (await readTfjsManifest(worktreeFiles(repo.root), path));
+  if (!now) return null;
+  const shards = tfjsShardPaths(path, now);
+  const attrs = await repo.attributes(shards);
+  if (!shards.length || !shards.every((p) => attrs.get(p)!.format === TFJS_SHARD_FORMAT_ID)) return null;
+  const noLoad = async (): Promise<Uint8Array> => { throw new Error('log reads no tensor'); };
+  const at = async (commit: string) => {
+    const metas: ModelMetadata[] = [];
+    const side = await tfjsModelAt(revisionFiles(repo.root, commit), path, async (p) => {
+      const m = await repo.metadataAt(`${commit}:${p}`, { batch: true });
+      if (m) metas.push(m);
+      return m;
+    }, noLoad).catch((e) => {
+      if (e instanceof ShardLayoutError) return null;
+      throw e;
+    });
+    return { weights: new Map((side?.tensors ?? []).map((t) => [t.name, t])), metas };
+  };
+  const r = await git(['log', '--format=%H%x09%P%x09%s', rev, '--', path, ...shards], { cwd: repo.root });
+  const out: LogEntry[] = [];
+  for (const line of r.stdout.toString().split('\n').filter(Boolean)) {
+    const [commit, parents, subject] = line.split('\t');
+    const parent = parents.split(' ')[0];
+    const a = parent ? await at(parent) : { weights: new Map(), metas: [] };
+    const b = await at(commit);
+    const objects = (metas: ModelMetadata[]) => metas.flatMap((m) => referencedObjects(m));
+    out.push({ commit, subject, ...step(a.weights, b.weights, objects(a.metas), objects(b.metas), b.metas.reduce((x, m) => x + m.size, 0)) });
+  }
+  return out;
+}
+
+export function registerLog(program: Command): void {
+  program
+    .command('log')
+    .description('Per commit that touched a tracked checkpoint: tensors changed, bytes stored, update types')
+    .argument('<path>', 'tracked checkpoint, or a TF.js model.json (or its directory) whose shards are tracked')
+    .option('--json', 'print a JSON array')
+    .action(async (path: string, o: { json?: boolean }) => {
+      const repo = await ThetaRepo.open();
+      const rel = (await git(['ls-files', '--full-name', '--error-unmatch', '--', path], { allowFail: true })).stdout.toString().trim() || path;
+      // a TF.js model.json (or its directory) logs the model its shards make up
+      const isDir = (await statSafe(path))?.isDirectory();
+      const dirRel = relative(repo.root, resolve(path)).split(sep).join('/');
+      const tfjsPath = isDir ? (await manifestsIn(worktreeFiles(repo.root), dirRel)).map((m) => m.path)[0] : rel;
+      const entries = (tfjsPath && (await logTfjsModel(repo, tfjsPath))) || (await logPath(repo, rel));
+      if (o.json) {
+        process.stdout.write(JSON.stringify(entries) + '\n');
+        return;
+      }
+      for (const e of entries) {
+        const kinds = Object.entries(e.updates).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
+        process.stdout.write(
+          `${e.commit.slice(0, 10)} ${e.subject}\n    ${e.changed} changed, ${e.added} added, ${e.removed} removed of ${e.tensors} tensors; ` +
+            `stored ${e.bytesStored} bytes (file ${e.fileSize} bytes); updates: ${kinds}\n`,
+        );
+      }
+    });
+}

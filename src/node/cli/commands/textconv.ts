@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { getKernels } from '../../../core/kernels.ts';
+import { UnknownFormatError } from '../../../core/errors.ts';
+import { isNumeric } from '../../../core/dtypes.ts';
+import { looksLikeMetadata, parseMetadata } from '../../../theta/metadata.ts';
+import { metadataSummary } from '../../../theta/summary.ts';
+import { openCheckpointFile } from '../../files/open-checkpoint.ts';
+import { fileChunks } from '../../files/fs-source.ts';
+import { fmtNum } from './inspect.ts';
+import { inspectStats } from '../../../inspect.ts';
+
+/**
+ * git hands textconv the working-tree form of the blob (it runs the smudge filter first), so this
+ * usually reads a checkpoint: one line per tensor with dtype, shape, a few statistics and the
+ * content hash, so that git's line diff reads as a per-tensor report.
+ */
+export async function checkpointSummary(file: string): Promise<string> {
+  const kernels = await getKernels();
+  let reader;
+  try {
+    reader = await openCheckpointFile(file);
+  } catch (e) {
+    if (!(e instanceof UnknownFormatError)) throw e;
+    // raw bytes with no format of their own, such as a TF.js weight shard (whose weights are
+    // named by its model.json): say what can be said, so git's diff still shows whether it changed
+    const h = kernels.contentHasher();
+    let n = 0;
+    for await (const c of fileChunks(file)) {
+      h.update(c);
+      n += c.length;
+    }
+    return `${n} bytes with no checkpoint format of their own (a TF.js weight shard's weights are shown by 'git theta diff')\nhash ${h.digest()}\n`;
+  }
+  const rows: [string, string][] = [];
+  let total = 0;
+  try {
+    for await (const t of reader.tensors()) {
+      const hasher = kernels.contentHasher();
+      const stats = isNumeric(t.dtype) ? kernels.statsAccumulator(t.dtype) : null;
+      for await (const c of t.chunks()) {
+        hasher.update(c);
+        stats?.update(c);
+        total += c.length;
+      }
+      let numbers = '';
+      if (stats) {
+        const s = inspectStats(stats.result());
+        numbers = `  mean ${fmtNum(s.mean)}  std ${fmtNum(s.std)}  l2 ${fmtNum(s.l2)}` + (s.nonfinite ? `  nan/inf ${s.nonfinite}` : '');
+      }
+      rows.push([t.name, `${t.name}  ${t.dtype}[${t.shape.join(',')}]${numbers}  hash ${hasher.digest().slice(0, 16)}`]);
+    }
+  } finally {
+    await reader.close();
+  }
+  rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return `${reader.format} checkpoint, ${rows.length} tensors, ${total} bytes of tensor data\n` + rows.map((r) => r[1]).join('\n') + '\n';
+}
+
+export function registerTextconv(program: Command): void {
+  program
+    .command('textconv', { hidden: true })
+    .description('(used by git diff and git log -p) print a per-tensor summary of a checkpoint or of git-theta metadata')
+    .argument('<file>', 'file holding the content')
+    .action(async (file: string) => {
+      const head = (await readFile(file)).subarray(0, 64);
+      if (looksLikeMetadata(head)) process.stdout.write(metadataSummary(parseMetadata(await readFile(file), file)));
+      else process.stdout.write(await checkpointSummary(file));
+    });
+}

@@ -1,0 +1,45 @@
+/** Opening a checkpoint file (or a sharded index) from disk, detecting its format. */
+import { basename, dirname, join, resolve } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { ArgumentError, ThetaError } from '../../core/errors.ts';
+import { getFormat, sniffFormat, SNIFF_BYTES } from '../../formats/registry.ts';
+import { openSharded, SHARD_INDEX_SUFFIX } from '../../formats/sharded.ts';
+import { openTfjs } from '../../formats/tfjs.ts';
+import { manifestsIn } from '../../formats/tfjs-shard.ts';
+import { worktreeFiles } from './file-access.ts';
+import type { CheckpointFormat, CheckpointReader, FileAccess } from '../../formats/types.ts';
+import { fileReader, fileSource } from './fs-source.ts';
+
+export async function detectFileFormat(path: string, format?: string): Promise<CheckpointFormat> {
+  if (format) return getFormat(format);
+  const src = await fileSource(path);
+  try {
+    return sniffFormat(await src.read(0, Math.min(SNIFF_BYTES, src.size)), path);
+  } finally {
+    await src.close?.();
+  }
+}
+
+export async function openCheckpointFile(path: string, opts: { format?: string; fileName?: string; files?: FileAccess } = {}): Promise<CheckpointReader> {
+  const st = await stat(path).catch((e) => {
+    throw new ThetaError('E_NOT_FOUND', `${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { file: path });
+  });
+  if (st.isDirectory()) {
+    // a TF.js model directory names its model by its model.json
+    const manifests = await manifestsIn(worktreeFiles(path), '');
+    if (manifests.length !== 1) throw new ArgumentError(`${path}: is a directory${manifests.length ? ` with ${manifests.length} TF.js model.json files` : ''}; give a checkpoint file`);
+    return openCheckpointFile(join(path, manifests[0].path), opts);
+  }
+  if (!opts.format && path.endsWith(SHARD_INDEX_SUFFIX)) {
+    const dir = dirname(resolve(path));
+    return openSharded(await readFile(path), (shard) => fileReader(join(dir, shard), shard), { fileName: basename(path) });
+  }
+  const format = await detectFileFormat(path, opts.format);
+  if (format.id === 'tfjs') {
+    // model.json names its weight shards, read from the same directory
+    const dir = dirname(resolve(path));
+    return openTfjs(await fileReader(path), { fileName: path, openShard: (shard: string) => fileReader(join(dir, shard), shard) });
+  }
+  // `fileName` and `files` let a format read the files around this one (a TF.js shard's model.json)
+  return format.open(await fileReader(path), { fileName: opts.fileName ?? path, files: opts.files });
+}
