@@ -7,7 +7,7 @@ export { simdSupported, instantiateKernels, type KernelVariant } from './core/wa
 export { Kernels, getKernels, useFastCrc32 } from './core/kernels.ts';
 export { createSha256, setSha256Factory, sha256Hex, type Sha256, type Sha256Factory } from './core/sha256.ts';
 export type { CheckpointFormat, CheckpointReader, StreamedTensor, TensorHeader, TensorToWrite } from './formats/types.ts';
-export { registerFormat, getFormat, listFormats, sniffFormat } from './formats/registry.ts';
+export { registerFormat, getFormat, listFormats, sniffFormat } from './formats/index.ts';
 export { safetensors } from './formats/safetensors.ts';
 export { openSharded } from './formats/sharded.ts';
 export { registerUpdateType, getUpdateType, listUpdateTypes } from './updates/index.ts';

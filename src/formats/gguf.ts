@@ -27,8 +27,7 @@ import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromBytes, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import type { StatsDequantizer, TensorQuantization } from './convert.ts';
-import { registerFormat } from './registry.ts';
+import type { StatsDequantizer, TensorQuantization } from './types.ts';
 
 export const GGUF_FORMAT_ID = 'gguf';
 export const GGUF_MAGIC = 0x46554747; // 'GGUF' read as a little-endian u32
@@ -746,4 +745,3 @@ export function dtypeOfGgml(type: number): DType | undefined {
   return GGML_TYPES[type]?.dtype;
 }
 
-registerFormat(gguf);

@@ -30,7 +30,6 @@ import { DTYPES, dtypeSize, elementCount, type DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromChunks, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import { registerFormat } from './registry.ts';
 import { DeflateVerifier, FixedDeflater, ZipReader, crc32, inflateChunks, isZip, writeZip, zipNamesInHead, type ZipEntry } from './zip.ts';
 
 export const NPY_FORMAT_ID = 'numpy';
@@ -723,5 +722,3 @@ export const npz: CheckpointFormat & { open(reader: ByteReader, opts?: OpenOptio
   write: (tensors, sink) => writeNpz(tensors, sink),
 };
 
-registerFormat(npy);
-registerFormat(npz);

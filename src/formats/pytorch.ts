@@ -57,7 +57,6 @@ import { dtypeSize, type DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import type { ByteReader, ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import { registerFormat } from './registry.ts';
 import {
   PyDict, PySet, PyTuple, STORAGE_DTYPES, StorageRef, TensorRef, pickleStateDict, unpickle, type PyValue,
 } from './pickle.ts';
@@ -1002,7 +1001,6 @@ export const pytorch: PytorchFormat = {
   write,
 };
 
-registerFormat(pytorch);
 
 // Re-exported for tests and tools.
 export { PyDict, PySet, PyTuple, TensorRef, StorageRef };

@@ -19,7 +19,6 @@ import { DTYPES, dtypeSize, elementCount, isDType, type DType } from '../core/dt
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import type { ByteReader, ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import { registerFormat } from './registry.ts';
 
 export const SAFETENSORS_FORMAT_ID = 'safetensors';
 
@@ -481,4 +480,3 @@ export const safetensors: SafetensorsFormat = {
   write,
 };
 
-registerFormat(safetensors);

@@ -31,7 +31,6 @@ import { dtypeSize } from '../core/dtypes.ts';
 import type { ByteReader, ByteSink } from '../core/io.ts';
 import { MAX_MODEL_JSON_BYTES, parseTfjsModelJson, type TfjsGroup, type TfjsManifest } from './tfjs.ts';
 import type { CheckpointFormat, CheckpointReader, FileAccess, OpenOptions, StreamedTensor } from './types.ts';
-import { registerFormat } from './registry.ts';
 import { memoryTensor } from './read-once.ts';
 
 export const TFJS_SHARD_FORMAT_ID = 'tfjs-shard';
@@ -313,4 +312,3 @@ export const tfjsShard: TfjsShardFormat = {
   },
 };
 
-registerFormat(tfjsShard);

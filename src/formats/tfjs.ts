@@ -21,8 +21,7 @@ import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import type { StatsDequantizer, TensorQuantization } from './convert.ts';
-import { registerFormat } from './registry.ts';
+import type { StatsDequantizer, TensorQuantization } from './types.ts';
 
 export const TFJS_FORMAT_ID = 'tfjs';
 
@@ -485,4 +484,3 @@ export const tfjs: TfjsFormat = {
   rebuildFiles: rebuildTfjs,
 };
 
-registerFormat(tfjs);
