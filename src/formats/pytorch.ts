@@ -55,7 +55,7 @@ import { checkChunkBytes, memoryTensor, readOnce } from './read-once.ts';
 import { Inflate } from 'fflate';
 import { dtypeSize, type DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
-import type { ByteReader, ByteSink } from '../core/io.ts';
+import { PushbackReader, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
 import {
   PyDict, PySet, PyTuple, STORAGE_DTYPES, StorageRef, TensorRef, pickleStateDict, unpickle, type PyValue,
@@ -236,12 +236,12 @@ function nameTensors(root: PyValue, file: string): { name: string; ref: TensorRe
 }
 
 // ---------------------------------------------------------------------------------------------
-// Sequential input with push-back (to find data descriptors of entries with unknown sizes)
+// Sequential input with push-back (core/io.ts) and PyTorch's errors
 
-class Input {
-  private pending: Uint8Array = new Uint8Array(0);
-  pos = 0;
-  constructor(private readonly reader: ByteReader, readonly file: string) {}
+class Input extends PushbackReader {
+  constructor(reader: ByteReader, readonly file: string) {
+    super(reader);
+  }
 
   truncated(wanted: number, got: number, at: number, tensor?: string, entry?: string): TruncatedError {
     const e = new TruncatedError(this.file, wanted, got, at);
@@ -250,20 +250,6 @@ class Input {
     if (tensor !== undefined) e.data.tensor = tensor;
     if (entry !== undefined) e.data.entry = entry;
     return e;
-  }
-
-  async readUpTo(n: number): Promise<Uint8Array> {
-    if (n <= 0) return new Uint8Array(0);
-    if (this.pending.length) {
-      const take = Math.min(n, this.pending.length);
-      const out = this.pending.subarray(0, take);
-      this.pending = this.pending.subarray(take);
-      this.pos += take;
-      return out;
-    }
-    const got = await this.reader.readUpTo(n);
-    this.pos += got.length;
-    return got;
   }
 
   /** Exactly n bytes in a fresh array (safe to keep). */
@@ -288,32 +274,6 @@ class Input {
       if (!part.length) throw this.truncated(n, n - left, start, tensor);
       left -= part.length;
     }
-  }
-
-  unread(b: Uint8Array): void {
-    if (!b.length) return;
-    const merged = new Uint8Array(b.length + this.pending.length);
-    merged.set(b);
-    merged.set(this.pending, b.length);
-    this.pending = merged;
-    this.pos -= b.length;
-  }
-
-  /** Up to n bytes without consuming them. */
-  async peek(n: number): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let have = 0;
-    while (have < n) {
-      const p = await this.readUpTo(n - have);
-      if (!p.length) break;
-      parts.push(p.slice());
-      have += p.length;
-    }
-    const out = new Uint8Array(have);
-    let at = 0;
-    for (const p of parts) { out.set(p, at); at += p.length; }
-    this.unread(out);
-    return out;
   }
 
   /** Everything left, up to `limit` bytes (FormatError past it). */
