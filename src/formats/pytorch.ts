@@ -51,7 +51,7 @@
  * past their storage, CRC mismatches, and central-directory records that disagree with the local
  * headers. The legacy (pre-1.6) format is recognised and refused with the command that converts it.
  */
-import { checkChunkBytes, memoryTensor, readOnce } from './read-once.ts';
+import { memoryTensor, DEFAULT_CHUNK_BYTES, streamingTensor } from './read-once.ts';
 import { Inflate } from 'fflate';
 import { dtypeSize, type DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
@@ -78,8 +78,6 @@ export const MAX_INFLATED_BYTES = 256 << 20;
 export const MAX_TAIL_BYTES = 256 << 20;
 /** Most zip entries: a checkpoint has one per storage plus a handful. */
 export const MAX_ENTRIES = 1 << 20;
-/** Default piece size for `chunks()`. */
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
 /** Deepest container nesting we walk when naming tensors. */
 export const MAX_NAME_DEPTH = 1000;
 
@@ -630,36 +628,19 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
 
       if (isDirect(plan)) {
         const v = plan.views[0];
-        let consumed = 0;
         let crc = 0;
-        const once = readOnce(file, v.name);
         const dataAt = input.pos;
-        const tensor: PytorchTensor = {
+        const streamed = streamingTensor(file, {
           name: v.name, dtype: plan.dtype, shape: v.shape.slice(), byteLength: plan.bytes,
           storageKey: plan.key, storageOffset: 0, stride: v.stride.slice(),
-          chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-            checkChunkBytes(chunkBytes);
-            once.claim('chunks()');
-            return (async function* () {
-              while (consumed < plan.bytes) {
-                const part = await input.readUpTo(Math.min(chunkBytes, plan.bytes - consumed));
-                if (!part.length) throw input.truncated(plan.bytes, consumed, dataAt, v.name);
-                crc = crc32(part, crc);
-                consumed += part.length;
-                yield part;
-              }
-            })();
-          },
-          async bytes() {
-            once.claim('bytes()');
-            const out = await input.readExactly(plan.bytes - consumed, v.name);
-            crc = crc32(out, crc);
-            consumed = plan.bytes;
-            return out;
-          },
-        };
-        yield tensor;
-        once.retire();
+        }, {
+          readUpTo: (max) => input.readUpTo(max),
+          truncated: (done) => input.truncated(plan.bytes, done, dataAt, v.name),
+          onPart: (part) => { crc = crc32(part, crc); },
+        });
+        yield streamed.tensor;
+        streamed.retire();
+        const consumed = streamed.consumed();
         const complete = consumed === plan.bytes;
         if (!complete) await input.skip(plan.bytes - consumed, v.name);
         await finishEntry(complete ? crc : undefined);
