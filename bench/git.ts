@@ -11,7 +11,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getFormat } from '../src/formats/registry.ts';
+import { getFormat } from '../src/formats/index.ts';
 import type { TensorToWrite } from '../src/formats/types.ts';
 import { gptLayout } from './gpt-layout.ts';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getKernels } from '../src/core/kernels.ts';
-import { getFormat } from '../src/formats/registry.ts';
+import { getFormat } from '../src/formats/index.ts';
 import type { TensorToWrite } from '../src/formats/types.ts';
 import { fileReader } from '../src/node/files/fs-source.ts';
 

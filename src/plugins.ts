@@ -7,7 +7,7 @@
  * Node CLI: `git config --add theta.plugin <npm-package-or-path>` (paths relative to the
  * repository root). Deno and browsers: `await loadPlugin(module)` with the imported module.
  */
-import { registerFormat, getFormat, listFormats } from './formats/registry.ts';
+import { registerFormat, getFormat, listFormats } from './formats/index.ts';
 import { registerUpdateType, getUpdateType, listUpdateTypes } from './updates/index.ts';
 import { ThetaError } from './core/errors.ts';
 import { registerMergeStrategy, getMergeStrategy, listMergeStrategies } from './merges/index.ts';

@@ -1,7 +1,7 @@
 /**
  * CRC-32 as zip files use it (IEEE 802.3, reflected). `crc32` runs the Wasm kernel once the shared
- * kernels have been loaded (`getKernels()`, which the CLI and the repository library call;
- * `useFastCrc32()` does it explicitly) and plain JS before that, so format code can call it
+ * kernels have been loaded (`getKernels()` in kernels.ts, which the CLI and the repository library
+ * call; `useFastCrc32()` there does it explicitly) and plain JS before that, so format code can call it
  * synchronously in every runtime. Same results either way.
  */
 const TABLES: Uint32Array = (() => {
@@ -48,10 +48,4 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
 /** Replace the implementation (kernels.ts installs the Wasm kernel when `getKernels()` first resolves). */
 export function setCrc32Impl(fn: (bytes: Uint8Array, crc: number) => number): void {
   impl = fn;
-}
-
-/** Switch `crc32` to the Wasm kernel (several times faster on large entries); `getKernels()` does the same. */
-export async function useFastCrc32(): Promise<void> {
-  const { getKernels } = await import('./kernels.ts');
-  await getKernels();
 }

@@ -153,6 +153,56 @@ export function readerFromChunks(chunks: AsyncIterable<Uint8Array>, name = '<str
   };
 }
 
+/**
+ * A sequential reader that can give bytes back: `unread` puts bytes in front of what comes next
+ * (finding a zip data descriptor of unknown position), `peek` looks ahead without consuming.
+ * `pos` counts the bytes consumed from the start.
+ */
+export class PushbackReader {
+  private pending: Uint8Array = new Uint8Array(0);
+  pos = 0;
+  constructor(protected readonly reader: ByteReader) {}
+
+  /** 1..n bytes, or none at the end of the input; a view, valid until the next read. */
+  async readUpTo(n: number): Promise<Uint8Array> {
+    if (n <= 0) return new Uint8Array(0);
+    if (this.pending.length) {
+      const take = Math.min(n, this.pending.length);
+      const out = this.pending.subarray(0, take);
+      this.pending = this.pending.subarray(take);
+      this.pos += take;
+      return out;
+    }
+    const got = await this.reader.readUpTo(n);
+    this.pos += got.length;
+    return got;
+  }
+
+  unread(b: Uint8Array): void {
+    if (!b.length) return;
+    const merged = new Uint8Array(b.length + this.pending.length);
+    merged.set(b);
+    merged.set(this.pending, b.length);
+    this.pending = merged;
+    this.pos -= b.length;
+  }
+
+  /** Up to n bytes without consuming them. */
+  async peek(n: number): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let have = 0;
+    while (have < n) {
+      const p = await this.readUpTo(n - have);
+      if (!p.length) break;
+      parts.push(p.slice());
+      have += p.length;
+    }
+    const out = concat(parts, have);
+    this.unread(out);
+    return out;
+  }
+}
+
 /** Collect an async iterable of chunks into one array (for small things only: headers, metadata). */
 export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];

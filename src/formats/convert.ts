@@ -13,26 +13,10 @@
  */
 import { ArgumentError } from '../core/errors.ts';
 import { concat, type ByteSink } from '../core/io.ts';
-import type { CheckpointFormat, CheckpointReader, StreamedTensor, TensorToWrite } from './types.ts';
-import { getFormat } from './registry.ts';
+import type { CheckpointFormat, CheckpointReader, StreamedTensor, TensorQuantization, TensorToWrite } from './types.ts';
+import { getFormat } from './index.ts';
 
-/** A streaming decoder from a quantized tensor's stored bytes to float32 values. */
-export interface StatsDequantizer {
-  /** Feed stored bytes in any pieces; returns the values of every complete block so far. */
-  push(bytes: Uint8Array): Float32Array;
-  /** End of the tensor; throws if a partial block is left. */
-  finish(): Float32Array;
-}
-
-/** How a tensor's stored bytes relate to numbers. Present on tensors whose dtype is a byte container for another encoding. */
-export interface TensorQuantization {
-  /** 'ggml:Q8_0', 'ggml:Q4_K', 'tfjs:uint8', ... */
-  scheme: string;
-  /** Shape of the dequantized values (C order). */
-  shape: number[];
-  /** Float32 values for statistics; undefined when the scheme is tracked as opaque bytes only. */
-  dequantizer?: () => StatsDequantizer;
-}
+export type { StatsDequantizer, TensorQuantization } from './types.ts';
 
 export type MaybeQuantized = StreamedTensor & { quantization?: TensorQuantization };
 

@@ -22,13 +22,12 @@
  * known, against the bytes that remain, before anything is allocated; offsets must be aligned,
  * tensors must not overlap and only alignment padding may sit between them.
  */
-import { checkChunkBytes, readOnce } from './read-once.ts';
+import { streamingTensor } from './read-once.ts';
 import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromBytes, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import type { StatsDequantizer, TensorQuantization } from './convert.ts';
-import { registerFormat } from './registry.ts';
+import type { StatsDequantizer, TensorQuantization } from './types.ts';
 
 export const GGUF_FORMAT_ID = 'gguf';
 export const GGUF_MAGIC = 0x46554747; // 'GGUF' read as a little-endian u32
@@ -69,8 +68,6 @@ export const MAX_GGUF_DIMS = 4;
 /** Largest alignment we accept (the spec only says "a multiple of 8"; ggml uses 32). */
 export const MAX_GGUF_ALIGNMENT = 1 << 20;
 
-/** Default piece size for `chunks()`. */
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -508,41 +505,20 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<GGUFRea
         at = info.offset;
       }
       const view = tensorView(info);
-      let consumed = 0;
-      const once = readOnce(file, info.name);
-      const tensor: GGUFTensor = {
+      const streamed = streamingTensor(file, {
         name: info.name,
         dtype: view.dtype,
         shape: view.shape,
         byteLength: info.byteLength,
         ggml: { type: info.ggmlType, typeName: GGML_TYPES[info.ggmlType].name, dims: info.dims.slice(), offset: info.offset },
         quantization: view.quantization,
-        chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-          checkChunkBytes(chunkBytes);
-          once.claim('chunks()');
-          return (async function* () {
-            while (consumed < info.byteLength) {
-              const part = await r.readUpTo(Math.min(chunkBytes, info.byteLength - consumed));
-              if (!part.length) rethrow(new TruncatedError(file, 0, 0, 0), info.name, info.byteLength - consumed, header.dataStart + info.offset + consumed);
-              consumed += part.length;
-              yield part;
-            }
-          })();
-        },
-        async bytes() {
-          once.claim('bytes()');
-          const out = new Uint8Array(info.byteLength);
-          while (consumed < info.byteLength) {
-            const part = await r.readUpTo(info.byteLength - consumed);
-            if (!part.length) rethrow(new TruncatedError(file, 0, 0, 0), info.name, info.byteLength - consumed, header.dataStart + info.offset + consumed);
-            out.set(part, consumed);
-            consumed += part.length;
-          }
-          return out;
-        },
-      };
-      yield tensor;
-      once.retire();
+      }, {
+        readUpTo: (max) => r.readUpTo(max),
+        truncated: (done) => rethrow(new TruncatedError(file, 0, 0, 0), info.name, info.byteLength - done, header.dataStart + info.offset + done),
+      });
+      yield streamed.tensor;
+      streamed.retire();
+      const consumed = streamed.consumed();
       if (consumed < info.byteLength) {
         const left = info.byteLength - consumed;
         try { await r.skip(left); } catch (e) { rethrow(e, info.name, left, header.dataStart + info.offset + consumed); }
@@ -746,4 +722,3 @@ export function dtypeOfGgml(type: number): DType | undefined {
   return GGML_TYPES[type]?.dtype;
 }
 
-registerFormat(gguf);

@@ -25,12 +25,11 @@
  * Files our own writer produces always take the first path. Memory for a deflated member: its
  * compressed bytes (held to compare) plus one piece of output.
  */
-import { checkChunkBytes, readOnce } from './read-once.ts';
+import { checkChunkBytes, readOnce, DEFAULT_CHUNK_BYTES } from './read-once.ts';
 import { DTYPES, dtypeSize, elementCount, type DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromChunks, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import { registerFormat } from './registry.ts';
 import { DeflateVerifier, FixedDeflater, ZipReader, crc32, inflateChunks, isZip, writeZip, zipNamesInHead, type ZipEntry } from './zip.ts';
 
 export const NPY_FORMAT_ID = 'numpy';
@@ -52,8 +51,6 @@ export const MAX_NPY_DIMS = 64;
 /** Levels tried when checking whether fflate reproduces a deflated member (6 is what our writer uses). */
 export const DEFLATE_LEVELS: readonly number[] = [6, 9, 1, 4];
 
-/** Default piece size for `chunks()`. */
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
 
 /** Data start alignment NumPy writes (since 1.14; 16 before). */
 export const NPY_ALIGN = 64;
@@ -723,5 +720,3 @@ export const npz: CheckpointFormat & { open(reader: ByteReader, opts?: OpenOptio
   write: (tensors, sink) => writeNpz(tensors, sink),
 };
 
-registerFormat(npy);
-registerFormat(npz);

@@ -18,12 +18,12 @@ import { crc32 } from '../core/crc32.ts';
 // ---------------------------------------------------------------------------------------------
 // Records
 
-export const SIG_LOCAL = 0x04034b50;
-export const SIG_CENTRAL = 0x02014b50;
-export const SIG_DESCRIPTOR = 0x08074b50;
-export const SIG_EOCD = 0x06054b50;
-export const SIG_EOCD64 = 0x06064b50;
-export const SIG_LOCATOR64 = 0x07064b50;
+// The record signatures are zip's, defined once in zip.ts (shared with npz).
+import {
+  ZIP_LOCAL_SIGNATURE as SIG_LOCAL, ZIP_CENTRAL_SIGNATURE as SIG_CENTRAL, ZIP_DESCRIPTOR_SIGNATURE as SIG_DESCRIPTOR,
+  ZIP_EOCD_SIGNATURE as SIG_EOCD, ZIP64_EOCD_SIGNATURE as SIG_EOCD64, ZIP64_LOCATOR_SIGNATURE as SIG_LOCATOR64,
+} from './zip.ts';
+export { SIG_LOCAL, SIG_CENTRAL, SIG_DESCRIPTOR, SIG_EOCD, SIG_EOCD64, SIG_LOCATOR64 };
 export const LOCAL_HEADER_BYTES = 30;
 export const CENTRAL_HEADER_BYTES = 46;
 export const FLAG_ENCRYPTED = 0x0001;

@@ -50,290 +50,36 @@
  * named inflation limit (zip bombs), storage sizes that disagree with the pickle, views that reach
  * past their storage, CRC mismatches, and central-directory records that disagree with the local
  * headers. The legacy (pre-1.6) format is recognised and refused with the command that converts it.
+ *
+ * Files: this one reads (open, one streaming pass over the zip, so it stays one function of shared
+ * state, hence the length) and registers; pytorch/ holds the limits and types (common.ts), views and
+ * naming, the pushback input, the skeleton rebuild and the writer.
  */
-import { checkChunkBytes, memoryTensor, readOnce } from './read-once.ts';
+import { memoryTensor, DEFAULT_CHUNK_BYTES, streamingTensor } from './read-once.ts';
 import { Inflate } from 'fflate';
-import { dtypeSize, type DType } from '../core/dtypes.ts';
-import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
-import type { ByteReader, ByteSink } from '../core/io.ts';
-import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import { registerFormat } from './registry.ts';
+import { dtypeSize } from '../core/dtypes.ts';
+import { ArgumentError, FormatError } from '../core/errors.ts';
+import type { ByteReader } from '../core/io.ts';
+import type { CheckpointFormat, OpenOptions } from './types.ts';
+import { PyDict, PySet, PyTuple, StorageRef, TensorRef, type PyValue, unpickle } from './pickle.ts';
+import { CENTRAL_HEADER_BYTES, FLAG_DESCRIPTOR, FLAG_ENCRYPTED, LOCAL_HEADER_BYTES, METHOD_DEFLATED, METHOD_STORED, SIG_CENTRAL, SIG_DESCRIPTOR, SIG_EOCD, SIG_EOCD64, SIG_LOCAL, SIG_LOCATOR64, crc32, descriptor, extraFields, put32, u16, u32, u64, unsafeEntryName } from './pytorch-zip.ts';
 import {
-  PyDict, PySet, PyTuple, STORAGE_DTYPES, StorageRef, TensorRef, pickleStateDict, unpickle, type PyValue,
-} from './pickle.ts';
-import {
-  CENTRAL_HEADER_BYTES, FLAG_DESCRIPTOR, FLAG_ENCRYPTED, LOCAL_HEADER_BYTES, METHOD_DEFLATED, METHOD_STORED,
-  SIG_CENTRAL, SIG_DESCRIPTOR, SIG_EOCD, SIG_EOCD64, SIG_LOCAL, SIG_LOCATOR64, crc32, descriptor, extraFields,
-  put32, torchCentralDirectory, torchLocalHeader, u16, u32, u64, unsafeEntryName, type WrittenEntry,
-} from './pytorch-zip.ts';
+  MAX_ENTRIES, MAX_INFLATED_BYTES, MAX_OTHER_ENTRY_BYTES, MAX_PICKLE_BYTES, MAX_TAIL_BYTES, PYTORCH_FORMAT_ID, SKELETON_MAGIC, U32_MAX,
+  type PytorchReader, type PytorchTensor, type Segment, type SkeletonDoc, type StoragePlan, type ViewPlan,
+} from './pytorch/common.ts';
+import { contiguousStrides, forEachRun, gather, isContiguous, nameTensors, viewNumel } from './pytorch/views.ts';
+import { Input } from './pytorch/input.ts';
+import { rebuild } from './pytorch/skeleton.ts';
+import { write } from './pytorch/write.ts';
 
-export const PYTORCH_FORMAT_ID = 'pytorch';
-
-/** Largest `data.pkl` we read: a state dict of 100k tensors pickles to ~10 MB; training state with Python extras rarely passes 100 MB. */
-export const MAX_PICKLE_BYTES = 256 << 20;
-/** Largest entry other than data.pkl and the storages (`version`, `byteorder`, unreferenced extras), all kept in the skeleton. */
-export const MAX_OTHER_ENTRY_BYTES = 64 << 20;
-/** Largest size a deflated entry may inflate to (declared or actual): guards against zip bombs. */
-export const MAX_INFLATED_BYTES = 256 << 20;
-/** Largest central directory + end records: ~100 bytes per entry, so a million entries fit. */
-export const MAX_TAIL_BYTES = 256 << 20;
-/** Most zip entries: a checkpoint has one per storage plus a handful. */
-export const MAX_ENTRIES = 1 << 20;
-/** Default piece size for `chunks()`. */
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
-/** Deepest container nesting we walk when naming tensors. */
-export const MAX_NAME_DEPTH = 1000;
+export {
+  MAX_ENTRIES, MAX_INFLATED_BYTES, MAX_NAME_DEPTH, MAX_OTHER_ENTRY_BYTES, MAX_PICKLE_BYTES, MAX_TAIL_BYTES, PYTORCH_FORMAT_ID,
+  type PytorchReader, type PytorchTensor,
+} from './pytorch/common.ts';
+export { writePytorch, type PytorchWriteOptions } from './pytorch/write.ts';
 
 /** The first bytes of a legacy (pre-1.6, non-zip) torch.save file: a pickled magic number. */
 const LEGACY_MAGIC = Uint8Array.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19]);
-const SKELETON_MAGIC = 'GTPTSK01';
-const U32_MAX = 0xffffffff;
-
-// ---------------------------------------------------------------------------------------------
-// Public types
-
-export interface PytorchTensor extends StreamedTensor {
-  /** The storage (zip entry `data/<key>`) this tensor is a view of. */
-  storageKey: string;
-  /** Offset (in elements) into the storage, and the view's strides (in elements). */
-  storageOffset: number;
-  stride: number[];
-  /** Another name for the very same view (tied weights): the first name it was found under. */
-  tiedTo?: string;
-}
-
-export interface PytorchReader extends CheckpointReader {
-  /** The archive's top-level folder (torch uses the file's base name). */
-  readonly archive: string;
-  /** The unpickled object (tensors as TensorRef), for callers that want non-tensor values. */
-  readonly object: PyValue;
-  readonly metadata: { archive: string };
-  tensors(): AsyncIterable<PytorchTensor>;
-}
-
-interface ViewPlan {
-  name: string;
-  offset: number;
-  shape: number[];
-  stride: number[];
-  tiedTo?: string;
-}
-
-interface StoragePlan {
-  key: string;
-  dtype: DType;
-  bytes: number;
-  /** Blob offsets of the CRC fields to patch when the storage is rebuilt. */
-  crcAt: number[];
-  views: ViewPlan[];
-  /** Uncovered ranges: [byte offset in storage, blob offset, length]. */
-  fill: [number, number, number][];
-}
-
-type Segment = ['r', number, number] | ['s', number];
-
-interface SkeletonDoc {
-  v: 1;
-  segments: Segment[];
-  storages: StoragePlan[];
-}
-
-// ---------------------------------------------------------------------------------------------
-// Views
-
-function viewNumel(shape: readonly number[]): number {
-  let n = 1;
-  for (const s of shape) n *= s;
-  return n;
-}
-
-function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) { s[i] = acc; acc *= shape[i]; }
-  return s;
-}
-
-function isContiguous(shape: readonly number[], stride: readonly number[]): boolean {
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    if (shape[i] !== 1 && stride[i] !== acc) return false;
-    acc *= shape[i];
-  }
-  return true;
-}
-
-/**
- * Call `fn(storageByte, viewByte, length)` for each run of contiguous bytes of a view, in the
- * view's row-major order. Trailing dimensions that are contiguous merge into one run.
- */
-function forEachRun(v: { offset: number; shape: number[]; stride: number[] }, es: number, fn: (src: number, dst: number, len: number) => void): void {
-  const n = v.shape.length;
-  if (viewNumel(v.shape) === 0) return;
-  let k = n;
-  let run = 1;
-  while (k > 0 && (v.shape[k - 1] === 1 || v.stride[k - 1] === run)) { run *= v.shape[k - 1]; k--; }
-  const runBytes = run * es;
-  const idx = new Array<number>(k).fill(0);
-  let dst = 0;
-  for (;;) {
-    let src = v.offset;
-    for (let i = 0; i < k; i++) src += idx[i] * v.stride[i];
-    fn(src * es, dst, runBytes);
-    dst += runBytes;
-    let d = k - 1;
-    while (d >= 0) {
-      if (++idx[d] < v.shape[d]) break;
-      idx[d] = 0;
-      d--;
-    }
-    if (d < 0) return;
-  }
-}
-
-function gather(storage: Uint8Array, v: ViewPlan, es: number): Uint8Array {
-  const out = new Uint8Array(viewNumel(v.shape) * es);
-  forEachRun(v, es, (src, dst, len) => out.set(storage.subarray(src, src + len), dst));
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Naming tensors
-
-function keyName(k: PyValue): string {
-  if (typeof k === 'string') return k;
-  if (typeof k === 'number' || typeof k === 'bigint') return String(k);
-  if (k === true) return 'True';
-  if (k === false) return 'False';
-  if (k === null) return 'None';
-  if (k instanceof PyTuple) return `(${k.items.map(keyName).join(', ')})`;
-  return '?';
-}
-
-/** Every tensor reachable through dicts, lists and tuples, with its dotted path, in pickle order. */
-function nameTensors(root: PyValue, file: string): { name: string; ref: TensorRef }[] {
-  const out: { name: string; ref: TensorRef }[] = [];
-  const used = new Set<string>();
-  const seen = new Set<object>();
-  const visit = (v: PyValue, path: string[]) => {
-    if (v instanceof TensorRef) {
-      const base = path.join('.') || 'tensor';
-      let name = base;
-      for (let i = 2; used.has(name); i++) name = `${base}~${i}`;
-      used.add(name);
-      out.push({ name, ref: v });
-      return;
-    }
-    const children = v instanceof PyDict ? v.entries : Array.isArray(v) ? v.map((x, i) => [i, x] as [PyValue, PyValue]) : v instanceof PyTuple ? v.items.map((x, i) => [i, x] as [PyValue, PyValue]) : undefined;
-    if (!children || seen.has(v as object)) return;
-    seen.add(v as object);
-    if (path.length >= MAX_NAME_DEPTH) throw new FormatError(`data.pkl: containers nested deeper than ${MAX_NAME_DEPTH}`, { file, format: PYTORCH_FORMAT_ID });
-    for (const [k, x] of children) {
-      if (x instanceof TensorRef || x instanceof PyDict || Array.isArray(x) || x instanceof PyTuple) visit(x, [...path, keyName(k)]);
-    }
-  };
-  visit(root, []);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Sequential input with push-back (to find data descriptors of entries with unknown sizes)
-
-class Input {
-  private pending: Uint8Array = new Uint8Array(0);
-  pos = 0;
-  constructor(private readonly reader: ByteReader, readonly file: string) {}
-
-  truncated(wanted: number, got: number, at: number, tensor?: string, entry?: string): TruncatedError {
-    const e = new TruncatedError(this.file, wanted, got, at);
-    const what = tensor !== undefined ? `tensor '${tensor}'` : entry !== undefined ? `entry '${entry}'` : undefined;
-    if (what) e.message = e.message.replace(`${this.file}: `, `${this.file}: ${what}: `);
-    if (tensor !== undefined) e.data.tensor = tensor;
-    if (entry !== undefined) e.data.entry = entry;
-    return e;
-  }
-
-  async readUpTo(n: number): Promise<Uint8Array> {
-    if (n <= 0) return new Uint8Array(0);
-    if (this.pending.length) {
-      const take = Math.min(n, this.pending.length);
-      const out = this.pending.subarray(0, take);
-      this.pending = this.pending.subarray(take);
-      this.pos += take;
-      return out;
-    }
-    const got = await this.reader.readUpTo(n);
-    this.pos += got.length;
-    return got;
-  }
-
-  /** Exactly n bytes in a fresh array (safe to keep). */
-  async readExactly(n: number, tensor?: string, entry?: string): Promise<Uint8Array> {
-    const out = new Uint8Array(n);
-    const start = this.pos;
-    let off = 0;
-    while (off < n) {
-      const part = await this.readUpTo(n - off);
-      if (!part.length) throw this.truncated(n, off, start, tensor, entry);
-      out.set(part, off);
-      off += part.length;
-    }
-    return out;
-  }
-
-  async skip(n: number, tensor?: string): Promise<void> {
-    const start = this.pos;
-    let left = n;
-    while (left > 0) {
-      const part = await this.readUpTo(Math.min(left, 1 << 20));
-      if (!part.length) throw this.truncated(n, n - left, start, tensor);
-      left -= part.length;
-    }
-  }
-
-  unread(b: Uint8Array): void {
-    if (!b.length) return;
-    const merged = new Uint8Array(b.length + this.pending.length);
-    merged.set(b);
-    merged.set(this.pending, b.length);
-    this.pending = merged;
-    this.pos -= b.length;
-  }
-
-  /** Up to n bytes without consuming them. */
-  async peek(n: number): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let have = 0;
-    while (have < n) {
-      const p = await this.readUpTo(n - have);
-      if (!p.length) break;
-      parts.push(p.slice());
-      have += p.length;
-    }
-    const out = new Uint8Array(have);
-    let at = 0;
-    for (const p of parts) { out.set(p, at); at += p.length; }
-    this.unread(out);
-    return out;
-  }
-
-  /** Everything left, up to `limit` bytes (FormatError past it). */
-  async rest(limit: number, what: string): Promise<Uint8Array> {
-    const parts: Uint8Array[] = [];
-    let have = 0;
-    for (;;) {
-      const p = await this.readUpTo(1 << 20);
-      if (!p.length) break;
-      have += p.length;
-      if (have > limit) throw new FormatError(`${what} is larger than the ${limit}-byte limit`, { file: this.file, format: PYTORCH_FORMAT_ID });
-      parts.push(p.slice());
-    }
-    const out = new Uint8Array(have);
-    let at = 0;
-    for (const p of parts) { out.set(p, at); at += p.length; }
-    return out;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading
@@ -671,36 +417,19 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
 
       if (isDirect(plan)) {
         const v = plan.views[0];
-        let consumed = 0;
         let crc = 0;
-        const once = readOnce(file, v.name);
         const dataAt = input.pos;
-        const tensor: PytorchTensor = {
+        const streamed = streamingTensor(file, {
           name: v.name, dtype: plan.dtype, shape: v.shape.slice(), byteLength: plan.bytes,
           storageKey: plan.key, storageOffset: 0, stride: v.stride.slice(),
-          chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-            checkChunkBytes(chunkBytes);
-            once.claim('chunks()');
-            return (async function* () {
-              while (consumed < plan.bytes) {
-                const part = await input.readUpTo(Math.min(chunkBytes, plan.bytes - consumed));
-                if (!part.length) throw input.truncated(plan.bytes, consumed, dataAt, v.name);
-                crc = crc32(part, crc);
-                consumed += part.length;
-                yield part;
-              }
-            })();
-          },
-          async bytes() {
-            once.claim('bytes()');
-            const out = await input.readExactly(plan.bytes - consumed, v.name);
-            crc = crc32(out, crc);
-            consumed = plan.bytes;
-            return out;
-          },
-        };
-        yield tensor;
-        once.retire();
+        }, {
+          readUpTo: (max) => input.readUpTo(max),
+          truncated: (done) => input.truncated(plan.bytes, done, dataAt, v.name),
+          onPart: (part) => { crc = crc32(part, crc); },
+        });
+        yield streamed.tensor;
+        streamed.retire();
+        const consumed = streamed.consumed();
         const complete = consumed === plan.bytes;
         if (!complete) await input.skip(plan.bytes - consumed, v.name);
         await finishEntry(complete ? crc : undefined);
@@ -859,124 +588,6 @@ export function openPytorch(reader: ByteReader, opts?: OpenOptions): Promise<Pyt
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rebuild
-
-function parseSkeleton(skeleton: Uint8Array): { doc: SkeletonDoc; blob: Uint8Array } {
-  const file = '<skeleton>';
-  const bad = (msg: string) => new FormatError(`pytorch skeleton: ${msg}`, { file, format: PYTORCH_FORMAT_ID });
-  if (skeleton.length < 12 || new TextDecoder().decode(skeleton.subarray(0, 8)) !== SKELETON_MAGIC) throw bad('bad magic (not a pytorch skeleton)');
-  const n = u32(skeleton, 8);
-  if (12 + n > skeleton.length) throw bad('JSON length runs past the end');
-  let doc: SkeletonDoc;
-  try { doc = JSON.parse(new TextDecoder().decode(skeleton.subarray(12, 12 + n))); } catch { throw bad('JSON does not parse'); }
-  if (!doc || doc.v !== 1 || !Array.isArray(doc.segments) || !Array.isArray(doc.storages)) throw bad('unknown layout version');
-  const blob = skeleton.slice(12 + n);
-  for (const s of doc.segments) {
-    if (s[0] === 'r' ? !(s[1] >= 0 && s[2] >= 0 && s[1] + s[2] <= blob.length) : !(s[0] === 's' && doc.storages[s[1]])) throw bad('segment out of range');
-  }
-  return { doc, blob };
-}
-
-async function rebuild(skeleton: Uint8Array, tensor: (name: string) => AsyncIterable<Uint8Array>, sink: ByteSink): Promise<void> {
-  const { doc, blob } = parseSkeleton(skeleton);
-  const queue: [number, number][] = [];
-  const flush = async () => {
-    for (const [at, len] of queue) await sink.write(blob.subarray(at, at + len));
-    queue.length = 0;
-  };
-  for (const seg of doc.segments) {
-    if (seg[0] === 'r') { queue.push([seg[1], seg[2]]); continue; }
-    const plan = doc.storages[seg[1]];
-    const es = dtypeSize(plan.dtype);
-    const buf = new Uint8Array(plan.bytes);
-    for (const [off, at, len] of plan.fill) buf.set(blob.subarray(at, at + len), off);
-    for (const v of plan.views) {
-      const want = viewNumel(v.shape) * es;
-      const data = new Uint8Array(want);
-      let got = 0;
-      for await (const part of tensor(v.name)) {
-        if (got + part.length > want) throw new FormatError(`got more than the ${want} bytes its ${plan.dtype} ${JSON.stringify(v.shape)} view needs`, { file: '<skeleton>', tensor: v.name, format: PYTORCH_FORMAT_ID });
-        data.set(part, got);
-        got += part.length;
-      }
-      if (got !== want) throw new FormatError(`got ${got} bytes but its ${plan.dtype} ${JSON.stringify(v.shape)} view needs ${want}`, { file: '<skeleton>', tensor: v.name, format: PYTORCH_FORMAT_ID });
-      forEachRun(v, es, (src, dst, len) => buf.set(data.subarray(dst, dst + len), src));
-    }
-    const crc = crc32(buf);
-    for (const at of plan.crcAt) put32(blob, at, crc);
-    await flush();
-    if (buf.length) await sink.write(buf);
-  }
-  await flush();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-const DTYPE_STORAGE: Partial<Record<DType, string>> = {};
-for (const [storage, dtype] of Object.entries(STORAGE_DTYPES)) if (storage !== 'UntypedStorage') DTYPE_STORAGE[dtype] ??= storage;
-
-export interface PytorchWriteOptions {
-  /** The archive's top-level folder; torch uses the file's base name. Default 'archive'. */
-  archiveName?: string;
-  /** Pickle the state dict as an OrderedDict (what `module.state_dict()` gives; default) or a plain dict. */
-  container?: 'OrderedDict' | 'dict';
-}
-
-/**
- * Write a torch.save zip checkpoint holding a flat state dict of these tensors (in the order given),
- * laid out exactly as PyTorch 1.13 lays it out: data.pkl, data/<key> (keys in string order, 64-byte
- * aligned, stored), version "3", central directory with zip64 end records.
- */
-export async function writePytorch(tensors: AsyncIterable<TensorToWrite> | Iterable<TensorToWrite>, sink: ByteSink, opts: PytorchWriteOptions = {}): Promise<void> {
-  const archive = opts.archiveName ?? 'archive';
-  if (!archive || unsafeEntryName(archive) || archive.includes('/')) throw new ArgumentError(`archiveName ${JSON.stringify(archive)} must be a plain folder name`);
-  const list: TensorToWrite[] = [];
-  const names = new Set<string>();
-  for await (const t of tensors) {
-    if (names.has(t.name)) throw new ArgumentError(`tensor '${t.name}' is given twice`, { tensor: t.name });
-    names.add(t.name);
-    const storageType = DTYPE_STORAGE[t.dtype];
-    if (!storageType) throw new ArgumentError(`tensor '${t.name}': dtype ${t.dtype} has no torch storage type`, { tensor: t.name });
-    if (!Array.isArray(t.shape) || !t.shape.every((s) => Number.isSafeInteger(s) && s >= 0)) throw new ArgumentError(`tensor '${t.name}': shape must be non-negative integers`, { tensor: t.name });
-    const want = viewNumel(t.shape) * dtypeSize(t.dtype);
-    if (!(t.data instanceof Uint8Array) || t.data.length !== want) {
-      throw new ArgumentError(`tensor '${t.name}': data has ${t.data?.length} bytes but ${t.dtype} ${JSON.stringify(t.shape)} needs ${want}`, { tensor: t.name });
-    }
-    list.push(t);
-  }
-  const pickle = pickleStateDict(
-    list.map((t, i) => ({ name: t.name, storageType: DTYPE_STORAGE[t.dtype]!, storageKey: String(i), numel: viewNumel(t.shape), shape: t.shape })),
-    opts.container ?? 'OrderedDict',
-  );
-  const enc = new TextEncoder();
-  const written: WrittenEntry[] = [];
-  let offset = 0;
-  const entry = async (name: string, data: Uint8Array) => {
-    const nameBytes = enc.encode(`${archive}/${name}`);
-    const header = torchLocalHeader(nameBytes, offset, data.length);
-    const crc = crc32(data);
-    const zip64 = data.length >= U32_MAX || offset >= U32_MAX;
-    written.push({ nameBytes, offset, size: data.length, crc });
-    await sink.write(header);
-    if (data.length) await sink.write(data);
-    const d = descriptor(crc, data.length, zip64);
-    await sink.write(d);
-    offset += header.length + data.length + d.length;
-  };
-  await entry('data.pkl', pickle);
-  const keys = list.map((_, i) => String(i)).sort();
-  for (const k of keys) await entry(`data/${k}`, list[+k].data);
-  await entry('version', enc.encode('3\n'));
-  await sink.write(torchCentralDirectory(written, offset));
-}
-
-async function write(tensors: AsyncIterable<TensorToWrite> | Iterable<TensorToWrite>, sink: ByteSink): Promise<void> {
-  // torch.save has no place for string metadata; safetensors-style metadata is not carried over.
-  await writePytorch(tensors, sink);
-}
-
-// ---------------------------------------------------------------------------------------------
 // Sniffing and registration
 
 const TORCH_FIRST_ENTRY = /^[^/]+\/(data\.pkl|\.format_version|\.storage_alignment|byteorder|version|\.data\/)/;
@@ -1002,7 +613,6 @@ export const pytorch: PytorchFormat = {
   write,
 };
 
-registerFormat(pytorch);
 
 // Re-exported for tests and tools.
 export { PyDict, PySet, PyTuple, TensorRef, StorageRef };

@@ -6,6 +6,12 @@ import { ArgumentError } from '../core/errors.ts';
 import type { DType } from '../core/dtypes.ts';
 import type { StreamedTensor } from './types.ts';
 
+/**
+ * Default piece size of every format's `chunks()`: 4 MiB is big enough to amortise a call per piece
+ * (and the kernels' per-call cost) and small enough that memory stays bounded on multi-GB tensors.
+ */
+export const DEFAULT_CHUNK_BYTES = 4 << 20;
+
 export interface ReadOnce {
   /** At the start of `chunks()` / `bytes()`: throws when the bytes were already read or the next tensor was requested. */
   claim(what: 'chunks()' | 'bytes()'): void;
@@ -38,7 +44,7 @@ export function checkChunkBytes(chunkBytes: number): void {
  * `chunks()`, which hands them out in views of at most `chunkBytes`.
  */
 export function memoryTensor(
-  file: string, h: { name: string; dtype: DType; shape: number[]; byteLength: number }, data: () => Uint8Array, defaultChunkBytes: number,
+  file: string, h: { name: string; dtype: DType; shape: number[]; byteLength: number }, data: () => Uint8Array, defaultChunkBytes = DEFAULT_CHUNK_BYTES,
 ): StreamedTensor {
   const once = readOnce(file, h.name);
   return {
@@ -56,4 +62,54 @@ export function memoryTensor(
       return data();
     },
   };
+}
+
+/** Where a streamed tensor's bytes come from: the next bytes of a sequential input. */
+export interface TensorByteSource {
+  /** 1..n bytes, or an empty array at the end of the input. */
+  readUpTo(n: number): Promise<Uint8Array>;
+  /** The error for an input that ended after `consumed` of the tensor's bytes (thrown by the tensor). */
+  truncated(consumed: number): Error;
+  /** Sees every piece read, in order (a running checksum). */
+  onPart?(part: Uint8Array): void;
+}
+
+/**
+ * A tensor whose `byteLength` bytes come next from a sequential input: `chunks()` yields them as
+ * they are read, `bytes()` reads them all into one array, either one once (readOnce). The reader
+ * calls `retire()` when the next tensor is requested and skips what `consumed()` did not read.
+ */
+export function streamingTensor<T extends { name: string; dtype: DType; shape: number[]; byteLength: number }>(
+  file: string, fields: T, source: TensorByteSource, defaultChunkBytes = DEFAULT_CHUNK_BYTES,
+): { tensor: T & StreamedTensor; consumed(): number; retire(): void } {
+  const once = readOnce(file, fields.name);
+  const n = fields.byteLength;
+  let consumed = 0;
+  const next = async (max: number): Promise<Uint8Array> => {
+    const part = await source.readUpTo(max);
+    if (!part.length) throw source.truncated(consumed);
+    source.onPart?.(part);
+    consumed += part.length;
+    return part;
+  };
+  const tensor: T & StreamedTensor = {
+    ...fields,
+    chunks(chunkBytes = defaultChunkBytes) {
+      checkChunkBytes(chunkBytes);
+      once.claim('chunks()');
+      return (async function* () {
+        while (consumed < n) yield await next(Math.min(chunkBytes, n - consumed));
+      })();
+    },
+    async bytes() {
+      once.claim('bytes()');
+      const out = new Uint8Array(n);
+      while (consumed < n) {
+        const at = consumed;
+        out.set(await next(n - consumed), at);
+      }
+      return out;
+    },
+  };
+  return { tensor, consumed: () => consumed, retire: () => once.retire() };
 }

@@ -1,31 +1,12 @@
 /**
- * The format registry: every checkpoint format registers itself here, and callers find a format by
- * its id (recorded in committed metadata) or by sniffing a file's first bytes.
- *
- * Adding a format: one new file under src/formats/ that ends with `registerFormat(myFormat)`, plus
- * one `import './my-format.ts'` line in the list below. Nothing else changes.
- *
- * The table is a hoisted `var` read through a function so that registration works while modules
- * are still being evaluated in an import cycle (a format imports this file, and this file imports
- * the built-in formats): a `const` would be in its temporal dead zone at that moment.
+ * The format registry: callers find a format by its id (recorded in committed metadata) or by
+ * sniffing a file's first bytes. It imports no format; formats/index.ts registers the built-in
+ * ones, so look formats up through formats/index.ts.
  */
 import { ArgumentError, UnknownFormatError } from '../core/errors.ts';
 import type { CheckpointFormat } from './types.ts';
 
-// Built-in formats (each registers itself when its module is evaluated).
-import './safetensors.ts';
-import './pytorch.ts';
-import './numpy.ts';
-import './gguf.ts';
-import './tfjs.ts';
-import './tfjs-shard.ts';
-
-// eslint-disable-next-line no-var
-var table: Map<string, CheckpointFormat> | undefined;
-
-function formats(): Map<string, CheckpointFormat> {
-  return (table ??= new Map());
-}
+const table = new Map<string, CheckpointFormat>();
 
 /** How many bytes `sniffFormat` wants to see (fewer is fine for small files). */
 export const SNIFF_BYTES = 4096;
@@ -36,27 +17,27 @@ export function registerFormat(format: CheckpointFormat): void {
   for (const fn of ['sniff', 'open', 'rebuild', 'write'] as const) {
     if (typeof format[fn] !== 'function') throw new ArgumentError(`registerFormat: format '${format.id}' has no ${fn}()`, { format: format.id });
   }
-  const existing = formats().get(format.id);
+  const existing = table.get(format.id);
   if (existing === format) return;
   if (existing) throw new ArgumentError(`registerFormat: a different format is already registered as '${format.id}'`, { format: format.id });
-  formats().set(format.id, format);
+  table.set(format.id, format);
 }
 
 /** Remove a format (tests, plugins). Returns whether it was registered. */
 export function unregisterFormat(id: string): boolean {
-  return formats().delete(id);
+  return table.delete(id);
 }
 
 /** The format with this id, or UnknownFormatError (e.g. metadata written by a newer version). */
 export function getFormat(id: string): CheckpointFormat {
-  const f = formats().get(id);
-  if (!f) throw new UnknownFormatError(`format '${id}'`, `no format with this id is registered; registered: ${[...formats().keys()].join(', ') || 'none'}`);
+  const f = table.get(id);
+  if (!f) throw new UnknownFormatError(`format '${id}'`, `no format with this id is registered; registered: ${[...table.keys()].join(', ') || 'none'}`);
   return f;
 }
 
 /** Every registered format, in registration order. */
 export function listFormats(): CheckpointFormat[] {
-  return [...formats().values()];
+  return [...table.values()];
 }
 
 function extensionOf(fileName: string | undefined): string | undefined {

@@ -14,12 +14,11 @@
  * and the buffer is nothing but the tensors laid end to end in offset order, so skeleton + tensor
  * bytes give back the identical file.
  */
-import { checkChunkBytes, readOnce } from './read-once.ts';
+import { streamingTensor } from './read-once.ts';
 import { DTYPES, dtypeSize, elementCount, isDType, type DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import type { ByteReader, ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import { registerFormat } from './registry.ts';
 
 export const SAFETENSORS_FORMAT_ID = 'safetensors';
 
@@ -31,8 +30,6 @@ export const SAFETENSORS_FORMAT_ID = 'safetensors';
  */
 export const MAX_HEADER_BYTES = 100_000_000;
 
-/** Default piece size for `chunks()`: big enough to amortise calls, small enough to bound memory. */
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
 
 const METADATA_KEY = '__metadata__';
 
@@ -274,51 +271,28 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Safeten
     iterated = true;
     const dataStart = 8 + n;
     for (const e of header.entries) {
-      let consumed = 0;
-      const once = readOnce(file, e.name);
-      const at = () => dataStart + e.dataOffsets[0] + consumed;
-      const tensor: SafetensorsTensor = {
+      const streamed = streamingTensor(file, {
         name: e.name,
         dtype: e.dtype,
         shape: e.shape.slice(),
         byteLength: e.byteLength,
-        dataOffsets: [e.dataOffsets[0], e.dataOffsets[1]],
+        dataOffsets: [e.dataOffsets[0], e.dataOffsets[1]] as [number, number],
         headerIndex: e.headerIndex,
-        chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-          checkChunkBytes(chunkBytes);
-          once.claim('chunks()');
-          return (async function* () {
-            while (consumed < e.byteLength) {
-              const part = await reader.readUpTo(Math.min(chunkBytes, e.byteLength - consumed));
-              if (!part.length) throw truncated(file, e.name, e.byteLength - consumed, 0, at());
-              consumed += part.length;
-              yield part;
-            }
-          })();
-        },
-        async bytes() {
-          once.claim('bytes()');
-          const out = new Uint8Array(e.byteLength);
-          while (consumed < e.byteLength) {
-            const part = await reader.readUpTo(e.byteLength - consumed);
-            if (!part.length) throw truncated(file, e.name, e.byteLength - consumed, 0, at());
-            out.set(part, consumed);
-            consumed += part.length;
-          }
-          return out;
-        },
-      };
-      yield tensor;
-      once.retire();
+      }, {
+        readUpTo: (max) => reader.readUpTo(max),
+        truncated: (done) => truncated(file, e.name, e.byteLength - done, 0, dataStart + e.dataOffsets[0] + done),
+      });
+      yield streamed.tensor;
+      streamed.retire();
+      const consumed = streamed.consumed();
       if (consumed < e.byteLength) {
         const left = e.byteLength - consumed;
         try {
           await reader.skip(left);
         } catch (err) {
-          if (err instanceof TruncatedError) throw truncated(file, e.name, left, err.data.got as number, at());
+          if (err instanceof TruncatedError) throw truncated(file, e.name, left, err.data.got as number, dataStart + e.dataOffsets[0] + consumed);
           throw err;
         }
-        consumed = e.byteLength;
       }
     }
     // With a known size the header check already proved the buffer is covered exactly; on a pipe,
@@ -481,4 +455,3 @@ export const safetensors: SafetensorsFormat = {
   write,
 };
 
-registerFormat(safetensors);

@@ -31,8 +31,7 @@ import { dtypeSize } from '../core/dtypes.ts';
 import type { ByteReader, ByteSink } from '../core/io.ts';
 import { MAX_MODEL_JSON_BYTES, parseTfjsModelJson, type TfjsGroup, type TfjsManifest } from './tfjs.ts';
 import type { CheckpointFormat, CheckpointReader, FileAccess, OpenOptions, StreamedTensor } from './types.ts';
-import { registerFormat } from './registry.ts';
-import { memoryTensor } from './read-once.ts';
+import { memoryTensor, DEFAULT_CHUNK_BYTES } from './read-once.ts';
 
 export const TFJS_SHARD_FORMAT_ID = 'tfjs-shard';
 
@@ -46,7 +45,6 @@ export const MAX_JSON_CANDIDATES = 64;
 export const RAW_WINDOW_BYTES = 64 << 20;
 
 const SKELETON_MAGIC = 'theta-tfjs-shard/1';
-const DEFAULT_CHUNK_BYTES = 4 << 20;
 
 function shardError(file: string, message: string, extra: Record<string, unknown> = {}): FormatError {
   return new FormatError(message, { file, format: TFJS_SHARD_FORMAT_ID, ...extra });
@@ -313,4 +311,3 @@ export const tfjsShard: TfjsShardFormat = {
   },
 };
 
-registerFormat(tfjsShard);

@@ -16,13 +16,12 @@
  * `rebuildTfjs` writes model.json and every shard through a sink factory; the single-sink `rebuild`
  * of the format interface writes model.json only.
  */
-import { checkChunkBytes, readOnce } from './read-once.ts';
+import { streamingTensor } from './read-once.ts';
 import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import type { StatsDequantizer, TensorQuantization } from './convert.ts';
-import { registerFormat } from './registry.ts';
+import type { StatsDequantizer, TensorQuantization } from './types.ts';
 
 export const TFJS_FORMAT_ID = 'tfjs';
 
@@ -35,7 +34,6 @@ export const MAX_TFJS_WEIGHTS = 1_000_000;
 /** TF.js's own converter default shard size, used by our writer. */
 export const DEFAULT_SHARD_BYTES = 4 << 20;
 
-export const DEFAULT_CHUNK_BYTES = 4 << 20;
 
 const SKELETON_MAGIC = 'theta-tfjs-skeleton/1';
 
@@ -255,13 +253,11 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
         }
       };
       for (const w of g.weights) {
-        let consumed = 0;
-        const once = readOnce(file, w.name);
         const q = w.quantization;
         const quantization: TensorQuantization | undefined = q && q.dtype !== 'float16'
           ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: affineDequantizer(q.dtype === 'uint8' ? 1 : 2, q.scale!, q.min!) }
           : undefined;
-        const tensor: TfjsTensor = {
+        const streamed = streamingTensor(file, {
           name: w.name,
           dtype: w.dtype,
           shape: w.shape.slice(),
@@ -269,30 +265,14 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
           group: gi,
           manifestDtype: w.manifestDtype,
           quantization,
-          chunks(chunkBytes = DEFAULT_CHUNK_BYTES) {
-            checkChunkBytes(chunkBytes);
-            once.claim('chunks()');
-            return (async function* () {
-              while (consumed < w.byteLength) {
-                const p = await readUpTo(Math.min(chunkBytes, w.byteLength - consumed), w.name);
-                consumed += p.length;
-                yield p;
-              }
-            })();
-          },
-          async bytes() {
-            once.claim('bytes()');
-            const out = new Uint8Array(w.byteLength);
-            while (consumed < w.byteLength) {
-              const p = await readUpTo(w.byteLength - consumed, w.name);
-              out.set(p, consumed);
-              consumed += p.length;
-            }
-            return out;
-          },
-        };
-        yield tensor;
-        once.retire();
+        }, {
+          // readUpTo throws its own error when the shards end early, so it never returns nothing
+          readUpTo: (max) => readUpTo(max, w.name),
+          truncated: (done) => new TruncatedError(file, w.byteLength - done, 0, groupPos),
+        });
+        yield streamed.tensor;
+        streamed.retire();
+        let consumed = streamed.consumed();
         while (consumed < w.byteLength) consumed += (await readUpTo(Math.min(1 << 20, w.byteLength - consumed), w.name)).length;
       }
       // The group's shards must end exactly where its last weight does, and every listed shard must be used.
@@ -485,4 +465,3 @@ export const tfjs: TfjsFormat = {
   rebuildFiles: rebuildTfjs,
 };
 
-registerFormat(tfjs);

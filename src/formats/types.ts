@@ -1,6 +1,6 @@
 /**
  * The interface every checkpoint format implements. A format is one file under src/formats/ that
- * registers itself in the registry (registry.ts); adding a format never touches the rest.
+ * is registered in formats/index.ts; adding a format never touches the rest.
  *
  * Reading streams: `tensors()` yields tensors in file order, one at a time, and a tensor's bytes are
  * read only when asked for (in chunks), so memory stays bounded by the chunk size (or by the largest
@@ -86,4 +86,22 @@ export interface CheckpointFormat {
   rebuild(skeleton: Uint8Array, tensor: (name: string) => AsyncIterable<Uint8Array>, sink: ByteSink): Promise<void>;
   /** Write a new file holding these tensors (conversion, merges, tests). */
   write(tensors: AsyncIterable<TensorToWrite> | Iterable<TensorToWrite>, sink: ByteSink, opts?: { metadata?: Record<string, string> }): Promise<void>;
+}
+
+/** A streaming decoder from a quantized tensor's stored bytes to float32 values. */
+export interface StatsDequantizer {
+  /** Feed stored bytes in any pieces; returns the values of every complete block so far. */
+  push(bytes: Uint8Array): Float32Array;
+  /** End of the tensor; throws if a partial block is left. */
+  finish(): Float32Array;
+}
+
+/** How a tensor's stored bytes relate to numbers. Present on tensors whose dtype is a byte container for another encoding. */
+export interface TensorQuantization {
+  /** 'ggml:Q8_0', 'ggml:Q4_K', 'tfjs:uint8', ... */
+  scheme: string;
+  /** Shape of the dequantized values (C order). */
+  shape: number[];
+  /** Float32 values for statistics; undefined when the scheme is tracked as opaque bytes only. */
+  dequantizer?: () => StatsDequantizer;
 }

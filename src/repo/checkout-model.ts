@@ -5,7 +5,7 @@
  */
 import { ThetaError } from '../core/errors.ts';
 import type { ByteSink } from '../core/io.ts';
-import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
+import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/index.ts';
 import { smudgeCheckpoint } from '../theta/smudge.ts';
 import { referencedObjects } from '../theta/metadata.ts';
 import { prefetch, repoContext, required, type RepoOptions } from './context.ts';

@@ -6,7 +6,7 @@
  */
 import type { DType } from '../core/dtypes.ts';
 import { peekChunks, readerFromChunks } from '../core/io.ts';
-import { sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
+import { sniffFormat, SNIFF_BYTES } from '../formats/index.ts';
 import { byCodePoint } from '../theta/metadata.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
 import { repoContext, required, type RepoContext, type RepoOptions } from './context.ts';

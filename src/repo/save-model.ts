@@ -18,7 +18,7 @@ import git from 'isomorphic-git';
 import { ArgumentError } from '../core/errors.ts';
 import { memorySink, readerFromBytes } from '../core/io.ts';
 import type { DType } from '../core/dtypes.ts';
-import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
+import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/index.ts';
 import type { TensorToWrite } from '../formats/types.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, parseTolerance, type Tolerance } from '../theta/clean.ts';
 import { serializeMetadata, type ModelMetadata } from '../theta/metadata.ts';

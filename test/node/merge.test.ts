@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import { memorySink, readerFromBytes } from '../../src/core/io.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';
 import { cleanup, fixturesDir, git, run, sha256, tempDir, theta, thetaOk, thetaRepo, requireTool } from './helpers.ts';

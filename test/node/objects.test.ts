@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
 import { BIN, cleanup, ENV, fixturesDir, git, run, sha256, theta, thetaOk, thetaRepo } from './helpers.ts';
 

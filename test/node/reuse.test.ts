@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileChunks } from '../../src/node/files/fs-source.ts';
 import { memorySink, readerFromChunks } from '../../src/core/io.ts';
-import { sniffFormat } from '../../src/formats/registry.ts';
+import { sniffFormat } from '../../src/formats/index.ts';
 import { fixturesDir, sha256 } from './helpers.ts';
 
 test('every fixture read through reused 61-byte buffers rebuilds byte-identically', async () => {

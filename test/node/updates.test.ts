@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import { memorySink, readerFromBytes } from '../../src/core/io.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
 import { cleanup, fixturesDir, git, sha256, thetaOk, thetaRepo } from './helpers.ts';

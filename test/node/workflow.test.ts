@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { copyFileSync, existsSync, readFileSync, writeFileSync, mkdirSync, statSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { unzipSync } from 'fflate';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import { memorySink } from '../../src/core/io.ts';
 import { parseMetadata, type ModelMetadata } from '../../src/theta/metadata.ts';
 import { cleanup, filesUnder, fixturesDir, git, run, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { expectedFixtures, platform } from './platform.ts';
 import { memorySink, readerFromBytes, type ByteSink } from '../../src/core/io.ts';
 import { convertCheckpoint } from '../../src/formats/convert.ts';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import { writeGguf } from '../../src/formats/gguf.ts';
 import '../../src/formats/numpy.ts';
 import '../../src/formats/tfjs.ts';

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { collect, memorySink, readerFromBytes, readerFromChunks } from '../../src/core/io.ts';
 import { gguf, writeGguf, type GGUFTensor } from '../../src/formats/gguf.ts';
 import { dequantizeForStats } from '../../src/formats/convert.ts';
-import { sniffFormat } from '../../src/formats/registry.ts';
+import { sniffFormat } from '../../src/formats/index.ts';
 import { expectCode } from './assertions.ts';
 
 // ---- a minimal GGUF builder following the spec --------------------------------------------------

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { expectedFixtures, platform, type ExpectedTensor } from './platform.ts';
 import { collect, memorySink, readerFromBytes, readerFromChunks, type ByteReader } from '../../src/core/io.ts';
 import { npy, npz, encodeNpyHeader, writeNpy, writeNpz, type NumpyTensor } from '../../src/formats/numpy.ts';
-import { sniffFormat } from '../../src/formats/registry.ts';
+import { sniffFormat } from '../../src/formats/index.ts';
 import { writeZip } from '../../src/formats/zip.ts';
 import type { CheckpointFormat } from '../../src/formats/types.ts';
 import { expectCode, sha256 } from './assertions.ts';

@@ -8,8 +8,8 @@ import { collect, memorySink, readerFromBytes, readerFromChunks, type ByteReader
 import { pytorch, writePytorch, MAX_INFLATED_BYTES, type PytorchTensor } from '../../src/formats/pytorch.ts';
 import { unpickle, MAX_CONTAINER_ELEMENTS, MAX_STACK_ITEMS } from '../../src/formats/pickle.ts';
 import { crc32, descriptor, torchCentralDirectory, torchLocalHeader, type WrittenEntry } from '../../src/formats/pytorch-zip.ts';
-import { getFormat, sniffFormat } from '../../src/formats/registry.ts';
-import { useFastCrc32 } from '../../src/core/crc32.ts';
+import { getFormat, sniffFormat } from '../../src/formats/index.ts';
+import { useFastCrc32 } from '../../src/core/kernels.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';
 import { f16ToNumber, sha256 } from './assertions.ts';
 

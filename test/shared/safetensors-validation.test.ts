@@ -4,7 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memorySink, readerFromBytes, readerFromChunks, type ByteReader } from '../../src/core/io.ts';
 import { MAX_HEADER_BYTES, safetensors } from '../../src/formats/safetensors.ts';
-import { getFormat, listFormats, registerFormat, sniffFormat, unregisterFormat } from '../../src/formats/registry.ts';
+import { getFormat, listFormats, registerFormat, sniffFormat, unregisterFormat } from '../../src/formats/index.ts';
 import type { CheckpointFormat } from '../../src/formats/types.ts';
 
 const FILE = 'bad.safetensors';

@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { expectedFixtures, platform, type ExpectedTensor } from './platform.ts';
 import { collect, memorySink, readerFromBytes, readerFromChunks, type ByteReader } from '../../src/core/io.ts';
 import { safetensors, openSafetensors, encodeSafetensorsHeader, type SafetensorsTensor } from '../../src/formats/safetensors.ts';
-import { getFormat, listFormats, sniffFormat } from '../../src/formats/registry.ts';
+import { getFormat, listFormats, sniffFormat } from '../../src/formats/index.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';
 import { f16ToNumber, sha256 } from './assertions.ts';
 

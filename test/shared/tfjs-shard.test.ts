@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getKernels } from '../../src/core/kernels.ts';
 import { concat, memorySink, readerFromChunks } from '../../src/core/io.ts';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import { writeTfjs, type TfjsWriteTensor } from '../../src/formats/tfjs.ts';
 import { findTfjsManifest, tfjsShard, RAW_WINDOW_BYTES } from '../../src/formats/tfjs-shard.ts';
 import type { FileAccess, StreamedTensor } from '../../src/formats/types.ts';

@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { collect, memorySink, readerFromBytes, readerFromChunks, type ByteSink } from '../../src/core/io.ts';
 import { openTfjs, rebuildTfjs, writeTfjs, tfjs, type TfjsTensor } from '../../src/formats/tfjs.ts';
 import { dequantizeForStats } from '../../src/formats/convert.ts';
-import { sniffFormat } from '../../src/formats/registry.ts';
+import { sniffFormat } from '../../src/formats/index.ts';
 import { expectCode } from './assertions.ts';
 
 const enc = new TextEncoder();

@@ -6,7 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { isThetaError } from '../../core/errors.ts';
 import { loadConfiguredPlugins } from './plugins.ts';
 import { setRawArgv } from './argv.ts';
-import { useFastCrc32 } from '../../core/crc32.ts';
+import { useFastCrc32 } from '../../core/kernels.ts';
 import { registerInspect } from './commands/inspect.ts';
 import { registerInstall } from './commands/install.ts';
 import { registerTrack } from './commands/track.ts';

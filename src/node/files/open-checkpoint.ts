@@ -2,7 +2,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { readFile, stat } from 'node:fs/promises';
 import { ArgumentError, ThetaError } from '../../core/errors.ts';
-import { getFormat, sniffFormat, SNIFF_BYTES } from '../../formats/registry.ts';
+import { getFormat, sniffFormat, SNIFF_BYTES } from '../../formats/index.ts';
 import { openSharded, SHARD_INDEX_SUFFIX } from '../../formats/sharded.ts';
 import { openTfjs } from '../../formats/tfjs.ts';
 import { manifestsIn } from '../../formats/tfjs-shard.ts';

@@ -5,7 +5,7 @@
 import { FormatError, ThetaError } from '../../core/errors.ts';
 import { getKernels, type Kernels } from '../../core/kernels.ts';
 import { collect, peekChunks, readerFromChunks, type ByteSink } from '../../core/io.ts';
-import { getFormat, sniffFormat, SNIFF_BYTES } from '../../formats/registry.ts';
+import { getFormat, sniffFormat, SNIFF_BYTES } from '../../formats/index.ts';
 import type { CheckpointFormat, FileAccess } from '../../formats/types.ts';
 import type { LocalObjectStore } from '../../store/local.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, parseTolerance, type Tolerance } from '../../theta/clean.ts';

@@ -8,7 +8,7 @@ import { listUpdateTypes } from '../../../updates/index.ts';
 import { git } from '../../git/git.ts';
 import { recordStat } from '../../git/git-index.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
-import { getFormat } from '../../../formats/registry.ts';
+import { getFormat } from '../../../formats/index.ts';
 
 /** Environment through which `git theta add` tells the filter process what to do. */
 export const ENV_UPDATE_TYPE = 'THETA_UPDATE_TYPE';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { extname } from 'node:path';
 import { ArgumentError } from '../../../core/errors.ts';
 import { convertCheckpoint } from '../../../formats/convert.ts';
-import { getFormat, listFormats } from '../../../formats/registry.ts';
+import { getFormat, listFormats } from '../../../formats/index.ts';
 import { writeOutput } from '../../files/output-files.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pc from 'picocolors';
 import { memorySink } from '../../../core/io.ts';
-import { getFormat } from '../../../formats/registry.ts';
+import { getFormat } from '../../../formats/index.ts';
 import { cloneModel, demoModel, prng, toWrite, type DemoTensor } from '../../../demo/model.ts';
 import { git, gitText } from '../../git/git.ts';
 import { install } from './install.ts';

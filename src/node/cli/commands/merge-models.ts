@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { extname } from 'node:path';
 import { ArgumentError } from '../../../core/errors.ts';
 import { getKernels } from '../../../core/kernels.ts';
-import { getFormat, listFormats } from '../../../formats/registry.ts';
+import { getFormat, listFormats } from '../../../formats/index.ts';
 import { mergeFiles } from '../../../merges/merge-files.ts';
 import { listMergeStrategies, parseStrategySpec } from '../../../merges/index.ts';
 import { writeCheckpointTo } from '../../files/output-files.ts';
