@@ -21,6 +21,8 @@ declare global {
     __thetaStats?: { downloads: DiffResult['downloads']; diffMs: number; totalMs: number };
     /** Progress phases shown so far ('clone', 'download'). */
     __thetaProgress?: string[];
+    /** How the repository was opened: from the IndexedDB cache or not, and what was fetched. */
+    __thetaCache?: OpenResult['cache'];
   }
 }
 
@@ -319,6 +321,8 @@ async function start(): Promise<void> {
     repo = await call('open', { url, lfsUrl: p.lfs });
     $('app').hidden = false;
     $('footer-note').textContent = `git: ${repo.url} · LFS: ${repo.lfsUrl ?? 'none'}`;
+    window.__thetaCache = repo.cache;
+    $('cache-note').textContent = cacheNote(repo.cache);
     const branch = repo.head ?? repo.branches[0]?.name ?? 'HEAD';
     renderBranches(repo, branch);
     renderModels(p.to, [], p.path);
@@ -330,6 +334,20 @@ async function start(): Promise<void> {
   await runDiff();
 }
 
+function cacheNote(c: OpenResult['cache']): string {
+  if (!c.persistent) return '· not cached (this browser refused IndexedDB)';
+  switch (c.source) {
+    case 'cloned': return '· cloned; kept in this browser';
+    case 'fetched': return '· from this browser\'s cache; new commits fetched';
+    case 'current': return '· from this browser\'s cache; up to date';
+    case 'offline': return `· offline: the cached copy as it was (${c.offlineReason ?? 'the server did not answer'})`;
+  }
+}
+
+$('clear-cache').addEventListener('click', () => {
+  status('Clearing the cache…', true);
+  call('clear', {}).then(() => location.reload(), (e) => showError(`git-theta: could not clear the cache: ${(e as Error).message}`));
+});
 $('repo-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const url = $<HTMLInputElement>('repo-url').value.trim();
