@@ -8,7 +8,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
@@ -151,6 +151,32 @@ test('Deno: the CLI (deno run -A npm:git-theta) inspects and diffs like Node', a
   const inspect = await deno(repo, [...cli, 'inspect', file, '--json']);
   assert.is(inspect.code, 0, inspect.stderr);
   assert.is(inspect.stdout, await thetaOk(repo, 'inspect', file, '--json'));
+});
+
+test('Deno: after git theta install under Deno, git runs the filter through Deno: add, commit and checkout round-trip', async () => {
+  const { project } = state as Required<typeof state>;
+  const cli = ['run', '-A', '--config', join(project, 'deno.json'), 'npm:git-theta'];
+  const repo = tempDir('theta-deno-git-');
+  state.dirs.push(repo);
+  await git(repo, 'init', '-q', '-b', 'main');
+  for (const args of [['install', '--local'], ['track', '*.safetensors']]) {
+    const r = await deno(repo, [...cli, ...args]);
+    assert.is(r.code, 0, r.stderr);
+  }
+  assert.match(await git(repo, 'config', 'filter.theta.process'), / run -A \S*\/bin\/git-theta\.js filter-process/);
+  await git(repo, 'add', '.gitattributes');
+  for (const f of ['history-v0.safetensors', 'history-v1.safetensors']) {
+    copyFileSync(join(fixturesDir, f), join(repo, 'model.safetensors'));
+    await git(repo, 'add', 'model.safetensors');
+    await git(repo, 'commit', '-q', '-m', f);
+  }
+  assert.match(await git(repo, 'cat-file', 'blob', 'HEAD:model.safetensors'), /^\{\n "git-theta": 1,/, 'git stored git-theta metadata');
+  rmSync(join(repo, 'model.safetensors'));
+  await git(repo, 'checkout', 'HEAD~1', '--', 'model.safetensors');
+  assert.ok(readFileSync(join(repo, 'model.safetensors')).equals(readFileSync(join(fixturesDir, 'history-v0.safetensors'))), 'byte-identical checkout');
+  const diff = await deno(repo, [...cli, 'diff', 'HEAD~1', 'HEAD', '--json']);
+  assert.is(diff.code, 0, diff.stderr);
+  assert.is(diff.stdout, await thetaOk(repo, 'diff', 'HEAD~1', 'HEAD', '--json'), 'Node reads what Deno wrote');
 });
 
 test('browser: an app bundled by esbuild from the install clones and diffs in Chromium, kernels included', async () => {
