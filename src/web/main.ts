@@ -250,16 +250,26 @@ function syncUrl(): void {
   history.replaceState(null, '', `${location.pathname}?${q}`);
 }
 
-/** The repository of the `git theta serve` serving this page, or null. */
+/** Where the last answer of `.theta/serve.json` is kept, for opening the cached clone offline. */
+const SERVED_KEY = 'git-theta:served-repo';
+
+/** The repository of the `git theta serve` serving this page (the last one known when offline), or null. */
 async function servedRepo(): Promise<string | null> {
   try {
     const r = await fetch(new URL('.theta/serve.json', location.origin + '/'));
     if (!r.ok) return null;
     const info = (await r.json()) as { repo?: string };
-    return typeof info.repo === 'string' ? new URL(info.repo, location.origin).href : null;
+    const url = typeof info.repo === 'string' ? new URL(info.repo, location.origin).href : null;
+    if (url) localStorage.setItem(SERVED_KEY, url);
+    return url;
   } catch {
-    return null;
+    return localStorage.getItem(SERVED_KEY); // the server is gone: the cache may still hold its clone
   }
+}
+
+// The page's own files, kept so it opens offline (sw.ts); not where there is no service worker.
+if ('serviceWorker' in navigator && location.protocol !== 'file:') {
+  navigator.serviceWorker.register(new URL('./sw.js', import.meta.url)).catch(() => {});
 }
 
 async function loadBranch(branch: string): Promise<void> {
@@ -346,6 +356,7 @@ function cacheNote(c: OpenResult['cache']): string {
 
 $('clear-cache').addEventListener('click', () => {
   status('Clearing the cache…', true);
+  localStorage.removeItem(SERVED_KEY);
   call('clear', {}).then(() => location.reload(), (e) => showError(`git-theta: could not clear the cache: ${(e as Error).message}`));
 });
 $('repo-form').addEventListener('submit', (ev) => {

@@ -1,7 +1,8 @@
 // The page remembers: clones and downloaded LFS objects stay in IndexedDB (LightningFS), so a
 // second opening of the same repository in the same browser profile asks the server only for its
 // refs (no git-upload-pack, no LFS batch, no object), a commit made on the server afterwards is
-// fetched (only the new objects are downloaded), and "Clear cache" forgets everything. Requests
+// fetched (only the new objects are downloaded), "Clear cache" forgets everything, and with the
+// server gone the page still opens (its service worker) and shows the cached diff. Requests
 // are counted at the server (`git theta serve`, in process, one log line per request).
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -76,7 +77,7 @@ test.before(async () => {
 
 test.after(async () => {
   await state.browser?.close().catch(() => {});
-  await state.server?.close();
+  await state.server?.close().catch(() => {}); // (the offline test closes it already)
   if (state.repo) cleanup(state.repo);
 });
 
@@ -135,6 +136,22 @@ test('Clear cache forgets the clone and the objects: the next opening clones and
   const r = takeRequests();
   assert.is(r.uploadPacks, 1, 'cloned again');
   assert.ok(r.objects.length > 0, 'objects downloaded again');
+});
+
+test('with the server gone, the page opens from its service worker and shows the cached diff (offline)', async () => {
+  const { page } = await open();
+  assert.ok(await page.evaluate(() => navigator.serviceWorker.ready.then((r) => !!r.active)), 'the page registered its service worker');
+  await page.close();
+  const want = await cliDiff();
+  const url = state.server!.url;
+  await state.server!.close();
+  const again = await state.context!.newPage();
+  await again.goto(`${url}/`);
+  const shown = await shownWhenSettled(again);
+  await again.close();
+  assert.is(shown.state, 'ready', shown.error);
+  assert.is(shown.cache?.source, 'offline');
+  assert.equal(shown.diff, want, 'the diff, from the cache alone');
 });
 
 test.run();
