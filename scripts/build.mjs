@@ -65,6 +65,6 @@ const browserBundle = {
 };
 await esbuild.build({ ...browserBundle, entryPoints: { 'git-theta': join(root, 'src/index.ts'), tests: join(root, 'test/browser/entry.ts') } });
 // the web page (src/web): its script, its worker, and its static files
-await esbuild.build({ ...browserBundle, entryPoints: { main: join(root, 'src/web/main.ts'), worker: join(root, 'src/web/worker.ts') } });
+await esbuild.build({ ...browserBundle, entryPoints: { main: join(root, 'src/web/main.ts'), worker: join(root, 'src/web/worker.ts'), sw: join(root, 'src/web/sw.ts') } });
 for (const f of ['index.html', 'styles.css']) copyFileSync(join(root, 'src/web', f), join(root, 'build/web', f));
 step('done');

@@ -12,12 +12,8 @@
 // batches and only for tensors that changed; --approx downloads none (LSH estimates only).
 // --header adds an HTTP header to git and LFS requests (e.g. 'Authorization: Bearer <token>').
 import { parseArgs } from 'node:util';
-import git from 'isomorphic-git';
-import http from 'isomorphic-git/http/web';
-import { createMemFs, defaultStore, diffRevisions } from '../../src/repo/index.ts';
-import { LfsClient } from '../../src/lfs/client.ts';
-import { endpointFromGitUrl } from '../../src/lfs/endpoint.ts';
-import { createRemoteStore } from '../../src/lfs/remote-store.ts';
+// (From the installed package it is `import { openRemote, diffRevisions } from 'npm:git-theta'`.)
+import { diffRevisions, openRemote, type RemoteRepo } from '../../src/repo/index.ts';
 
 const USAGE = 'usage: deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--lfs-url URL] [--header "Name: value"]...';
 
@@ -51,22 +47,15 @@ if (values.help) {
     headers[h.slice(0, colon).trim()] = h.slice(colon + 1).trim();
   }
 
-  const fs = createMemFs();
-  const dir = '/repo';
+  let repo: RemoteRepo;
   try {
-    // the whole history (revisions like HEAD~1 need it), no working tree: models are read from blobs
-    await git.clone({ fs, http, dir, url, headers, noCheckout: true });
+    // clones into memory: the whole history, no working tree (models are read from blobs)
+    repo = await openRemote({ url, headers, lfsUrl: values['lfs-url'] });
   } catch (e) {
-    fail(`could not clone ${url}: ${(e as Error).message}`);
+    fail((e as Error).message);
   }
-
-  const lfsUrl = values['lfs-url'] ?? endpointFromGitUrl(url)?.url;
-  const local = defaultStore(fs, `${dir}/.git`);
-  const store = createRemoteStore(local, {
-    remote: lfsUrl && /^https?:/i.test(lfsUrl) ? new LfsClient({ url: lfsUrl, headers }) : null,
-  });
   try {
-    const result = await diffRevisions({ fs, dir, from, to, approx: values.approx as boolean, store });
+    const result = await diffRevisions({ ...repo, from, to, approx: values.approx as boolean });
     console.log(JSON.stringify(result));
   } catch (e) {
     fail((e as Error).message);

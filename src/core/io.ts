@@ -212,7 +212,7 @@ export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8A
   return concat(parts, n);
 }
 
-export function concat(parts: Uint8Array[], total = parts.reduce((a, p) => a + p.length, 0)): Uint8Array {
+export function concat(parts: Uint8Array[], total: number = parts.reduce((a, p) => a + p.length, 0)): Uint8Array {
   const out = new Uint8Array(total);
   let off = 0;
   for (const p of parts) { out.set(p, off); off += p.length; }

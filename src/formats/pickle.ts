@@ -52,7 +52,7 @@ export const MAX_STRING_BYTES = 64 << 20;
 
 export class PyTuple { constructor(readonly items: PyValue[]) {} }
 export class PySet { constructor(readonly items: PyValue[], readonly frozen: boolean) {} }
-export class PyGlobal { constructor(readonly module: string, readonly name: string) {} get qualified() { return `${this.module}.${this.name}`; } }
+export class PyGlobal { constructor(readonly module: string, readonly name: string) {} get qualified(): string { return `${this.module}.${this.name}`; } }
 /** A harmless allow-listed call kept as data (torch.device('cuda', 0), a torch dtype). */
 export class PyCall { constructor(readonly fn: PyGlobal, readonly args: PyValue[]) {} }
 

@@ -19,6 +19,7 @@ export { parseLfsPointer, type LfsPointer } from './model-blob.ts';
 export { createMemFs, MemFsError, type MemFs, type MemStats } from './memfs.ts';
 export { repoStoreFs, type RepoFs, type PromiseFsLike } from './fs.ts';
 export { defaultStore, type RepoOptions } from './context.ts';
+export { openRemote, removeTree, CloneMismatchError, CloneFailedError, type OpenRemoteOptions, type RemoteRepo } from './open-remote.ts';
 export {
   MissingParameterError, RevisionNotFoundError, PathNotFoundError, NotAModelError, TrackedByOtherFilterError,
 } from './errors.ts';

@@ -21,6 +21,8 @@ declare global {
     __thetaStats?: { downloads: DiffResult['downloads']; diffMs: number; totalMs: number };
     /** Progress phases shown so far ('clone', 'download'). */
     __thetaProgress?: string[];
+    /** How the repository was opened: from the IndexedDB cache or not, and what was fetched. */
+    __thetaCache?: OpenResult['cache'];
   }
 }
 
@@ -248,16 +250,26 @@ function syncUrl(): void {
   history.replaceState(null, '', `${location.pathname}?${q}`);
 }
 
-/** The repository of the `git theta serve` serving this page, or null. */
+/** Where the last answer of `.theta/serve.json` is kept, for opening the cached clone offline. */
+const SERVED_KEY = 'git-theta:served-repo';
+
+/** The repository of the `git theta serve` serving this page (the last one known when offline), or null. */
 async function servedRepo(): Promise<string | null> {
   try {
     const r = await fetch(new URL('.theta/serve.json', location.origin + '/'));
     if (!r.ok) return null;
     const info = (await r.json()) as { repo?: string };
-    return typeof info.repo === 'string' ? new URL(info.repo, location.origin).href : null;
+    const url = typeof info.repo === 'string' ? new URL(info.repo, location.origin).href : null;
+    if (url) localStorage.setItem(SERVED_KEY, url);
+    return url;
   } catch {
-    return null;
+    return localStorage.getItem(SERVED_KEY); // the server is gone: the cache may still hold its clone
   }
+}
+
+// The page's own files, kept so it opens offline (sw.ts); not where there is no service worker.
+if ('serviceWorker' in navigator && location.protocol !== 'file:') {
+  navigator.serviceWorker.register(new URL('./sw.js', import.meta.url)).catch(() => {});
 }
 
 async function loadBranch(branch: string): Promise<void> {
@@ -319,6 +331,8 @@ async function start(): Promise<void> {
     repo = await call('open', { url, lfsUrl: p.lfs });
     $('app').hidden = false;
     $('footer-note').textContent = `git: ${repo.url} · LFS: ${repo.lfsUrl ?? 'none'}`;
+    window.__thetaCache = repo.cache;
+    $('cache-note').textContent = cacheNote(repo.cache);
     const branch = repo.head ?? repo.branches[0]?.name ?? 'HEAD';
     renderBranches(repo, branch);
     renderModels(p.to, [], p.path);
@@ -330,6 +344,21 @@ async function start(): Promise<void> {
   await runDiff();
 }
 
+function cacheNote(c: OpenResult['cache']): string {
+  if (!c.persistent) return '· not cached (this browser refused IndexedDB)';
+  switch (c.source) {
+    case 'cloned': return '· cloned; kept in this browser';
+    case 'fetched': return '· from this browser\'s cache; new commits fetched';
+    case 'current': return '· from this browser\'s cache; up to date';
+    case 'offline': return `· offline: the cached copy as it was (${c.offlineReason ?? 'the server did not answer'})`;
+  }
+}
+
+$('clear-cache').addEventListener('click', () => {
+  status('Clearing the cache…', true);
+  localStorage.removeItem(SERVED_KEY);
+  call('clear', {}).then(() => location.reload(), (e) => showError(`git-theta: could not clear the cache: ${(e as Error).message}`));
+});
 $('repo-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const url = $<HTMLInputElement>('repo-url').value.trim();

@@ -21,6 +21,8 @@ export interface OpenResult {
   head: string | null;
   branches: { name: string; oid: string }[];
   tags: string[];
+  /** Where the clone came from: see RemoteRepo['source']; `persistent` is false when IndexedDB could not be used. */
+  cache: { persistent: boolean; source: 'cloned' | 'fetched' | 'current' | 'offline'; offlineReason?: string };
 }
 
 export interface DownloadStats {
@@ -40,7 +42,8 @@ export type Request =
   | { id: number; type: 'open'; url: string; lfsUrl?: string | null; headers?: Record<string, string> }
   | { id: number; type: 'log'; ref: string; depth: number }
   | { id: number; type: 'models'; ref: string }
-  | { id: number; type: 'diff'; from: string; to: string; paths?: string[] };
+  | { id: number; type: 'diff'; from: string; to: string; paths?: string[] }
+  | { id: number; type: 'clear' };
 
 export type ResultOf<T extends Request['type']> = T extends 'open'
   ? OpenResult
@@ -48,7 +51,9 @@ export type ResultOf<T extends Request['type']> = T extends 'open'
     ? CommitInfo[]
     : T extends 'models'
       ? ListedModel[]
-      : DiffResult;
+      : T extends 'clear'
+        ? boolean
+        : DiffResult;
 
 export interface ProgressMessage {
   type: 'progress';

@@ -1,27 +1,17 @@
 /**
- * The page's worker: clones the repository with isomorphic-git into an in-memory file system,
- * answers questions about it (branches, commits, models) and computes diffs with the Wasm kernels,
- * so the page's main thread only renders. Tensor objects come from the repository's LFS server
- * through the remote store: a diff prefetches, in batches, only the objects it needs (the tensors
- * whose content differs, or the whole file of a plain git-lfs side) and keeps them for later diffs.
+ * The page's worker: opens the repository with the library's openRemote (a clone kept in IndexedDB
+ * through LightningFS, see cache.ts: a reopening fetches only new commits), answers questions about
+ * it (branches, commits, models) and computes diffs with the Wasm kernels, so the page's main
+ * thread only renders. Tensor objects come from the repository's LFS server through the remote
+ * store: a diff prefetches, in batches, only the objects it needs (the tensors whose content
+ * differs, or the whole file of a plain git-lfs side) and that the cache does not hold already.
  */
 import git from 'isomorphic-git';
-import http from 'isomorphic-git/http/web';
-import { createMemFs, diffRevisions, listModels } from '../repo/index.ts';
-import { LfsClient } from '../lfs/client.ts';
-import { endpointFromGitUrl } from '../lfs/endpoint.ts';
-import { createMemoryStore } from '../store/memory.ts';
-import { createRemoteStore, type RemoteObjectStore } from '../lfs/remote-store.ts';
-import type { ObjectStore } from '../store/types.ts';
+import { diffRevisions, listModels, openRemote, type RemoteRepo } from '../repo/index.ts';
+import { clearCache, openCacheFs, repoDir, type CacheFs } from './cache.ts';
 import type { CommitInfo, DiffResult, DownloadStats, OpenResult, Request, Response } from './protocol.ts';
 
-const DIR = '/repo';
-
-interface Opened {
-  fs: ReturnType<typeof createMemFs>;
-  store: RemoteObjectStore<ObjectStore>;
-  cache: object;
-}
+type Opened = RemoteRepo & { flush: CacheFs['flush'] };
 
 let opened: Opened | null = null;
 /** The request LFS progress belongs to (one diff runs at a time). */
@@ -36,34 +26,21 @@ function need(): Opened {
 }
 
 async function open(id: number, url: string, lfsUrl: string | null | undefined, headers: Record<string, string> = {}): Promise<OpenResult> {
-  const fs = createMemFs();
-  const cache = {};
-  try {
-    // the whole history (revisions like HEAD~3 need it), no working tree: models are read from blobs
-    await git.clone({
-      fs, http, dir: DIR, url, headers, noCheckout: true, cache,
-      onProgress: (p) => post({ type: 'progress', id, phase: 'clone', label: p.phase, loaded: p.loaded, total: p.total || 0 }),
-    });
-  } catch (e) {
-    throw new Error(`could not clone ${url}: ${(e as Error).message}`);
-  }
-  const lfs = lfsUrl ?? endpointFromGitUrl(url)?.url ?? null;
-  const client = lfs && /^https?:/i.test(lfs)
-    ? new LfsClient({
-      url: lfs, headers,
-      onProgress: (p) => post({ type: 'progress', id: activeId, phase: 'download', label: `LFS objects ${p.doneObjects}/${p.objects}`, loaded: p.doneBytes, total: p.bytes }),
-    })
-    : null;
-  const store = createRemoteStore(createMemoryStore() as ObjectStore, {
-    remote: client,
+  const cacheFs = await openCacheFs();
+  const repo = await openRemote({
+    url, lfsUrl: lfsUrl ?? undefined, headers, fs: cacheFs.fs, dir: repoDir(url),
+    onProgress: (p) => post({ type: 'progress', id, phase: 'clone', label: p.phase, loaded: p.loaded, total: p.total || 0 }),
+    onLfsProgress: (p) => post({ type: 'progress', id: activeId, phase: 'download', label: `LFS objects ${p.doneObjects}/${p.objects}`, loaded: p.doneBytes, total: p.bytes }),
     onDownloaded: (r) => {
       downloads.objects += r.transferred.length;
       downloads.bytes += r.bytes; // what arrived (a caller may not know an object's size up front)
     },
   });
-  opened = { fs, store, cache };
+  await cacheFs.flush();
+  opened = { ...repo, flush: cacheFs.flush };
+  const { fs, dir, cache } = repo;
 
-  const args = { fs, dir: DIR, cache };
+  const args = { fs, dir, cache };
   const head = (await git.currentBranch({ ...args, fullname: false }).catch(() => undefined)) ?? null;
   const names = new Set<string>(await git.listBranches(args));
   for (const b of await git.listBranches({ ...args, remote: 'origin' })) if (b !== 'HEAD') names.add(b);
@@ -73,18 +50,21 @@ async function open(id: number, url: string, lfsUrl: string | null | undefined, 
     branches.push({ name, oid });
   }
   const tags = (await git.listTags(args)).sort();
-  return { url, lfsUrl: lfs, head, branches, tags };
+  return {
+    url, lfsUrl: repo.lfsUrl, head, branches, tags,
+    cache: { persistent: cacheFs.persistent, source: repo.source, ...(repo.offlineReason ? { offlineReason: repo.offlineReason } : {}) },
+  };
 }
 
 async function log(ref: string, depth: number): Promise<CommitInfo[]> {
-  const { fs, cache } = need();
+  const { fs, dir, cache } = need();
   let oid: string;
   try {
-    oid = await git.resolveRef({ fs, dir: DIR, ref });
+    oid = await git.resolveRef({ fs, dir, ref });
   } catch {
-    oid = await git.resolveRef({ fs, dir: DIR, ref: `refs/remotes/origin/${ref}` });
+    oid = await git.resolveRef({ fs, dir, ref: `refs/remotes/origin/${ref}` });
   }
-  const entries = await git.log({ fs, dir: DIR, cache, ref: oid, depth });
+  const entries = await git.log({ fs, dir, cache, ref: oid, depth });
   return entries.map((e) => ({
     oid: e.oid,
     subject: e.commit.message.split('\n')[0] ?? '',
@@ -94,10 +74,11 @@ async function log(ref: string, depth: number): Promise<CommitInfo[]> {
 }
 
 async function diff(id: number, from: string, to: string, paths?: string[]): Promise<DiffResult> {
-  const { fs, store, cache } = need();
+  const { fs, dir, store, cache, flush } = need();
   const t0 = performance.now();
   activeId = id;
-  const result = await diffRevisions({ fs, dir: DIR, cache, store, from, to, filepaths: paths?.length ? paths : undefined });
+  const result = await diffRevisions({ fs, dir, cache, store, from, to, filepaths: paths?.length ? paths : undefined });
+  await flush(); // the downloaded objects stay for the next opening
   return { diff: result, downloads: { ...downloads }, ms: performance.now() - t0 };
 }
 
@@ -105,7 +86,11 @@ async function handle(r: Request): Promise<unknown> {
   switch (r.type) {
     case 'open': return open(r.id, r.url, r.lfsUrl, r.headers);
     case 'log': return log(r.ref, r.depth);
-    case 'models': return listModels({ fs: need().fs, dir: DIR, cache: need().cache, store: need().store, ref: r.ref });
+    case 'models': return listModels({ fs: need().fs, dir: need().dir, cache: need().cache, store: need().store, ref: r.ref });
+    case 'clear':
+      opened = null;
+      await clearCache();
+      return true;
     case 'diff': return diff(r.id, r.from, r.to, r.paths);
   }
 }

@@ -67,7 +67,7 @@ export class ThetaRepo {
   }
   #files: FileAccess | undefined;
 
-  static async open(cwd = process.cwd()): Promise<ThetaRepo> {
+  static async open(cwd: string = process.cwd()): Promise<ThetaRepo> {
     // one git call for the directories (a bare repository has no top level: then one at a time)
     const r = await git(['rev-parse', '--git-common-dir', '--absolute-git-dir', '--show-toplevel'], { cwd, allowFail: true });
     const lines = r.code === 0 ? r.stdout.toString().split('\n') : [];
