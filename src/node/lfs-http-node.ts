@@ -14,7 +14,8 @@
  * for single values. The undici package (the engine of Node's own fetch) provides the agents.
  */
 import { readFileSync } from 'node:fs';
-import { Agent, EnvHttpProxyAgent, fetch as undiciFetch, ProxyAgent, type Dispatcher } from 'undici';
+import { Readable } from 'node:stream';
+import { Agent, EnvHttpProxyAgent, fetch as undiciFetch, ProxyAgent, request as undiciRequest, type Dispatcher } from 'undici';
 import { ThetaError } from '../core/errors.ts';
 import { git } from './git.ts';
 
@@ -114,6 +115,18 @@ export interface NodeHttp {
   close(): Promise<void>;
 }
 
+async function rangeRequest(url: string, init: RequestInit, headers: Headers, dispatcher: Dispatcher | undefined): Promise<Response> {
+  const method = (init.method ?? 'GET').toUpperCase() as 'GET';
+  const plain: Record<string, string> = {};
+  headers.forEach((v, k) => (plain[k] = v));
+  const r = await undiciRequest(url, { method, headers: plain, ...(dispatcher ? { dispatcher } : {}), signal: init.signal ?? undefined });
+  const out = new Headers();
+  for (const [k, v] of Object.entries(r.headers)) for (const x of Array.isArray(v) ? v : v === undefined ? [] : [v]) out.append(k, x);
+  const empty = method === ('HEAD' as string) || [101, 204, 205, 304].includes(r.statusCode);
+  if (empty) r.body.resume();
+  return new Response(empty ? null : (Readable.toWeb(r.body) as unknown as ReadableStream<Uint8Array>), { status: r.statusCode, headers: out });
+}
+
 /** The fetch git-lfs's configuration describes, for requests made on behalf of the LFS API at `apiUrl`. */
 export async function nodeHttp(cwd: string, apiUrl: string): Promise<NodeHttp> {
   const config = await readHttpConfig(cwd);
@@ -162,6 +175,9 @@ export async function nodeHttp(cwd: string, apiUrl: string): Promise<NodeHttp> {
       if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
     }
     const dispatcher = dispatcherFor(url);
+    // fetch() adds `Accept-Encoding: identity` to every Range request (the Fetch standard says so); git-lfs
+    // sends none and some servers refuse the pair, so a resumed download goes through undici's request()
+    if (headers.has('range') && !init.body) return rangeRequest(url, init, headers, dispatcher);
     return undiciFetch(url, { ...(init as object), headers, ...(dispatcher ? { dispatcher } : {}) } as Parameters<typeof undiciFetch>[1]) as unknown as Response;
   }) as typeof fetch;
 

@@ -18,7 +18,7 @@
 import { ThetaError } from '../core/errors.ts';
 import { createSha256 } from '../core/sha256.ts';
 import { assertOid, isOid, type ObjectStore, type Oid } from './types.ts';
-import { bodyInit, describeFetchError, fetchErrorText, fetchFollowing, isExpired, rateLimitDelay, RATE_LIMIT_BACKOFF_MS, RATE_LIMIT_MAX_WAIT_MS, redactUrl } from './lfs-http.ts';
+import { bodyInit, sendableHeaders, describeFetchError, fetchErrorText, fetchFollowing, isExpired, rateLimitDelay, RATE_LIMIT_BACKOFF_MS, RATE_LIMIT_MAX_WAIT_MS, redactUrl } from './lfs-http.ts';
 
 export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
 /** Objects per batch request: git-lfs's own batch size. */
@@ -433,7 +433,12 @@ export class LfsClient {
     const sleep = this.o.sleep ?? defaultSleep;
     const base = this.o.backoffMs ?? DEFAULT_BACKOFF_MS;
     const open = (from: number) =>
-      this.request(action.href, () => ({ method: 'GET', headers: { ...this.actionHeaders(action, authenticated), ...(from > 0 ? { Range: `bytes=${from}-` } : {}) } }), `download ${oid}`);
+      this.request(action.href, () => ({
+        method: 'GET',
+        // a resumed download asks for the rest of the plain bytes: no content coding (an empty
+        // Accept-Encoding), since the count of bytes we have is of the decoded body
+        headers: { ...sendableHeaders(this.actionHeaders(action, authenticated)), ...(from > 0 ? { Range: `bytes=${from}-`, 'Accept-Encoding': '' } : {}) },
+      }), `download ${oid}`);
     const first = await open(0);
     let counted = 0;
     const count = (k: number) => { counted += k; onBytes(k); };
@@ -511,7 +516,7 @@ export class LfsClient {
           if (verify?.href) {
             await this.request(verify.href, () => ({
               method: 'POST',
-              headers: { ...this.actionHeaders(verify, authd), Accept: LFS_MEDIA_TYPE, 'Content-Type': LFS_MEDIA_TYPE },
+              headers: { ...sendableHeaders(this.actionHeaders(verify, authd)), Accept: LFS_MEDIA_TYPE, 'Content-Type': LFS_MEDIA_TYPE },
               body: JSON.stringify({ oid: x.oid, size: x.size }),
             }), `verify ${x.oid}`);
           }

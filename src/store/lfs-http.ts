@@ -32,11 +32,7 @@ export interface LfsActionLike {
 export function redactUrl(url: string): string {
   try {
     const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    u.search = u.search ? '?…' : '';
-    u.hash = '';
-    return u.href;
+    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
   } catch {
     return url.replace(/\/\/[^/@]*@/, '//').replace(/\?.*$/, '');
   }
@@ -104,6 +100,13 @@ function headerKey(h: Record<string, string>, name: string): string | undefined 
   return Object.keys(h).find((k) => k.toLowerCase() === name);
 }
 
+/** An action's headers without the ones fetch refuses to send (the runtime sets them itself). */
+export function sendableHeaders(headers: Record<string, string>): Record<string, string> {
+  const h = { ...headers };
+  for (const k of Object.keys(h)) if (/^(transfer-encoding|content-length|host|connection)$/i.test(k)) delete h[k];
+  return h;
+}
+
 let streamBodies: boolean | undefined;
 /** Can this runtime send a ReadableStream as a request body (Node 18+, Deno, Chromium over HTTP/2)? */
 export function canStreamRequestBodies(): boolean {
@@ -131,13 +134,10 @@ export function canStreamRequestBodies(): boolean {
  * sends it chunked.
  */
 export function bodyInit(headers: Record<string, string>, bytes: Uint8Array): { headers: Record<string, string>; body: BodyInit; duplex?: 'half' } {
-  const h = { ...headers };
-  const te = headerKey(h, 'transfer-encoding');
-  const chunked = te !== undefined && /chunked/i.test(h[te]!);
-  if (te !== undefined) delete h[te];
+  const te = headerKey(headers, 'transfer-encoding');
+  const chunked = te !== undefined && /chunked/i.test(headers[te]!);
+  const h = sendableHeaders(headers);
   if (chunked && canStreamRequestBodies()) {
-    const cl = headerKey(h, 'content-length');
-    if (cl !== undefined) delete h[cl];
     const body = new ReadableStream<Uint8Array>({
       start(c) {
         if (bytes.length) c.enqueue(bytes);
