@@ -9,8 +9,10 @@
  *
  * Everything runtime-specific is injected: `fetch`, extra headers (e.g. Authorization), an `auth`
  * hook asked once after a 401 (the Node edge answers it with `git credential fill`), `sleep` (for
- * tests), and a progress callback. Requests are retried with exponential backoff on network errors,
- * 429 (honouring Retry-After) and 5xx, a bounded number of times. Every download is hashed while it
+ * tests), and a progress callback. Requests are retried with exponential backoff on network errors
+ * (not TLS trust errors) and 5xx, a bounded number of times; 429 waits as Retry-After says, else long
+ * enough to outlast a rate window (bounded). Redirects, `_links`, chunked uploads, `authenticated`,
+ * expired actions and resumed (Range) downloads are handled as git-lfs handles them (lfs-http.ts). Every download is hashed while it
  * streams into the store and rejected before the store renames it into place when its SHA-256 or
  * size is wrong, so a corrupt object is never stored. Problems with single objects are collected
  * and thrown together as one LfsTransferError naming each object.
