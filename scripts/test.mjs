@@ -119,9 +119,33 @@ async function runChromium() {
 }
 
 if (want('node')) await runProcess('node', process.execPath, ['build/js/test/node/entry.js']);
+// git-lfs's test server for the Deno LFS rows, found and started as the Node suite does (test/node/lfs-test-server.ts)
+async function lfsTestServer() {
+  let mod;
+  try {
+    mod = await import('../build/js/test/node/lfs-test-server.js');
+  } catch (e) {
+    return { env: { THETA_LFS_TEST_ERROR: `could not load build/js/test/node/lfs-test-server.js (run node scripts/build.mjs): ${e.message}` } };
+  }
+  const where = mod.locateLfsTestServer();
+  if (!where.dir) return { env: { THETA_LFS_TEST_SKIP: where.reason } };
+  try {
+    const server = await mod.startLfsTestServer(where.dir);
+    return { server, mod, env: { THETA_LFS_TEST_URL: server.url, THETA_LFS_TEST_STATE: server.stateDir } };
+  } catch (e) {
+    return { mod, env: { THETA_LFS_TEST_ERROR: e.message } };
+  }
+}
+
 if (want('deno')) {
   const deno = join(root, 'node_modules/.bin/deno');
-  await runProcess('deno', deno, ['run', '--allow-read', '--allow-env', '--no-prompt', 'test/deno/entry.ts']);
+  const lfs = await lfsTestServer();
+  try {
+    await runProcess('deno', deno, ['run', '--allow-read', '--allow-env', '--allow-net=127.0.0.1', '--no-prompt', 'test/deno/entry.ts'], lfs.env);
+  } finally {
+    await lfs.server?.stop();
+    lfs.mod?.cleanupLfsTestServerBuild();
+  }
 }
 if (want('chromium')) await runChromium();
 

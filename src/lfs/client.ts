@@ -9,8 +9,10 @@
  *
  * Everything runtime-specific is injected: `fetch`, extra headers (e.g. Authorization), an `auth`
  * hook asked once after a 401 (the Node edge answers it with `git credential fill`), `sleep` (for
- * tests), and a progress callback. Requests are retried with exponential backoff on network errors,
- * 429 (honouring Retry-After) and 5xx, a bounded number of times. Every download is hashed while it
+ * tests), and a progress callback. Requests are retried with exponential backoff on network errors
+ * (not TLS trust errors) and 5xx, a bounded number of times; 429 waits as Retry-After says, else long
+ * enough to outlast a rate window (bounded). Redirects, `_links`, chunked uploads, `authenticated`,
+ * expired actions and resumed (Range) downloads are handled as git-lfs handles them (lfs-http.ts). Every download is hashed while it
  * streams into the store and rejected before the store renames it into place when its SHA-256 or
  * size is wrong, so a corrupt object is never stored. Problems with single objects are collected
  * and thrown together as one LfsTransferError naming each object.
@@ -18,6 +20,7 @@
 import { ThetaError } from '../core/errors.ts';
 import { createSha256 } from '../core/sha256.ts';
 import { assertOid, isOid, type ObjectStore, type Oid } from '../store/types.ts';
+import { bodyInit, sendableHeaders, describeFetchError, fetchErrorText, fetchFollowing, isExpired, rateLimitDelay, RATE_LIMIT_BACKOFF_MS, RATE_LIMIT_MAX_WAIT_MS, redactUrl } from './http.ts';
 
 export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
 /** Objects per batch request: git-lfs's own batch size. */
@@ -53,6 +56,8 @@ export interface LfsBatchObject {
   size: number;
   authenticated?: boolean;
   actions?: { download?: LfsAction; upload?: LfsAction; verify?: LfsAction };
+  /** Legacy name of `actions` (servers from before the batch API's final form); read as `actions`. */
+  _links?: { download?: LfsAction; upload?: LfsAction; verify?: LfsAction };
   error?: { code: number; message: string };
 }
 
@@ -60,6 +65,8 @@ export interface LfsBatchResponse {
   transfer?: string;
   objects: LfsBatchObject[];
   hash_algo?: string;
+  /** When the answer arrived (Date.now()), the base of each action's `expires_in`. Set by the client. */
+  receivedAt?: number;
 }
 
 export interface LfsProgress {
@@ -91,6 +98,10 @@ export interface LfsClientOptions {
   auth?: LfsAuth;
   /** A ref the objects belong to (sent as `ref.name`; servers may use it for access control). */
   ref?: string;
+  /** Ask `auth` for credentials before the first request (git-lfs's `lfs.<url>.access = basic`). */
+  eagerAuth?: boolean;
+  /** First wait after a 429 that carries no Retry-After (doubled per retry, bounded in total). */
+  rateLimitBackoffMs?: number;
   batchSize?: number;
   concurrency?: number;
   retries?: number;
@@ -230,22 +241,39 @@ export class LfsClient {
     const retries = this.o.retries ?? DEFAULT_RETRIES;
     const base = this.o.backoffMs ?? DEFAULT_BACKOFF_MS;
     const sleep = this.o.sleep ?? defaultSleep;
-    for (let attempt = 0; ; attempt++) {
+    let failures = 0;
+    let limited = 0;
+    let limitedWait = 0;
+    for (;;) {
       let res: Response;
       try {
-        res = await this.fetchFn(url, init());
+        res = await fetchFollowing(this.fetchFn, url, init);
       } catch (e) {
-        if (attempt >= retries) {
-          throw new LfsRequestError(`${what}: network error after ${attempt + 1} attempts: ${(e as Error).message}`, { url, attempts: attempt + 1 });
+        const info = describeFetchError(e);
+        if (!info.retryable || failures >= retries) {
+          const attempts = failures + 1;
+          throw new LfsRequestError(
+            `${what}: ${info.retryable ? `network error after ${attempts} attempt${attempts === 1 ? '' : 's'}: ` : ''}${fetchErrorText(e)} (${redactUrl(url)})`,
+            { url: redactUrl(url), attempts, errno: info.code },
+          );
         }
-        await sleep(Math.min(base * 2 ** attempt, MAX_BACKOFF_MS));
+        await sleep(Math.min(base * 2 ** failures++, MAX_BACKOFF_MS));
         continue;
       }
       if (res.ok) return res;
       const body = await res.text().catch(() => '');
       const retryAfter = parseRetryAfter(res.headers.get('retry-after'));
-      if (isRetryableStatus(res.status) && attempt < retries) {
-        await sleep(retryAfter ?? Math.min(base * 2 ** attempt, MAX_BACKOFF_MS));
+      if (res.status === 429) {
+        // rate limited: wait as told, else long enough to outlast a typical window (bounded in total)
+        const wait = retryAfter ?? rateLimitDelay(limited, this.o.rateLimitBackoffMs ?? RATE_LIMIT_BACKOFF_MS);
+        if (limitedWait + wait <= RATE_LIMIT_MAX_WAIT_MS) {
+          limited++;
+          limitedWait += wait;
+          await sleep(wait);
+          continue;
+        }
+      } else if (isRetryableStatus(res.status) && failures < retries) {
+        await sleep(retryAfter ?? Math.min(base * 2 ** failures++, MAX_BACKOFF_MS));
         continue;
       }
       throw new HttpStatusError(res.status, body, retryAfter);
@@ -271,8 +299,13 @@ export class LfsClient {
       hash_algo: 'sha256',
     };
     let res: Response;
+    if (this.o.eagerAuth && this.o.auth && !this.authTried) {
+      this.authTried = true;
+      const h = await this.o.auth.onUnauthorized(this.url);
+      if (h) this.headers = { ...this.headers, ...h };
+    }
     try {
-      res = await this.request(url, this.apiInit(body), `LFS batch ${operation} (${url})`);
+      res = await this.request(url, this.apiInit(body), `LFS batch ${operation}`);
     } catch (e) {
       if (e instanceof HttpStatusError && e.status === 401 && this.o.auth && !this.authTried) {
         this.authTried = true;
@@ -284,13 +317,16 @@ export class LfsClient {
             await this.o.auth.approve?.(this.url);
             return r;
           } catch (e2) {
-            if ((e2 as ThetaError).code === 'E_LFS_AUTH') await this.o.auth.reject?.(this.url);
+            // only a 401 says the credentials are wrong; a 403 (a ref rule, a read-only token) does not,
+            // and forgetting them would break the user's next git or git-lfs command (git-lfs rejects on 401 only)
+            if ((e2 as ThetaError).data?.status === 401) await this.o.auth.reject?.(this.url);
             throw e2;
           }
         }
       }
       throw this.requestError(e, `LFS batch ${operation}`, url);
     }
+    const receivedAt = Date.now();
     let doc: LfsBatchResponse;
     try {
       doc = JSON.parse(await res.text());
@@ -299,6 +335,11 @@ export class LfsClient {
     }
     if (!doc || !Array.isArray(doc.objects)) {
       throw new LfsRequestError(`LFS batch ${operation} (${url}): the server's answer has no "objects" list`, { url, status: res.status });
+    }
+    doc.receivedAt = receivedAt;
+    for (const o of doc.objects) {
+      // legacy servers answer with `_links`; an upload link there is as binding as in `actions`
+      if (o && typeof o === 'object' && !o.actions && o._links && typeof o._links === 'object') o.actions = o._links;
     }
     if (doc.transfer && doc.transfer !== 'basic') {
       throw new LfsRequestError(`LFS batch ${operation} (${url}): the server chose transfer '${doc.transfer}'; only 'basic' is supported`, { url });
@@ -319,9 +360,14 @@ export class LfsClient {
     return new LfsRequestError(`${what} (${url}): ${(e as Error)?.message ?? String(e)}`, { url });
   }
 
-  /** Headers for an action: the server's, plus ours when the href is on the API's own origin and sets none. */
-  private actionHeaders(action: LfsAction): Record<string, string> {
+  /**
+   * Headers for an action: the server's, plus ours when the href is on the API's own origin and sets
+   * none — unless the server marked the object `authenticated` (its href needs no credentials, and
+   * some storage refuses requests that carry them).
+   */
+  private actionHeaders(action: LfsAction, authenticated = false): Record<string, string> {
     const h: Record<string, string> = { ...(action.header ?? {}) };
+    if (authenticated) return h;
     try {
       const same = new URL(action.href).origin === new URL(this.url).origin;
       const hasAuth = Object.keys(h).some((k) => k.toLowerCase() === 'authorization');
@@ -353,12 +399,13 @@ export class LfsClient {
         const fail = (status: number, code: string, message: string) => failures.push({ oid: x.oid, size: x.size, name: x.name, status, code, message });
         if (!a) return void fail(0, 'E_LFS_NO_ANSWER', 'the server did not mention this object');
         if (a.error) return void fail(a.error.code, 'E_LFS_OBJECT', `server: ${a.error.code} ${a.error.message}`);
-        const action = a.actions?.download;
-        if (!action?.href) return void fail(0, 'E_LFS_NO_ACTION', 'the server gave no download action');
         // the server's size is authoritative when we did not know it (size 0 = unknown to the caller)
         const size = x.size || (Number.isSafeInteger(a.size) ? a.size : 0);
         try {
-          const got = await this.downloadOne(x.oid, size, action, into, (n) => {
+          const fresh = await this.fresh('download', x, a, answer.receivedAt);
+          const action = fresh.actions?.download;
+          if (!action?.href) return void fail(0, 'E_LFS_NO_ACTION', 'the server gave no download action');
+          const got = await this.downloadOne(x.oid, size, action, into, fresh.authenticated === true, (n) => {
             progress.doneBytes += n;
             this.o.onProgress?.({ ...progress });
           });
@@ -378,22 +425,50 @@ export class LfsClient {
     return result;
   }
 
-  private async downloadOne(oid: Oid, size: number, action: LfsAction, into: ObjectStore, onBytes: (n: number) => void): Promise<number> {
+  /**
+   * GET one object into `into`. A body cut off by the network is resumed with a Range request from the
+   * bytes already stored (a server that ignores Range sends the whole object again and the bytes we
+   * have are skipped), a bounded number of times; the SHA-256 covers every byte stored.
+   */
+  private async downloadOne(oid: Oid, size: number, action: LfsAction, into: ObjectStore, authenticated: boolean, onBytes: (n: number) => void): Promise<number> {
     const retries = this.o.retries ?? DEFAULT_RETRIES;
     const sleep = this.o.sleep ?? defaultSleep;
-    for (let attempt = 0; ; attempt++) {
-      const res = await this.request(action.href, () => ({ method: 'GET', headers: this.actionHeaders(action) }), `download ${oid}`);
-      let counted = 0;
-      try {
-        const { oid: stored, size: n } = await into.put(verifiedBody(res, oid, size, (k) => { counted += k; onBytes(k); }));
-        if (stored !== oid) throw new LfsCorruptDownloadError(oid, `stored as ${stored}`); // unreachable: verifiedBody checked
-        return n;
-      } catch (e) {
-        onBytes(-counted);
-        // a body cut off by the network is retried; a complete body with the wrong bytes is not
-        if (e instanceof LfsCorruptDownloadError || attempt >= retries || e instanceof ThetaError) throw e;
-        await sleep(Math.min((this.o.backoffMs ?? DEFAULT_BACKOFF_MS) * 2 ** attempt, MAX_BACKOFF_MS));
-      }
+    const base = this.o.backoffMs ?? DEFAULT_BACKOFF_MS;
+    const open = (from: number) =>
+      this.request(action.href, () => ({
+        method: 'GET',
+        // a resumed download asks for the rest of the plain bytes: no content coding (an empty
+        // Accept-Encoding), since the count of bytes we have is of the decoded body
+        headers: { ...sendableHeaders(this.actionHeaders(action, authenticated)), ...(from > 0 ? { Range: `bytes=${from}-`, 'Accept-Encoding': '' } : {}) },
+      }), `download ${oid}`);
+    const first = await open(0);
+    let counted = 0;
+    const count = (k: number) => { counted += k; onBytes(k); };
+    try {
+      const { oid: stored, size: n } = await into.put(resumableBody(first, open, oid, size, count, retries, (k) => sleep(Math.min(base * 2 ** k, MAX_BACKOFF_MS))));
+      if (stored !== oid) throw new LfsCorruptDownloadError(oid, `stored as ${stored}`); // unreachable: resumableBody checked
+      return n;
+    } catch (e) {
+      onBytes(-counted);
+      throw e;
+    }
+  }
+
+  /**
+   * The batch answer for `x` with a usable action for `operation`: when the action has expired (or is
+   * about to), the batch is asked again for this object, up to twice, as git-lfs does.
+   */
+  private async fresh(operation: LfsOperation, x: LfsObject, a: LfsBatchObject, receivedAt = Date.now()): Promise<LfsBatchObject> {
+    for (let round = 0; ; round++) {
+      const action = a.actions?.[operation];
+      if (!action || !isExpired(action, receivedAt)) return a;
+      if (round >= 2) throw new ThetaError('E_LFS_EXPIRED', `the server keeps answering with an expired ${operation} link (expires_at ${action.expires_at ?? '-'}, expires_in ${action.expires_in ?? '-'})`, { oid: x.oid });
+      const again = await this.batch(operation, [x]);
+      const next = again.objects.find((o) => o && o.oid === x.oid);
+      if (!next) throw new ThetaError('E_LFS_NO_ANSWER', 'the server did not mention this object when asked again', { oid: x.oid });
+      if (next.error) throw new ThetaError('E_LFS_OBJECT', `server: ${next.error.code} ${next.error.message}`, { oid: x.oid, status: next.error.code });
+      a = next;
+      receivedAt = again.receivedAt ?? Date.now();
     }
   }
 
@@ -416,9 +491,10 @@ export class LfsClient {
         const fail = (status: number, code: string, message: string) => failures.push({ oid: x.oid, size: x.size, name: x.name, status, code, message });
         if (!a) fail(0, 'E_LFS_NO_ANSWER', 'the server did not mention this object');
         else if (a.error) fail(a.error.code, 'E_LFS_OBJECT', `server: ${a.error.code} ${a.error.message}`);
-        else if (!a.actions?.upload) result.skipped.push(x); // the server has it
+        else if (!a.actions?.upload) result.skipped.push(x); // the server has it (its answer is the confirmation)
         else todo.push({ x, a });
       }
+      const receivedAt = answer.receivedAt;
       progress.objects += todo.length;
       progress.bytes += todo.reduce((s, t) => s + t.x.size, 0);
       if (todo.length) this.o.onProgress?.({ ...progress });
@@ -426,17 +502,23 @@ export class LfsClient {
         try {
           const bytes = await from.get(x.oid);
           if (bytes.length !== x.size) throw new ThetaError('E_LFS_SIZE', `local object has ${bytes.length} bytes, expected ${x.size}`, { oid: x.oid });
-          const up = a.actions!.upload!;
+          const f = await this.fresh('upload', x, a, receivedAt);
+          const up = f.actions?.upload;
+          if (!up?.href) {
+            // asked again, the server no longer wants it: it has the object now
+            result.skipped.push(x);
+            return;
+          }
+          const authd = f.authenticated === true;
           await this.request(up.href, () => ({
             method: 'PUT',
-            headers: { 'Content-Type': 'application/octet-stream', ...this.actionHeaders(up) },
-            body: bytes as unknown as BodyInit,
+            ...bodyInit({ 'Content-Type': 'application/octet-stream', ...this.actionHeaders(up, authd) }, bytes),
           }), `upload ${x.oid}`);
-          const verify = a.actions!.verify;
+          const verify = f.actions?.verify;
           if (verify?.href) {
             await this.request(verify.href, () => ({
               method: 'POST',
-              headers: { ...this.actionHeaders(verify), Accept: LFS_MEDIA_TYPE, 'Content-Type': LFS_MEDIA_TYPE },
+              headers: { ...sendableHeaders(this.actionHeaders(verify, authd)), Accept: LFS_MEDIA_TYPE, 'Content-Type': LFS_MEDIA_TYPE },
               body: JSON.stringify({ oid: x.oid, size: x.size }),
             }), `verify ${x.oid}`);
           }
@@ -458,43 +540,81 @@ export class LfsClient {
   }
 }
 
+/** Content-Range of a 206 answer says the body starts at `from`. */
+function rangeStartsAt(res: Response, from: number): boolean {
+  const m = /^bytes (\d+)-/i.exec(res.headers.get('content-range') ?? '');
+  return res.status === 206 && !!m && Number(m[1]) === from;
+}
+
 /**
- * A response body as chunks, hashed and counted as they pass; the final step throws
- * LfsCorruptDownloadError if the bytes are not `oid` (or not `size` bytes), which makes the
- * store's put discard its temp file instead of renaming it into place.
+ * A response body as chunks, hashed and counted as they pass. When the body breaks off (a network
+ * error mid-stream), it asks `open(n)` for the rest (a Range request from byte n) up to `retries`
+ * times; an answer that is not the asked-for range is read from the start with the first n bytes
+ * skipped. The final step throws LfsCorruptDownloadError if the bytes are not `oid` (or not `size`
+ * bytes), which makes the store's put discard its temp file instead of renaming it into place.
  */
-async function* verifiedBody(res: Response, oid: Oid, size: number, onBytes: (n: number) => void): AsyncGenerator<Uint8Array> {
+async function* resumableBody(
+  first: Response,
+  open: (from: number) => Promise<Response>,
+  oid: Oid,
+  size: number,
+  onBytes: (n: number) => void,
+  retries: number,
+  backoff: (attempt: number) => Promise<void>,
+): AsyncGenerator<Uint8Array> {
   const h = createSha256();
   let n = 0;
-  if (!res.body) {
-    const b = new Uint8Array(await res.arrayBuffer());
-    h.update(b);
-    n = b.length;
-    onBytes(b.length);
-    if (b.length) yield b;
-  } else {
-    const reader = res.body.getReader();
-    let finished = false;
+  let res = first;
+  let skip = 0;
+  for (let attempt = 0; ; ) {
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (!value?.length) continue;
-        n += value.length;
-        if (size && n > size) throw new LfsCorruptDownloadError(oid, `more than the ${size} bytes announced`);
-        h.update(value);
-        onBytes(value.length);
-        yield value;
+      if (!res.body) {
+        const b = new Uint8Array(await res.arrayBuffer());
+        if (b.length > skip) yield* take(b.subarray(skip));
+        skip = 0;
+        break;
       }
-      finished = true;
-    } finally {
-      if (!finished) await reader.cancel().catch(() => {});
-      reader.releaseLock();
+      const reader = res.body.getReader();
+      let finished = false;
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          if (!value?.length) continue;
+          let chunk = value;
+          if (skip) {
+            const drop = Math.min(skip, chunk.length);
+            skip -= drop;
+            chunk = chunk.subarray(drop);
+            if (!chunk.length) continue;
+          }
+          yield* take(chunk);
+        }
+        finished = true;
+      } finally {
+        if (!finished) await reader.cancel().catch(() => {});
+        reader.releaseLock();
+      }
+      break;
+    } catch (e) {
+      // a complete body with the wrong bytes is not retried; a body cut off by the network is resumed
+      if (e instanceof ThetaError || attempt >= retries) throw e;
+      await backoff(attempt++);
+      res = await open(n);
+      skip = rangeStartsAt(res, n) ? 0 : n;
     }
   }
   if (size && n !== size) throw new LfsCorruptDownloadError(oid, `${n} bytes, expected ${size}`);
   const actual = h.digestHex();
   if (actual !== oid) throw new LfsCorruptDownloadError(oid, `its bytes hash to ${actual}`);
+
+  function* take(chunk: Uint8Array): Generator<Uint8Array> {
+    n += chunk.length;
+    if (size && n > size) throw new LfsCorruptDownloadError(oid, `more than the ${size} bytes announced`);
+    h.update(chunk);
+    onBytes(chunk.length);
+    yield chunk;
+  }
 }
 
 export function isLfsObject(x: unknown): x is LfsObject {

@@ -14,9 +14,10 @@ import { discoverLfsEndpoint, type LfsEndpoint, type LfsOperation } from '../../
 import type { LocalObjectStore } from '../../store/local.ts';
 import { createRemoteStore, type ObjectDownloader, type RemoteObjectStore } from '../../lfs/remote-store.ts';
 import type { ObjectStore } from '../../store/types.ts';
-import { looksLikeMetadata, parseMetadata, referencedObjects } from '../../theta/metadata.ts';
+import { entryObjects, looksLikeMetadata, parseMetadata, referencedObjects } from '../../theta/metadata.ts';
 import { git, gitCommonDir, gitText } from '../git/git.ts';
 import { openLocalStore } from '../files/store-fs.ts';
+import { nodeHttp } from './http-node.ts';
 
 /** Largest blob read to look for theta metadata (metadata of a model with ~100k tensors stays well below). */
 export const MAX_METADATA_BYTES = 64 << 20;
@@ -63,6 +64,12 @@ export async function defaultRemote(cwd: string): Promise<string> {
   const remotes = (await git(['remote'], { cwd, allowFail: true })).stdout.toString().split('\n').filter(Boolean);
   if (remotes.includes('origin') || remotes.length !== 1) return 'origin';
   return remotes[0]!;
+}
+
+/** The checked-out branch as a full ref (`refs/heads/main`), sent with downloads as git-lfs does; undefined when detached. */
+export async function currentRef(cwd: string): Promise<string | undefined> {
+  const r = (await git(['symbolic-ref', '-q', 'HEAD'], { cwd, allowFail: true })).stdout.toString().trim();
+  return r || undefined;
 }
 
 export async function findEndpoint(cwd: string, remote: string, operation: LfsOperation): Promise<LfsEndpoint | null> {
@@ -183,6 +190,8 @@ export interface NodeTransferOptions {
   operation: LfsOperation;
   /** Shown before the progress bar. */
   label?: string;
+  /** The ref the transfer is for (sent in the batch request; some servers require it). */
+  ref?: string;
   onProgress?: (p: LfsProgress) => void;
 }
 
@@ -199,7 +208,8 @@ export async function openTransfer(o: NodeTransferOptions): Promise<(Transfer & 
   if (endpoint.username !== undefined) {
     headers.Authorization = `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password ?? ''}`).toString('base64')}`;
   }
-  const client = new LfsClient({ url: endpoint.url, headers, auth: gitCredentialAuth(o.cwd), onProgress: o.onProgress });
+  const http = await nodeHttp(o.cwd, endpoint.url);
+  const client = new LfsClient({ url: endpoint.url, headers, auth: gitCredentialAuth(o.cwd), onProgress: o.onProgress, ref: o.ref, fetch: http.fetch, eagerAuth: http.eagerAuth });
   return Object.assign(client, { endpoint });
 }
 
@@ -213,7 +223,7 @@ export function withRemoteObjects(store: LocalObjectStore, cwd: string): RemoteO
     remote: async () => {
       const remote = await defaultRemote(cwd);
       bar = progressBar('git-theta: downloading');
-      const t = await openTransfer({ cwd, remote, operation: 'download', onProgress: (p) => bar?.onProgress?.(p) });
+      const t = await openTransfer({ cwd, remote, operation: 'download', onProgress: (p) => bar?.onProgress?.(p), ref: await currentRef(cwd) });
       return t && { download: async (objects, into) => { try { return await t.download(objects, into); } finally { bar?.done(); } } };
     },
   });
@@ -250,19 +260,27 @@ async function readSmallBlobs(cwd: string, blobs: BlobAt[]): Promise<{ blob: Blo
   return res;
 }
 
-/** Every object the theta metadata among `blobs` names, each named by its file path. */
-async function objectsOfBlobs(cwd: string, blobs: BlobAt[]): Promise<LfsObject[]> {
-  const objects = new Map<string, LfsObject>();
+/** An object a tracked file needs: `name` says file and tensor (for messages), `path` the file. */
+export type ThetaObject = LfsObject & { path: string };
+
+/** Every object the theta metadata among `blobs` names, each named by its file path and tensor. */
+async function objectsOfBlobs(cwd: string, blobs: BlobAt[]): Promise<ThetaObject[]> {
+  const objects = new Map<string, ThetaObject>();
   for (const { blob, bytes } of await readSmallBlobs(cwd, blobs)) {
     if (!looksLikeMetadata(bytes)) continue;
     const meta = parseMetadata(bytes, blob.path);
-    for (const r of referencedObjects(meta)) if (!objects.has(r.oid)) objects.set(r.oid, { oid: r.oid, size: r.size, name: blob.path });
+    // each object named by file and tensor, so a failed transfer says what it was for
+    const add = (r: { oid: string; size: number }, what: string) => {
+      if (!objects.has(r.oid)) objects.set(r.oid, { oid: r.oid, size: r.size, name: `${blob.path} ${what}`, path: blob.path });
+    };
+    add(meta.skeleton, '(file skeleton)');
+    for (const [tensor, entry] of Object.entries(meta.tensors)) for (const r of entryObjects(entry)) add(r, `tensor '${tensor}'`);
   }
   return [...objects.values()];
 }
 
 /** Blobs added or changed by these commits (against each parent; the whole tree for a root commit). */
-export async function objectsOfCommits(cwd: string, commits: string[]): Promise<LfsObject[]> {
+export async function objectsOfCommits(cwd: string, commits: string[]): Promise<ThetaObject[]> {
   if (!commits.length) return [];
   const r = await git(['diff-tree', '--stdin', '-r', '-m', '--root', '--no-commit-id', '--no-renames', '-z'], { cwd, input: commits.join('\n') + '\n' });
   const parts = r.stdout.toString('utf8').split('\0');
@@ -278,7 +296,7 @@ export async function objectsOfCommits(cwd: string, commits: string[]): Promise<
 }
 
 /** Every object the theta-tracked files at these revisions need. */
-export async function objectsAtRefs(cwd: string, refs: string[]): Promise<LfsObject[]> {
+export async function objectsAtRefs(cwd: string, refs: string[]): Promise<ThetaObject[]> {
   const blobs: BlobAt[] = [];
   for (const ref of refs) {
     const out = (await git(['ls-tree', '-r', '-z', '--full-tree', ref], { cwd })).stdout.toString('utf8');
@@ -306,40 +324,52 @@ export interface PushSummary {
  * Throws (so the hook exits non-zero and git refuses the push) when anything could not be sent.
  */
 export async function prePushUpload(o: { cwd: string; remote: string; url?: string; stdin: string; log?: (s: string) => void }): Promise<PushSummary> {
-  const commits = new Set<string>();
+  // the commits each pushed ref brings, grouped by the remote ref (sent as the batch's `ref`)
+  const byRef = new Map<string, Set<string>>();
   for (const line of o.stdin.split('\n')) {
     // git's lines only; anything else (blank, malformed) names no commits
     const m = /^(\S+) ([0-9a-f]{40}|[0-9a-f]{64}) (\S+) ([0-9a-f]{40}|[0-9a-f]{64})$/.exec(line.trim());
     if (!m) continue;
-    const [, , localSha, , remoteSha] = m as unknown as [string, string, string, string, string];
+    const [, , localSha, remoteRef, remoteSha] = m as unknown as [string, string, string, string, string];
     if (ZERO_SHA.test(localSha)) continue; // a deletion sends nothing
     const known = !ZERO_SHA.test(remoteSha) && (await git(['cat-file', '-e', `${remoteSha}^{commit}`], { cwd: o.cwd, allowFail: true })).code === 0;
     const not = known ? [remoteSha] : [o.remote ? `--remotes=${o.remote}` : '--remotes'];
     const list = await gitText(['rev-list', localSha, '--not', ...not], { cwd: o.cwd });
-    for (const c of list.split('\n')) if (c) commits.add(c);
+    const set = byRef.get(remoteRef) ?? new Set<string>();
+    for (const c of list.split('\n')) if (c) set.add(c);
+    byRef.set(remoteRef, set);
   }
-  const objects = await objectsOfCommits(o.cwd, [...commits]);
-  const summary: PushSummary = { objects: objects.length, uploaded: 0, bytes: 0, present: 0, url: null };
-  if (!objects.length) return summary;
+  const groups: { ref: string; objects: ThetaObject[] }[] = [];
+  const seen = new Set<string>();
+  for (const [ref, commits] of byRef) {
+    const objects = (await objectsOfCommits(o.cwd, [...commits])).filter((x) => !seen.has(x.oid));
+    for (const x of objects) seen.add(x.oid);
+    if (objects.length) groups.push({ ref, objects });
+  }
+  const summary: PushSummary = { objects: seen.size, uploaded: 0, bytes: 0, present: 0, url: null };
+  if (!groups.length) return summary;
   // a remote given as a URL: git passes the URL as both arguments
   const remote = o.remote || o.url || 'origin';
-  const bar = progressBar('git-theta: uploading');
-  const transfer = await openTransfer({ cwd: o.cwd, remote, operation: 'upload', onProgress: bar.onProgress });
-  if (!transfer) {
-    throw new ThetaError('E_LFS_NO_ENDPOINT', `no LFS server known for remote '${remote}': set one with 'git config lfs.url <url>' (or remote.${remote}.lfsurl); the push was stopped before anything was sent`, { remote });
-  }
-  summary.url = transfer.url;
   const store = openLocalStore(await gitCommonDir(o.cwd));
+  const bar = progressBar('git-theta: uploading');
   try {
-    const r = await transfer.upload(objects, store);
-    summary.uploaded = r.transferred.length;
-    summary.bytes = r.bytes;
-    summary.present = r.skipped.length;
-    // confirm: the server must now have every object (a batch that asks for nothing)
-    if (r.transferred.length && transfer instanceof LfsClient) {
-      const answer = await transfer.batch('upload', r.transferred);
-      const still = answer.objects.filter((a) => a.actions?.upload || a.error);
-      if (still.length) throw new ThetaError('E_LFS_VERIFY', `the LFS server at ${transfer.url} still lacks ${still.length} of the uploaded objects (e.g. ${still[0]!.oid}); the push was stopped`, { oids: still.map((a) => a.oid) });
+    for (const g of groups) {
+      const transfer = await openTransfer({ cwd: o.cwd, remote, operation: 'upload', onProgress: bar.onProgress, ref: g.ref });
+      if (!transfer) {
+        throw new ThetaError('E_LFS_NO_ENDPOINT', `no LFS server known for remote '${remote}': set one with 'git config lfs.url <url>' (or remote.${remote}.lfsurl); the push was stopped before anything was sent`, { remote });
+      }
+      summary.url = transfer.url;
+      // the push-safety rule: every object is either confirmed present by the server's batch answer or
+      // uploaded (and verified when the server asks for it); anything else throws, naming file and tensor
+      const r = await transfer.upload(g.objects, store);
+      if (r.transferred.length + r.skipped.length !== g.objects.length) {
+        const done = new Set([...r.transferred, ...r.skipped].map((x) => x.oid));
+        const lost = g.objects.filter((x) => !done.has(x.oid));
+        throw new LfsTransferError('upload', lost.map((x) => ({ oid: x.oid, size: x.size, name: x.name, status: 0, code: 'E_LFS_UNCONFIRMED', message: 'neither uploaded nor confirmed present by the server' })), r.transferred.length);
+      }
+      summary.uploaded += r.transferred.length;
+      summary.bytes += r.bytes;
+      summary.present += r.skipped.length;
     }
   } finally {
     bar.done();
@@ -366,7 +396,7 @@ export async function fetchObjects(o: { cwd: string; remote?: string; refs?: str
   if (!missing.length) return summary;
   const remote = o.remote ?? (await defaultRemote(o.cwd));
   const bar = progressBar('git-theta: downloading');
-  const transfer = await openTransfer({ cwd: o.cwd, remote, operation: 'download', onProgress: bar.onProgress });
+  const transfer = await openTransfer({ cwd: o.cwd, remote, operation: 'download', onProgress: bar.onProgress, ref: await currentRef(o.cwd) });
   if (!transfer) throw new ThetaError('E_LFS_NO_ENDPOINT', `no LFS server known for remote '${remote}': set one with 'git config lfs.url <url>' (or remote.${remote}.lfsurl)`, { remote });
   try {
     const r = await transfer.download(missing, store);

@@ -55,7 +55,7 @@ export function registerFetch(program: Command): void {
       const root = await worktreeRoot();
       const missing = new Set(r.missing.map((x) => x.oid));
       const paths = new Set<string>();
-      for (const x of await objectsAtRefs(process.cwd(), ['HEAD'])) if (missing.has(x.oid) && x.name) paths.add(x.name);
+      for (const x of await objectsAtRefs(process.cwd(), ['HEAD'])) if (missing.has(x.oid)) paths.add(x.path);
       const redo: string[] = [];
       for (const p of paths) if (await needsCheckout(root, p)) redo.push(p);
       if (redo.length) {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { collect } from '../../../core/io.ts';
 import { runFilterProcess } from '../../git/filter-process.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
+import { ensurePrePushHook } from '../../git/ensure-hook.ts';
 import { ENV_FORMAT, ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
 
 export function registerFilter(program: Command): void {
@@ -10,6 +11,8 @@ export function registerFilter(program: Command): void {
     .description("(run by git) the 'theta' clean/smudge filter, speaking git's long-running filter protocol on stdin/stdout")
     .action(async () => {
       const repo = await ThetaRepo.open();
+      // a repository the filter runs in needs the pre-push hook (a global install + plain clone has none)
+      await ensurePrePushHook(process.cwd());
       const summary = await runFilterProcess({
         clean: async (req, content, out) => {
           const meta = await repo.clean(req.pathname, content, {
