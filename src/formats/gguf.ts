@@ -22,7 +22,7 @@
  * known, against the bytes that remain, before anything is allocated; offsets must be aligned,
  * tensors must not overlap and only alignment padding may sit between them.
  */
-import { checkChunkBytes, readOnce } from './read-once.ts';
+import { allocBytes, checkChunkBytes, readOnce } from './read-once.ts';
 import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromBytes, type ByteReader, type ByteSink } from '../core/io.ts';
@@ -531,7 +531,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<GGUFRea
         },
         async bytes() {
           once.claim('bytes()');
-          const out = new Uint8Array(info.byteLength);
+          const out = allocBytes(info.byteLength, file, info.name);
           while (consumed < info.byteLength) {
             const part = await r.readUpTo(info.byteLength - consumed);
             if (!part.length) rethrow(new TruncatedError(file, 0, 0, 0), info.name, info.byteLength - consumed, header.dataStart + info.offset + consumed);

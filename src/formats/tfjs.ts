@@ -16,7 +16,7 @@
  * `rebuildTfjs` writes model.json and every shard through a sink factory; the single-sink `rebuild`
  * of the format interface writes model.json only.
  */
-import { checkChunkBytes, readOnce } from './read-once.ts';
+import { checkChunkBytes, readAllBytes, readOnce } from './read-once.ts';
 import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
@@ -281,14 +281,8 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
             })();
           },
           async bytes() {
-            once.claim('bytes()');
-            const out = new Uint8Array(w.byteLength);
-            while (consumed < w.byteLength) {
-              const p = await readUpTo(w.byteLength - consumed, w.name);
-              out.set(p, consumed);
-              consumed += p.length;
-            }
-            return out;
+            // the manifest's size is a claim: the shards must deliver it before it is allocated
+            return readAllBytes(file, w.name, w.byteLength, tensor.chunks(1 << 20));
           },
         };
         yield tensor;

@@ -25,6 +25,7 @@ import '../merges/index.ts';
 import { openCheckpointFile } from './open-checkpoint.ts';
 import { worktreeFiles } from './file-access.ts';
 import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
+import { inputDigest } from '../theta/exact.ts';
 import { openLocalStore } from './store-fs.ts';
 import { withRemoteObjects } from './lfs-node.ts';
 import type { RemoteStoreExtras } from '../store/remote-store.ts';
@@ -143,9 +144,11 @@ export class ThetaRepo {
     }
     const format = o.format ? getFormat(o.format) : (await this.formatAttribute(path)) ?? sniffFormat(head, path);
     let size = 0;
+    const digest = inputDigest(this.kernels);
     const counted = (async function* () {
       for await (const c of stream) {
         size += c.length;
+        digest.update(c);
         yield c;
       }
     })();
@@ -167,11 +170,16 @@ export class ThetaRepo {
         chainCap: this.settings.chainCap,
         tolerance: this.settings.tolerance,
         fileSize: 0,
+        fileName: path,
+        format,
+        input: async () => {
+          // every byte must be accounted for, or checkout could not give the file back exactly
+          if ((await bytes.readUpTo(1)).length) {
+            throw new FormatError(`unexpected bytes after the end of the ${format.id} data; the file cannot be stored exactly (is it corrupt?)`, { file: path });
+          }
+          return { size: digest.size, digest: digest.digest() };
+        },
       });
-      // every byte must be accounted for, or checkout could not give the file back exactly
-      if ((await bytes.readUpTo(1)).length) {
-        throw new FormatError(`unexpected bytes after the end of the ${format.id} data; the file cannot be stored exactly (is it corrupt?)`, { file: path });
-      }
       meta.size = size;
       return new TextEncoder().encode(serializeMetadata(meta));
     } finally {

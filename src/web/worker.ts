@@ -14,6 +14,7 @@ import { createMemoryStore } from '../store/memory.ts';
 import { createRemoteStore, type RemoteObjectStore } from '../store/remote-store.ts';
 import type { ObjectStore } from '../store/types.ts';
 import type { CommitInfo, DiffResult, DownloadStats, OpenResult, Request, Response } from './protocol.ts';
+import { ThetaError } from '../core/errors.ts';
 
 const DIR = '/repo';
 
@@ -31,7 +32,7 @@ const downloads: DownloadStats = { objects: 0, bytes: 0 };
 const post = (m: Response) => (self as unknown as Worker).postMessage(m);
 
 function need(): Opened {
-  if (!opened) throw new Error('no repository is open');
+  if (!opened) throw new ThetaError('E_NOT_OPEN', 'no repository is open; open one first');
   return opened;
 }
 
@@ -45,7 +46,7 @@ async function open(id: number, url: string, lfsUrl: string | null | undefined, 
       onProgress: (p) => post({ type: 'progress', id, phase: 'clone', label: p.phase, loaded: p.loaded, total: p.total || 0 }),
     });
   } catch (e) {
-    throw new Error(`could not clone ${url}: ${(e as Error).message}`);
+    throw new ThetaError('E_CLONE', `could not clone ${url}: ${(e as Error).message}; check the URL and that the server allows this page's origin (CORS)`, { url });
   }
   const lfs = lfsUrl ?? endpointFromGitUrl(url)?.url ?? null;
   const client = lfs && /^https?:/i.test(lfs)
