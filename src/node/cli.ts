@@ -84,7 +84,11 @@ export function reportError(err: unknown): ExitCode {
     return 1;
   }
   const e = err as { code?: string; message?: string; stack?: string };
-  if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'EISDIR') {
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
+    process.stderr.write(`git-theta: ${oneLine(String(e.message))}: the disk is full; free some space (git theta gc removes unneeded objects), then run the command again\n`);
+    return 1;
+  }
+  if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'EISDIR' || e?.code === 'EROFS') {
     process.stderr.write(`git-theta: ${oneLine(String(e.message))}\n`);
     return 1;
   }

@@ -17,6 +17,7 @@ import type { ObjectStore } from '../store/types.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects } from '../theta/metadata.ts';
 import { git, gitCommonDir, gitText } from './git.ts';
 import { openLocalStore } from './store-fs.ts';
+import { faultPoint } from './faults.ts';
 
 /** Largest blob read to look for theta metadata (metadata of a model with ~100k tensors stays well below). */
 export const MAX_METADATA_BYTES = 64 << 20;
@@ -324,7 +325,7 @@ export async function prePushUpload(o: { cwd: string; remote: string; url?: stri
   // a remote given as a URL: git passes the URL as both arguments
   const remote = o.remote || o.url || 'origin';
   const bar = progressBar('git-theta: uploading');
-  const transfer = await openTransfer({ cwd: o.cwd, remote, operation: 'upload', onProgress: bar.onProgress });
+  const transfer = await openTransfer({ cwd: o.cwd, remote, operation: 'upload', onProgress: (p) => { faultPoint('upload'); bar.onProgress?.(p); } });
   if (!transfer) {
     throw new ThetaError('E_LFS_NO_ENDPOINT', `no LFS server known for remote '${remote}': set one with 'git config lfs.url <url>' (or remote.${remote}.lfsurl); the push was stopped before anything was sent`, { remote });
   }

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createLocalStore, type LocalObjectStore } from '../store/local.ts';
 import type { StoreFs, StoreReadHandle, StoreStat, StoreWriteHandle } from '../store/types.ts';
 import { useNodeSha256 } from './sha256-node.ts';
+import { faultPoint } from './faults.ts';
 
 const isErr = (e: unknown, ...codes: string[]) => codes.includes((e as NodeJS.ErrnoException)?.code ?? '');
 
@@ -29,6 +30,7 @@ export function nodeStoreFs(): StoreFs {
             const { bytesWritten } = await fh.write(bytes, off, bytes.length - off);
             off += bytesWritten;
           }
+          faultPoint('object-write');
         },
         close: () => fh.close(),
       };

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { collect } from '../../core/io.ts';
 import { runFilterProcess } from '../filter-process.ts';
+import { faultPoint } from '../faults.ts';
 import { ThetaRepo } from '../theta-repo.ts';
 import { ENV_FORMAT, ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
 
@@ -21,7 +22,7 @@ export function registerFilter(program: Command): void {
         },
         smudge: async (req, content, out) => {
           const blob = await collect(content);
-          await repo.smudge(req.pathname, blob, { write: (b) => out.write(b), close: async () => {} });
+          await repo.smudge(req.pathname, blob, { write: async (b) => { await out.write(b); faultPoint('smudge-write'); }, close: async () => {} });
         },
       });
       process.exitCode = 0;
