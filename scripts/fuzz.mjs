@@ -23,8 +23,14 @@ if (!isMainThread) {
   await useFastCrc32();
   for (let i = from; i < to; i++) {
     parentPort.postMessage({ type: 'start', index: i });
-    const input = await fuzzCase(format, seed, i);
-    const r = await runCase(format, input, { timeoutMs, readWhole: i % 2 === 0 });
+    let r;
+    try {
+      const input = await fuzzCase(format, seed, i);
+      r = await runCase(format, input, { timeoutMs, readWhole: i % 2 === 0 });
+    } catch (e) {
+      // runCase classifies the reader's errors itself: this is the fuzzer failing to make the case
+      r = { outcome: 'untyped', error: `fuzzer: ${e?.message ?? e}` };
+    }
     parentPort.postMessage({ type: 'done', index: i, outcome: r.outcome, error: r.error });
   }
   parentPort.postMessage({ type: 'end' });
@@ -88,6 +94,7 @@ if (!isMainThread) {
           else if (Date.now() - last > timeoutMs + 2000) { w.terminate(); finish({ stop: current, outcome: 'hang' }); }
         }, 250);
         w.on('message', (m) => {
+          if (finished) return; // late messages of a stopped worker: its cases are accounted for
           last = Date.now();
           if (m.type === 'start') current = m.index;
           else if (m.type === 'done') {
@@ -102,7 +109,7 @@ if (!isMainThread) {
       if (result.stop !== null && result.stop !== undefined) {
         count[result.outcome]++;
         failures.push({ index: result.stop, outcome: result.outcome, error: result.error });
-        next = result.stop + 1;
+        next = Math.max(next, result.stop + 1);
       } else if (next < cases && result.stop === null) {
         // the worker ended early without saying why: count the case it was on as untyped
         if (next < cases) { count.untyped++; failures.push({ index: next, outcome: 'untyped', error: 'worker exited' }); next++; }
@@ -113,7 +120,7 @@ if (!isMainThread) {
     process.stdout.write(`${format}: ${n} cases, ok ${count.ok}, typed ${count.typed}, untyped ${count.untyped}, mismatch ${count.mismatch}, hang ${count.hang}, memory ${count.memory} (seed ${seed}, ${secs} s)\n`);
     for (const f of failures.slice(0, 20)) {
       process.stdout.write(`  case ${f.index}: ${f.outcome}${f.error ? `: ${f.error}` : ''}\n`);
-      await save(format, f.index, f.outcome);
+      await save(format, f.index, f.outcome).catch((e) => process.stdout.write(`  (could not save case ${f.index}: ${e.message})\n`));
     }
     bad += failures.length;
   }
