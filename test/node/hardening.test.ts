@@ -211,6 +211,11 @@ t('4. install --local --global and a bad theta.tolerance are typed one-line erro
     assert.is(add.code, 1);
     oneTypedLine(add.stderr, 'add with a bad theta.tolerance');
     assert.match(add.stderr, /theta\.tolerance/);
+    await git(dir, 'config', '--unset', 'theta.tolerance');
+    await git(dir, 'config', 'theta.verifyClean', 'maybe');
+    const verify = await theta(dir, ['add', 'm.safetensors']);
+    assert.is(verify.code, 1);
+    oneTypedLine(verify.stderr, 'add with a bad theta.verifyClean');
   } finally {
     cleanup(dir);
   }
