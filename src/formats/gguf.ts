@@ -22,7 +22,7 @@
  * known, against the bytes that remain, before anything is allocated; offsets must be aligned,
  * tensors must not overlap and only alignment padding may sit between them.
  */
-import { allocBytes, checkChunkBytes, readOnce } from './read-once.ts';
+import { checkChunkBytes, readAllBytes, readOnce } from './read-once.ts';
 import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromBytes, type ByteReader, type ByteSink } from '../core/io.ts';
@@ -532,14 +532,15 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<GGUFRea
         },
         async bytes() {
           once.claim('bytes()');
-          const out = allocBytes(info.byteLength, file, info.name);
-          while (consumed < info.byteLength) {
-            const part = await r.readUpTo(info.byteLength - consumed);
-            if (!part.length) rethrow(new TruncatedError(file, 0, 0, 0), info.name, info.byteLength - consumed, header.dataStart + info.offset + consumed);
-            out.set(part, consumed);
-            consumed += part.length;
-          }
-          return out;
+          // the header's size is a claim: past 64 MiB, only what the input delivers is allocated
+          return readAllBytes(file, info.name, info.byteLength, (async function* () {
+            while (consumed < info.byteLength) {
+              const part = await r.readUpTo(Math.min(1 << 24, info.byteLength - consumed));
+              if (!part.length) rethrow(new TruncatedError(file, 0, 0, 0), info.name, info.byteLength - consumed, header.dataStart + info.offset + consumed);
+              consumed += part.length;
+              yield part;
+            }
+          })());
         },
       };
       yield tensor;
