@@ -7,7 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
 import { cleanup, filesUnder, fixturesDir, git, objectFiles, run, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
@@ -201,4 +201,3 @@ t('two git adds at once in two worktrees share one object store safely', async (
 
 t.run();
 
-void existsSync;

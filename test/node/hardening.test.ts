@@ -3,7 +3,7 @@
 // user mistakes reported as internal errors, no fsck, and serve's Host / CORS / write rules.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { ThetaError, FormatError, MAX_MESSAGE, quoteName } from '../../src/core/errors.ts';
@@ -374,5 +374,3 @@ t('6. serve --help documents the access options', async () => {
 
 t.run();
 
-void existsSync;
-void mkdirSync;

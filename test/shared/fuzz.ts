@@ -22,7 +22,7 @@
 import { ThetaError } from '../../src/core/errors.ts';
 import { crc32 } from '../../src/core/crc32.ts';
 import { memorySink, readerFromBytes, type ByteSink } from '../../src/core/io.ts';
-import { encodeGgufHeader, writeGguf } from '../../src/formats/gguf.ts';
+import { writeGguf } from '../../src/formats/gguf.ts';
 import { writeNpy, writeNpz } from '../../src/formats/numpy.ts';
 import { writePytorch } from '../../src/formats/pytorch.ts';
 import { getFormat } from '../../src/formats/registry.ts';
@@ -99,7 +99,6 @@ export async function seedFor(format: FuzzFormat, rng: Rng): Promise<Uint8Array 
     case 'tfjs': return tfjsSeed(rng);
   }
 }
-void encodeGgufHeader;
 
 // ---------------------------------------------------------------- where the fields are
 
