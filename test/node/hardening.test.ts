@@ -169,6 +169,8 @@ t('3. names from files are escaped and bounded in every typed error', async () =
   assert.ok(e.message.length < 400, `bounded: ${e.message.length}`);
   assert.match(e.message, /'a\\nb\\r\\u0000c\\u001b\[31mxxx/);
   assert.match(quoteName('ok'), /^'ok'$/);
+  assert.is(quoteName('a\u007fb\u0085c\u2028d'), "'a\\u007fb\\u0085c\\u2028d'", 'DEL, C1 controls and line separators are escaped too');
+  assert.is(quoteName('é✓'), "'é✓'", 'other characters are kept');
   const long = new ThetaError('E_X', 'y'.repeat(100_000) + '\n');
   assert.ok(long.message.length <= MAX_MESSAGE + 60);
   long.message = 'again\nand again';

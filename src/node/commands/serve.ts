@@ -33,7 +33,7 @@ Examples:
     .option('--allow-push', 'accept git pushes and LFS uploads (with no --token, anyone who can reach the port may push: keep it on loopback)')
     .option('--allow-host <name>', 'also answer requests whose Host header names <name> (repeatable)', collect, [] as string[])
     .option('--cors-origin <origin>', 'let web pages from <origin> (e.g. https://app.example) write, with --allow-push (repeatable)', collect, [] as string[])
-    .option('--token <token>', 'writes need this token (Bearer, or the password of Basic credentials); also read from THETA_SERVE_TOKEN')
+    .option('--token <token>', 'writes need this token (Bearer, or the password of Basic credentials); better given as THETA_SERVE_TOKEN, since other users can see a command line')
     .option('--verbose', 'log every request on stderr')
     .action(async (repo: string | undefined, o: { port: string; host: string; allowPush?: boolean; verbose?: boolean; allowHost: string[]; corsOrigin: string[]; token?: string }) => {
       const token = o.token ?? process.env.THETA_SERVE_TOKEN;
