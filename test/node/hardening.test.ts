@@ -291,6 +291,26 @@ t('5. fsck finds missing and corrupt objects by file, revision and tensor; --rep
   }
 });
 
+t('5. fsck also checks what the stash needs, by revision', async () => {
+  const dir = await thetaRepo(['*.npz']);
+  try {
+    const v1 = await npz([{ name: 'a.npy', shape: [16], data: f32(new Array(16).fill(1)) }]);
+    const v2 = await npz([{ name: 'a.npy', shape: [16], data: f32(new Array(16).fill(2)) }]);
+    writeFileSync(join(dir, 'm.npz'), v1);
+    await git(dir, 'add', '.gitattributes', 'm.npz');
+    await git(dir, 'commit', '-q', '-m', 'v1');
+    writeFileSync(join(dir, 'm.npz'), v2);
+    await git(dir, 'stash', '-q');
+    const oid = JSON.parse(await git(dir, 'show', 'stash@{0}:m.npz')).tensors.a.chain[0].object.oid;
+    rmSync(objectPath(dir, oid));
+    const r = await theta(dir, ['fsck']);
+    assert.is(r.code, 1);
+    assert.match(r.stdout, new RegExp(`missing object ${oid} .*m\\.npz at stash@\\{0\\}: tensor 'a'`));
+  } finally {
+    cleanup(dir);
+  }
+});
+
 // ---------------------------------------------------------------- 6. serve
 
 function raw(port: number, path: string, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
