@@ -1,3 +1,35 @@
+/** Longest name (tensor, zip entry, pickle global, GGUF key) shown in a message, in UTF-16 units. */
+export const MAX_NAME_IN_MESSAGE = 120;
+/** Longest error message; longer ones are cut (names from files are the usual cause). */
+export const MAX_MESSAGE = 2000;
+
+// C0 controls, DEL, C1 controls, and the two line/paragraph separators that JavaScript treats as newlines
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** Control characters shown as JSON-style escapes (`\n`, `\u0000`), so a message stays one visible line. */
+export function escapeControls(s: string): string {
+  return s.replace(CONTROL, (c) => {
+    const j = JSON.stringify(c);
+    return j.length === 4 ? j.slice(1, -1) : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  });
+}
+
+/**
+ * A name read from a file, for an error message: in single quotes, control characters escaped, cut
+ * to MAX_NAME_IN_MESSAGE characters (an ellipsis and the full length say it was cut).
+ */
+export function quoteName(name: unknown, max = MAX_NAME_IN_MESSAGE): string {
+  const s = typeof name === 'string' ? name : String(name);
+  const cut = s.length > max ? `${s.slice(0, max)}…(${s.length} chars)` : s;
+  return `'${escapeControls(cut)}'`;
+}
+
+/** A message as one bounded line: control characters escaped, at most MAX_MESSAGE characters. */
+export function oneLine(message: string): string {
+  const s = escapeControls(message);
+  return s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE)}… (message cut at ${MAX_MESSAGE} characters)` : s;
+}
+
 /**
  * Typed errors. Every error the library raises on purpose is a ThetaError with a literal `code`
  * (tests assert on it) and structured `data`. Messages are one line and say what to do next.
@@ -6,7 +38,16 @@ export class ThetaError extends Error {
   readonly code: string;
   readonly data: Record<string, unknown>;
   constructor(code: string, message: string, data: Record<string, unknown> = {}) {
-    super(message);
+    super(oneLine(message));
+    // messages often carry names read from files: keep them one visible, bounded line even when
+    // a caller rewrites `message` later
+    let text = this.message;
+    Object.defineProperty(this, 'message', {
+      get: () => text,
+      set: (v: unknown) => { text = oneLine(String(v)); },
+      enumerable: false,
+      configurable: true,
+    });
     this.name = 'ThetaError';
     this.code = code;
     this.data = data;
@@ -16,7 +57,7 @@ export class ThetaError extends Error {
 /** A checkpoint file breaks its format's rules (corrupt, lying header, unsupported variant). */
 export class FormatError extends ThetaError {
   constructor(message: string, data: { file?: string; tensor?: string; format?: string; [k: string]: unknown } = {}) {
-    const where = [data.file, data.tensor ? `tensor '${data.tensor}'` : undefined].filter(Boolean).join(': ');
+    const where = [data.file, data.tensor ? `tensor ${quoteName(data.tensor)}` : undefined].filter(Boolean).join(': ');
     super('E_FORMAT', where ? `${where}: ${message}` : message, data);
     this.name = 'FormatError';
   }

@@ -125,9 +125,22 @@ export function readerFromChunks(chunks: AsyncIterable<Uint8Array>, name = '<str
         pos += n;
         return out;
       }
+      const start = pos;
+      // n is often a size read from the file: never allocate more than the input can still hold
+      if (size !== undefined && start + n > size) throw new TruncatedError(name, n, Math.max(0, size - start), start);
+      if (n > UNTRUSTED_ALLOCATION_BYTES) {
+        const parts: Uint8Array[] = [];
+        let got = 0;
+        while (got < n) {
+          const part = await readUpTo(Math.min(n - got, 1 << 24));
+          if (!part.length) throw new TruncatedError(name, n, got, start);
+          parts.push(part.slice());
+          got += part.length;
+        }
+        return concat(parts, n);
+      }
       const out = new Uint8Array(n);
       let off = 0;
-      const start = pos;
       while (off < n) {
         const part = await readUpTo(n - off);
         if (!part.length) throw new TruncatedError(name, n, off, start);
@@ -202,6 +215,9 @@ export class PushbackReader {
     return out;
   }
 }
+
+/** Above this, a sequential reader of unknown size gathers what arrives before allocating a claimed length. */
+export const UNTRUSTED_ALLOCATION_BYTES = 64 << 20;
 
 /** Collect an async iterable of chunks into one array (for small things only: headers, metadata). */
 export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {

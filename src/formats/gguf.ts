@@ -357,7 +357,8 @@ async function parseHeader(c: Cursor, file: string): Promise<GGUFHeader> {
   }
   if (left !== undefined && dataStart + cursor > c.left()! + c.pos) {
     const size = c.left()! + c.pos;
-    const cut = order.find((t) => dataStart + t.offset + t.byteLength > size)!;
+    const cut = order.find((t) => dataStart + t.offset + t.byteLength > size);
+    if (!cut) throw ggufError(file, `the data section starts at ${dataStart}, past the end of the file (${size} bytes)`, undefined, { reason: 'past-end' });
     throw ggufError(file, `data [${dataStart + cut.offset}, ${dataStart + cut.offset + cut.byteLength}) runs past the end of the file (${size} bytes)`, cut.name, { reason: 'past-end' });
   }
   // Padding between the tensor infos and the data section belongs to the prefix.

@@ -558,7 +558,7 @@ async function openNpz(reader: ByteReader, opts: OpenOptions = {}): Promise<Nump
         sk.raw(zip.descriptor());
         continue;
       }
-      const name = e.name.slice(0, -4);
+      const name = e.name.endsWith('.npy') ? e.name.slice(0, -4) : e.name; // numpy's keys: only '.npy' is cut, so w.npy and w.NPY stay apart
       if (e.method === 0) {
         const r = readerFromChunks(zip.data(), `${file}:${e.name}`, e.uncompressedSize);
         const { header, prefix } = await readNpyHeader(r, file, name);

@@ -2,7 +2,7 @@
  * The read-once rule of StreamedTensor (types.ts), shared by every format: a tensor's bytes are
  * read by one call of `chunks()` or `bytes()`, before the next tensor is requested.
  */
-import { ArgumentError } from '../core/errors.ts';
+import { ArgumentError, ThetaError, quoteName } from '../core/errors.ts';
 import type { DType } from '../core/dtypes.ts';
 import type { StreamedTensor } from './types.ts';
 
@@ -103,13 +103,54 @@ export function streamingTensor<T extends { name: string; dtype: DType; shape: n
     },
     async bytes() {
       once.claim('bytes()');
-      const out = new Uint8Array(n);
-      while (consumed < n) {
-        const at = consumed;
-        out.set(await next(n - consumed), at);
-      }
-      return out;
+      // the size is a claim read from the file: past TRUSTED_ALLOCATION_BYTES, only what the input delivers is allocated
+      return readAllBytes(file, fields.name, n, (async function* () {
+        while (consumed < n) yield await next(Math.min(1 << 24, n - consumed));
+      })());
     },
   };
   return { tensor, consumed: () => consumed, retire: () => once.retire() };
+}
+
+/** Above this, `readAllBytes` gathers the pieces first instead of trusting the claimed size. */
+export const TRUSTED_ALLOCATION_BYTES = 64 << 20;
+
+/** A claimed size larger than this runtime can hold in one array. */
+export class TooLargeError extends ThetaError {
+  constructor(file: string, tensor: string, bytes: number) {
+    super('E_TOO_LARGE', `${file}: tensor ${quoteName(tensor)} needs ${bytes} bytes in one piece, more than this runtime can allocate; read it in chunks (inspect and git add do)`, { file, tensor, bytes });
+    this.name = 'TooLargeError';
+  }
+}
+
+/** A new array of n bytes, or TooLargeError instead of the runtime's RangeError. */
+export function allocBytes(n: number, file: string, tensor: string): Uint8Array {
+  try {
+    return new Uint8Array(n);
+  } catch (e) {
+    if (e instanceof RangeError) throw new TooLargeError(file, tensor, n);
+    throw e;
+  }
+}
+
+/**
+ * All of a tensor's bytes from its pieces. A size read from a file is only a claim: a small one is
+ * allocated up front, a large one only once the pieces that fill it have actually arrived (a
+ * manifest that lies runs out of input first and fails with the format's truncation error).
+ */
+export async function readAllBytes(file: string, tensor: string, byteLength: number, pieces: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  if (byteLength <= TRUSTED_ALLOCATION_BYTES) {
+    const out = allocBytes(byteLength, file, tensor);
+    let at = 0;
+    for await (const p of pieces) { out.set(p, at); at += p.length; }
+    return out;
+  }
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  for await (const p of pieces) { parts.push(p.slice()); n += p.length; }
+  if (parts.length === 1 && parts[0].length === n) return parts[0];
+  const out = allocBytes(n, file, tensor);
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
 }

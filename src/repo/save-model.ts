@@ -14,6 +14,7 @@
  * metadata, and `git status` is clean. isomorphic-git's own statusMatrix has no filters and will
  * report such files as modified.
  */
+import { inputDigest } from '../theta/exact.ts';
 import git from 'isomorphic-git';
 import { ArgumentError } from '../core/errors.ts';
 import { memorySink, readerFromBytes } from '../core/io.ts';
@@ -162,6 +163,13 @@ export async function saveModel(o: SaveModelOptions): Promise<SaveModelResult> {
     metadata = await cleanCheckpoint({
       reader, previous, store: c.store, kernels: c.kernels, updateType: o.updateType, side: o.side, chainCap, tolerance,
       fileSize: bytes.length,
+      fileName: filepath,
+      format,
+      input: async () => {
+        const d = inputDigest(c.kernels);
+        d.update(bytes);
+        return { size: d.size, digest: d.digest() };
+      },
       onTensor: (name, _e, wasReused) => (wasReused ? reused : stored).push(name),
     });
   } finally {

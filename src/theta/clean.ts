@@ -5,12 +5,14 @@
  * Runtime-neutral: the caller supplies the reader, the previous metadata and the store.
  */
 import { dtypeSize, isNumeric } from '../core/dtypes.ts';
+import { ThetaError } from '../core/errors.ts';
 import type { Kernels } from '../core/kernels.ts';
 import type { CheckpointReader } from '../formats/types.ts';
 import { getUpdateType } from '../updates/index.ts';
 import type { SideTensor, UpdateStore } from '../updates/types.ts';
 import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
+import { checkRecipe, withUniqueNames } from './exact.ts';
 
 export interface Tolerance {
   rtol: number;
@@ -32,6 +34,18 @@ export interface CleanOptions {
   tolerance?: Tolerance | null;
   lshSize?: number;
   fileSize: number;
+  /**
+   * The input's size and content hash (see exact.ts `inputDigest`), asked for once every tensor has
+   * been read: when given, the file is rebuilt from the new metadata and compared with it before
+   * the metadata is returned, so nothing is committed that checkout cannot give back.
+   */
+  input?: () => Promise<{ size: number; digest: string }>;
+  /** With `input`: false skips the rebuild-and-compare (the trailing-bytes check in `input` still runs). Default true. */
+  verify?: boolean;
+  /** Format of the reader, needed by the `input` check. */
+  format?: import('../formats/types.ts').CheckpointFormat;
+  /** Name for error messages. */
+  fileName?: string;
   onTensor?(name: string, entry: TensorEntry, reused: boolean): void;
 }
 
@@ -44,7 +58,7 @@ export function parseTolerance(s: string | undefined | null): Tolerance | null {
   for (const part of s.split(',')) {
     const m = /^\s*(rtol|atol)\s*=\s*([0-9.eE+-]+)\s*$/.exec(part);
     if (!m || !Number.isFinite(+m[2]) || +m[2] < 0) {
-      throw new Error(`bad theta.tolerance '${s}': expected e.g. "rtol=1e-5,atol=1e-8"`);
+      throw new ThetaError('E_CONFIG', `bad theta.tolerance ${JSON.stringify(s)}: expected e.g. "rtol=1e-5,atol=1e-8"; fix it with 'git config theta.tolerance rtol=1e-5,atol=1e-8' or remove it with 'git config --unset theta.tolerance'`, { key: 'theta.tolerance', value: s });
     }
     out[m[1] as 'rtol' | 'atol'] = +m[2];
   }
@@ -62,7 +76,9 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   // of it past that tensor (objects are written, sparse values gathered into new arrays), and
   // reusing it spares the page faults of a fresh allocation per tensor.
   let pool = new Uint8Array(0);
-  for await (const t of o.reader.tensors()) {
+  // a tensor kept at its older values by the opt-in tolerance makes the file differ on purpose
+  let approximate = false;
+  for await (const t of withUniqueNames(o.reader, o.fileName ?? '<input>').tensors()) {
     if (pool.length < t.byteLength) pool = new Uint8Array(t.byteLength);
     const next = pool.subarray(0, t.byteLength);
     let filled = 0;
@@ -86,6 +102,7 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     const prev = compatible ? () => (prevBytes ??= rebuildTensor(t.name, before!, store, kernels)) : null;
 
     if (compatible && o.tolerance && isNumeric(t.dtype) && (await withinTolerance(kernels, t.dtype, before!, lsh, prev!, next, o.tolerance))) {
+      approximate = true;
       tensors[t.name] = before!;
       o.onTensor?.(t.name, before!, true);
       continue;
@@ -118,7 +135,13 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     o.onTensor?.(t.name, entry, false);
   }
   const skeleton = await store.put(o.reader.skeleton());
-  return { format: o.reader.format, skeleton, size: o.fileSize, tensors };
+  const meta: ModelMetadata = { format: o.reader.format, skeleton, size: o.fileSize, tensors };
+  if (o.input && o.format) {
+    const input = await o.input();
+    if (o.verify !== false)
+      await checkRecipe({ file: o.fileName ?? '<input>', metadata: { ...meta, size: input.size }, format: o.format, store, kernels, input, sizeOnly: approximate });
+  }
+  return meta;
 }
 
 /** Elements sampled, in SAMPLE_BLOCKS runs of SAMPLE_RUN spread over the tensor, by rewrittenEverywhere. */

@@ -10,6 +10,7 @@ import git from 'isomorphic-git';
 import { diffRevisions, listModels, openRemote, type RemoteRepo } from '../repo/index.ts';
 import { clearCache, openCacheFs, repoDir, type CacheFs } from './cache.ts';
 import type { CommitInfo, DiffResult, DownloadStats, OpenResult, Request, Response } from './protocol.ts';
+import { ThetaError } from '../core/errors.ts';
 
 type Opened = RemoteRepo & { flush: CacheFs['flush'] };
 
@@ -21,7 +22,7 @@ const downloads: DownloadStats = { objects: 0, bytes: 0 };
 const post = (m: Response) => (self as unknown as Worker).postMessage(m);
 
 function need(): Opened {
-  if (!opened) throw new Error('no repository is open');
+  if (!opened) throw new ThetaError('E_NOT_OPEN', 'no repository is open; open one first');
   return opened;
 }
 

@@ -3,7 +3,7 @@
  * src/node/cli/commands/<name>.ts; this file only wires arguments and turns errors into one line.
  */
 import { Command, CommanderError } from 'commander';
-import { isThetaError } from '../../core/errors.ts';
+import { isThetaError, oneLine } from '../../core/errors.ts';
 import { loadConfiguredPlugins } from './plugins.ts';
 import { setRawArgv } from './argv.ts';
 import { useFastCrc32 } from '../../core/kernels.ts';
@@ -24,6 +24,7 @@ import { registerConvert } from './commands/convert.ts';
 import { registerMergeModels } from './commands/merge-models.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerFetch } from './commands/fetch.ts';
+import { registerFsck } from './commands/fsck.ts';
 
 export const VERSION = '0.1.0';
 
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerMergeModels(program);
   registerServe(program);
   registerFetch(program);
+  registerFsck(program);
   return program;
 }
 
@@ -82,11 +84,15 @@ export function reportError(err: unknown): ExitCode {
     return 1;
   }
   const e = err as { code?: string; message?: string; stack?: string };
-  if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'EISDIR') {
-    process.stderr.write(`git-theta: ${e.message}\n`);
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT') {
+    process.stderr.write(`git-theta: ${oneLine(String(e.message))}: the disk is full; free some space (git theta gc removes unneeded objects), then run the command again\n`);
     return 1;
   }
-  process.stderr.write(`git-theta: internal error: ${e?.message ?? String(err)}\n`);
+  if (e?.code === 'ENOENT' || e?.code === 'EACCES' || e?.code === 'EISDIR' || e?.code === 'EROFS') {
+    process.stderr.write(`git-theta: ${oneLine(String(e.message))}\n`);
+    return 1;
+  }
+  process.stderr.write(`git-theta: internal error: ${oneLine(String(e?.message ?? err))}\n`);
   if (process.env.THETA_DEBUG) process.stderr.write(`${e?.stack ?? ''}\n`);
   else process.stderr.write('git-theta: set THETA_DEBUG=1 for the stack trace, and please report it\n');
   return 1;

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { type ByteReader, type ByteSink, type RandomAccessSource } from '../../core/io.ts';
 import { ArgumentError, TruncatedError } from '../../core/errors.ts';
 import { readHandle } from '../../store/file-handle.ts';
+import { faultPoint } from '../faults.ts';
 
 export interface FileSource extends RandomAccessSource {
   close(): Promise<void>;
@@ -131,6 +132,7 @@ export async function atomicFileSink(path: string, opts: { mode?: number; fsync?
         const { bytesWritten } = await fh.write(bytes, off, bytes.length - off);
         off += bytesWritten;
       }
+      faultPoint('file-write');
     },
     async close() {
       if (state !== 'open') throw new ArgumentError(`${path}: close after ${state === 'closed' ? 'close' : 'abort'}`);

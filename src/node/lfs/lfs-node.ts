@@ -18,6 +18,7 @@ import { entryObjects, looksLikeMetadata, parseMetadata, referencedObjects } fro
 import { git, gitCommonDir, gitText } from '../git/git.ts';
 import { openLocalStore } from '../files/store-fs.ts';
 import { nodeHttp } from './http-node.ts';
+import { faultPoint } from '../faults.ts';
 
 /** Largest blob read to look for theta metadata (metadata of a model with ~100k tensors stays well below). */
 export const MAX_METADATA_BYTES = 64 << 20;
@@ -354,7 +355,7 @@ export async function prePushUpload(o: { cwd: string; remote: string; url?: stri
   const bar = progressBar('git-theta: uploading');
   try {
     for (const g of groups) {
-      const transfer = await openTransfer({ cwd: o.cwd, remote, operation: 'upload', onProgress: bar.onProgress, ref: g.ref });
+      const transfer = await openTransfer({ cwd: o.cwd, remote, operation: 'upload', onProgress: (p) => { faultPoint('upload'); bar.onProgress?.(p); }, ref: g.ref });
       if (!transfer) {
         throw new ThetaError('E_LFS_NO_ENDPOINT', `no LFS server known for remote '${remote}': set one with 'git config lfs.url <url>' (or remote.${remote}.lfsurl); the push was stopped before anything was sent`, { remote });
       }

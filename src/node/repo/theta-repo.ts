@@ -29,15 +29,18 @@ import { openLocalStore } from '../files/store-fs.ts';
 import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import '../../updates/index.ts';
+import { inputDigest } from '../../theta/exact.ts';
 
 export interface ThetaSettings {
   chainCap: number;
   tolerance: Tolerance | null;
+  /** theta.verifyClean (default true): clean rebuilds the file from its recipe and compares before git records it. */
+  verifyClean: boolean;
 }
 
 export async function readSettings(cwd?: string): Promise<ThetaSettings> {
   // both keys in one git call (names come back lower-cased; the last value of a key wins, as with --get)
-  const r = await git(['config', '-z', '--get-regexp', '^theta\\.(maxchainlength|tolerance)$'], { cwd, allowFail: true });
+  const r = await git(['config', '-z', '--get-regexp', '^theta\\.(maxchainlength|tolerance|verifyclean)$'], { cwd, allowFail: true });
   const values = new Map<string, string>();
   for (const entry of r.stdout.toString().split('\0').filter(Boolean)) {
     const nl = entry.indexOf('\n');
@@ -48,7 +51,11 @@ export async function readSettings(cwd?: string): Promise<ThetaSettings> {
   if (!Number.isInteger(chainCap) || chainCap < 1) {
     throw new ThetaError('E_CONFIG', `theta.maxChainLength must be a whole number >= 1 (got '${cap}')`, {});
   }
-  return { chainCap, tolerance: parseTolerance(values.get('theta.tolerance') ?? null) };
+  const verify = (values.get('theta.verifyclean') ?? 'true').toLowerCase();
+  if (!['true', 'false', 'yes', 'no', 'on', 'off', '1', '0'].includes(verify)) {
+    throw new ThetaError('E_CONFIG', `theta.verifyClean must be true or false (got '${verify}')`, { key: 'theta.verifyClean' });
+  }
+  return { chainCap, tolerance: parseTolerance(values.get('theta.tolerance') ?? null), verifyClean: ['true', 'yes', 'on', '1'].includes(verify) };
 }
 
 export class ThetaRepo {
@@ -143,9 +150,11 @@ export class ThetaRepo {
     }
     const format = o.format ? getFormat(o.format) : (await this.formatAttribute(path)) ?? sniffFormat(head, path);
     let size = 0;
+    const digest = inputDigest(this.kernels);
     const counted = (async function* () {
       for await (const c of stream) {
         size += c.length;
+        digest.update(c);
         yield c;
       }
     })();
@@ -167,11 +176,17 @@ export class ThetaRepo {
         chainCap: this.settings.chainCap,
         tolerance: this.settings.tolerance,
         fileSize: 0,
+        fileName: path,
+        format,
+        verify: this.settings.verifyClean,
+        input: async () => {
+          // every byte must be accounted for, or checkout could not give the file back exactly
+          if ((await bytes.readUpTo(1)).length) {
+            throw new FormatError(`unexpected bytes after the end of the ${format.id} data; the file cannot be stored exactly (is it corrupt?)`, { file: path });
+          }
+          return { size: digest.size, digest: digest.digest() };
+        },
       });
-      // every byte must be accounted for, or checkout could not give the file back exactly
-      if ((await bytes.readUpTo(1)).length) {
-        throw new FormatError(`unexpected bytes after the end of the ${format.id} data; the file cannot be stored exactly (is it corrupt?)`, { file: path });
-      }
       meta.size = size;
       return new TextEncoder().encode(serializeMetadata(meta));
     } finally {

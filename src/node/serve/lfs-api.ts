@@ -53,6 +53,14 @@ export interface LfsApiContext {
   allowPush: boolean;
   faults: ServeFaults;
   stats: ServeStats;
+  /** Decides a write (upload batch, PUT): answers the refusal itself and returns false, or sets the write's CORS headers and returns true. */
+  authorizeWrite?: (req: IncomingMessage, res: ServerResponse) => boolean;
+}
+
+function writeAllowed(ctx: LfsApiContext, req: IncomingMessage, res: ServerResponse): boolean {
+  if (ctx.authorizeWrite) return ctx.authorizeWrite(req, res);
+  if (!ctx.allowPush) { sendJson(res, 403, { message: READ_ONLY_MESSAGE }); return false; }
+  return true;
 }
 
 export const READ_ONLY_MESSAGE = "this git-theta server is read-only; restart it with 'git theta serve --allow-push' to accept pushes";
@@ -141,7 +149,7 @@ async function batch(ctx: LfsApiContext, req: IncomingMessage, res: ServerRespon
     res.setHeader('LFS-Authenticate', 'Basic realm="git-theta"');
     return sendJson(res, 401, { message: 'credentials needed' });
   }
-  if (operation === 'upload' && !ctx.allowPush) return sendJson(res, 403, { message: READ_ONLY_MESSAGE });
+  if (operation === 'upload' && !writeAllowed(ctx, req, res)) return;
   ctx.stats.batches.push({ operation, objects: doc.objects.length });
   if (ctx.faults.batch500 && ctx.faults.batch500 > 0) {
     ctx.faults.batch500--;
@@ -202,7 +210,7 @@ async function download(ctx: LfsApiContext, req: IncomingMessage, res: ServerRes
 }
 
 async function upload(ctx: LfsApiContext, req: IncomingMessage, res: ServerResponse, oid: string): Promise<void> {
-  if (!ctx.allowPush) return sendJson(res, 403, { message: READ_ONLY_MESSAGE });
+  if (!writeAllowed(ctx, req, res)) return;
   const tmpDir = join(ctx.lfsDir, 'tmp');
   await fsp.mkdir(tmpDir, { recursive: true });
   const tmp = join(tmpDir, `serve-${randomBytes(12).toString('hex')}.tmp`);

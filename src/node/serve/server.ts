@@ -8,8 +8,8 @@
  *   /.theta/serve.json                 what is served (for the web page)
  *   /, /<file>                         the web page from build/web, when it has been built
  *
- * Every answer carries CORS headers (browsers clone through it); OPTIONS preflights are answered.
- * Pushes (git-receive-pack, LFS uploads) are refused with 403 unless `allowPush`.
+ * Who may ask what (Host names, CORS, --allow-push, --cors-origin, --token) is decided in access.ts:
+ * reads from any origin, writes only with `allowPush`, from allowed origins, with the token if set.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fsp, statSync } from 'node:fs';
@@ -18,7 +18,8 @@ import type { AddressInfo } from 'node:net';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import { ThetaError } from '../../core/errors.ts';
 import { binPath } from '../cli/self.ts';
-import { handleLfs, READ_ONLY_MESSAGE, sendJson, type ServeFaults, type ServeStats } from './lfs-api.ts';
+import { handleLfs, sendJson, type LfsApiContext, type ServeFaults, type ServeStats } from './lfs-api.ts';
+import { createAccess, type Refusal } from './access.ts';
 
 export interface ServeOptions {
   /** A bare repository or a work tree (its .git is served). */
@@ -27,6 +28,12 @@ export interface ServeOptions {
   /** 0 picks a free port. */
   port?: number;
   allowPush?: boolean;
+  /** More Host names to answer to than the loopback names and `host` (--allow-host). */
+  allowHosts?: string[];
+  /** Origins whose pages may write (--cors-origin). */
+  corsOrigins?: string[];
+  /** When set, writes need it as a Bearer token or the password of Basic credentials (--token). */
+  token?: string;
   /** Where the built web page is (default: the package's build/web); null serves no page. */
   webDir?: string | null;
   /** Test-only fault injection (mutable while the server runs). */
@@ -52,11 +59,6 @@ const MIME: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8', '.json': 'application/json', '.map': 'application/json', '.wasm': 'application/wasm',
   '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.txt': 'text/plain; charset=utf-8',
-};
-
-const CORS: Record<string, string> = {
-  'Access-Control-Allow-Origin': '*',
-  'Access-Control-Expose-Headers': 'Content-Length, Content-Type, Retry-After, Git-Protocol',
 };
 
 /** The git directory to serve for a path: a work tree's .git, else the path itself (bare). */
@@ -118,7 +120,7 @@ function httpBackend(gitDir: string, allowPush: boolean, req: IncomingMessage, r
       if (end < 0) return;
       headersDone = true;
       let status = 200;
-      const headers: Record<string, string> = { ...CORS };
+      const headers: Record<string, string> = {}; // CORS headers were set by the caller
       for (const line of head.subarray(0, end).toString('latin1').split(/\r?\n/)) {
         const c = line.indexOf(':');
         if (c <= 0) continue;
@@ -181,24 +183,39 @@ export async function startServer(o: ServeOptions): Promise<ThetaServer> {
   const faults: ServeFaults = o.faults ?? {};
   const stats: ServeStats = { uploads: new Map(), downloads: new Map(), batches: [] };
   const webDir = o.webDir === undefined ? defaultWebDir() : o.webDir;
-  const lfsCtx = { lfsDir: join(gitDir, 'lfs'), allowPush, faults, stats };
+  const lfsCtx: LfsApiContext = { lfsDir: join(gitDir, 'lfs'), allowPush, faults, stats };
+  const access = createAccess({ host: o.host ?? '127.0.0.1', allowHosts: o.allowHosts, corsOrigins: o.corsOrigins, token: o.token, allowPush });
   const prefixes = [`/${name}.git`, `/${name}`];
   let origin = '';
 
   const info = () => ({ name, repo: `/${name}.git`, lfs: `/${name}.git/info/lfs`, allowPush });
 
+  const refuse = (res: ServerResponse, r: Refusal) => {
+    for (const [k, v] of Object.entries(r.headers ?? {})) res.setHeader(k, v);
+    sendJson(res, r.status, { message: r.message }, 'application/json');
+  };
+  /** For a write: refuses it (false) or sets its CORS headers (true). */
+  const authorizeWrite = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const r = access.checkWrite(req);
+    if (r) { refuse(res, r); return false; }
+    res.removeHeader('Access-Control-Allow-Origin');
+    for (const [k, v] of Object.entries(access.cors(req, true))) res.setHeader(k, v);
+    return true;
+  };
+  lfsCtx.authorizeWrite = authorizeWrite;
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    for (const [k, v] of Object.entries(CORS)) res.setHeader(k, v);
+    const badHost = access.checkHost(req);
+    if (badHost) return refuse(res, badHost);
+    for (const [k, v] of Object.entries(access.cors(req, false))) res.setHeader(k, v);
     const url = new URL(req.url ?? '/', 'http://localhost');
     const pathname = url.pathname;
     const method = req.method ?? 'GET';
     if (method === 'OPTIONS') {
-      res.writeHead(204, {
-        'Access-Control-Allow-Methods': 'GET, HEAD, POST, PUT, OPTIONS',
-        'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] ?? 'Content-Type, Accept, Authorization, Git-Protocol',
-        'Access-Control-Max-Age': '600',
-        'Content-Length': 0,
-      });
+      const p = access.preflight(req);
+      res.removeHeader('Access-Control-Allow-Origin');
+      res.removeHeader('Access-Control-Expose-Headers');
+      res.writeHead(p.status, p.headers);
       res.end();
       return;
     }
@@ -213,11 +230,16 @@ export async function startServer(o: ServeOptions): Promise<ThetaServer> {
       }
       const service = url.searchParams.get('service');
       const isPush = rest === '/git-receive-pack' || (rest === '/info/refs' && service === 'git-receive-pack');
-      if (isPush && !allowPush) {
-        const text = `git-theta serve: ${READ_ONLY_MESSAGE}\n`;
-        res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
-        res.end(text);
-        return;
+      if (isPush) {
+        const r = access.checkWrite(req);
+        if (r) {
+          // git shows a text body to the user
+          const text = `git-theta serve: ${r.message}\n`;
+          res.writeHead(r.status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), ...r.headers });
+          res.end(text);
+          return;
+        }
+        authorizeWrite(req, res);
       }
       if (rest.split('/').some((s) => s === '..')) return sendJson(res, 400, { message: 'bad path' }, 'application/json');
       await httpBackend(gitDir, allowPush, req, res, rest, url.search.replace(/^\?/, ''));

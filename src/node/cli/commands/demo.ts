@@ -13,6 +13,7 @@ import { track } from './track.ts';
 import { add } from './add.ts';
 import { diffPath, ThetaRepo } from '../../repo/theta-repo.ts';
 import { renderDiff } from './diff.ts';
+import { ThetaError } from '../../../core/errors.ts';
 
 async function safetensorsBytes(ts: DemoTensor[], meta?: Record<string, string>): Promise<Uint8Array> {
   const sink = memorySink();
@@ -56,7 +57,7 @@ export async function runDemo(o: { dir?: string; log?: (s: string) => void } = {
   const commit = async (label: string, bytes: Uint8Array, addOpts: { updateType?: string; updateData?: string } = {}) => {
     await writeFile(path, bytes);
     const code = await add([file, '.gitattributes'], { ...addOpts, cwd: dir });
-    if (code !== 0) throw new Error(`git theta add failed while committing '${label}'`);
+    if (code !== 0) throw new ThetaError('E_DEMO', `git theta add failed while committing '${label}' (its error is above); run 'git theta demo --keep' to look at the repository`, { label });
     await git(['commit', '-q', '-m', label], env);
     const id = await gitText(['rev-parse', 'HEAD'], env);
     versions.push({ label, commit: id, sha256: sha(bytes), size: bytes.length });

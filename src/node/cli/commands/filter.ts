@@ -3,6 +3,7 @@ import { collect } from '../../../core/io.ts';
 import { runFilterProcess } from '../../git/filter-process.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { ensurePrePushHook } from '../../git/ensure-hook.ts';
+import { faultPoint } from '../../faults.ts';
 import { ENV_FORMAT, ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
 
 export function registerFilter(program: Command): void {
@@ -24,7 +25,7 @@ export function registerFilter(program: Command): void {
         },
         smudge: async (req, content, out) => {
           const blob = await collect(content);
-          await repo.smudge(req.pathname, blob, { write: (b) => out.write(b), close: async () => {} });
+          await repo.smudge(req.pathname, blob, { write: async (b) => { await out.write(b); faultPoint('smudge-write'); }, close: async () => {} });
         },
       });
       process.exitCode = 0;

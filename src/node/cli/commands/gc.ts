@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { git } from '../../git/git.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects } from '../../../theta/metadata.ts';
+import { removeStaleTemps } from '../../files/stale-temp.ts';
 
 const LFS_POINTER = /^version https:\/\/git-lfs\.github\.com\/spec\/v1\n(?:[^\n]*\n)*?oid sha256:([0-9a-f]{64})\n/;
 
@@ -44,6 +45,8 @@ export interface GcResult {
   kept: number;
   removed: string[];
   bytesFreed: number;
+  /** Temporary files left by killed processes (see stale-temp.ts). */
+  temps: string[];
 }
 
 /** Remove local objects that no reachable metadata (nor git-lfs pointer) needs. */
@@ -67,17 +70,19 @@ export async function gc(repo: ThetaRepo, o: { dryRun?: boolean } = {}): Promise
     removed.push(oid);
     if (!o.dryRun) await repo.store.delete(oid);
   }
-  return { kept, removed, bytesFreed };
+  const tracked = (await git(['ls-files', '-z'], { cwd: repo.root, allowFail: true })).stdout.toString('utf8').split('\0').filter(Boolean);
+  const temps = await removeStaleTemps({ lfsDir: repo.store.lfsDir, root: repo.root, trackedPaths: await repo.trackedAmong(tracked), dryRun: o.dryRun });
+  return { kept, removed, bytesFreed, temps };
 }
 
 export function registerGc(program: Command): void {
   program
     .command('gc')
-    .description('Remove local objects that no commit, reflog entry, stash or the index needs (git-lfs objects still referenced by pointers are kept)')
+    .description('Remove local objects that no commit, reflog entry, stash or the index needs (git-lfs objects still referenced by pointers are kept), and temporary files a killed git-theta left (untouched for an hour)')
     .option('-n, --dry-run', 'only say what would be removed')
     .action(async (o: { dryRun?: boolean }) => {
       const repo = await ThetaRepo.open();
       const r = await gc(repo, o);
-      process.stderr.write(`${o.dryRun ? 'would remove' : 'removed'} ${r.removed.length} objects (${r.bytesFreed} bytes); kept ${r.kept}\n`);
+      process.stderr.write(`${o.dryRun ? 'would remove' : 'removed'} ${r.removed.length} objects (${r.bytesFreed} bytes) and ${r.temps.length} stale temporary files; kept ${r.kept}\n`);
     });
 }

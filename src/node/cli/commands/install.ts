@@ -4,6 +4,7 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { configGet, git, gitText } from '../../git/git.ts';
 import { cliCommand } from '../self.ts';
+import { ArgumentError, ThetaError } from '../../../core/errors.ts';
 
 export const HOOK_MARKER = '# git-theta pre-push hook';
 export const CHAINED_HOOK = 'pre-push.theta-chained';
@@ -61,7 +62,7 @@ export async function installHook(cwd?: string): Promise<string[]> {
     // another tool's hook (git-lfs's, a user's): keep it, and run it from ours
     const chained = join(hooksDir, CHAINED_HOOK);
     if (existsSync(chained)) {
-      throw new Error(`both ${hook} and ${chained} exist and neither is git-theta's; merge them by hand, then run 'git theta install' again`);
+      throw new ThetaError('E_HOOK_CONFLICT', `both ${hook} and ${chained} exist and neither is git-theta's; merge them by hand, then run 'git theta install' again`, { hook, chained });
     }
     await rename(hook, chained);
   }
@@ -77,7 +78,7 @@ export function registerInstall(program: Command): void {
     .option('--local', "write the repository's .git/config")
     .option('--global', 'write ~/.gitconfig (the default)')
     .action(async (o: { local?: boolean; global?: boolean }) => {
-      if (o.local && o.global) throw new Error('choose one of --local and --global');
+      if (o.local && o.global) throw new ArgumentError("choose one of --local and --global: 'git theta install --local' configures this repository, '--global' your user");
       const r = await install({ scope: o.local ? '--local' : '--global' });
       process.stderr.write(r.changed.length ? `git-theta installed (${r.changed.length} settings/hooks written)\n` : 'git-theta already installed; nothing changed\n');
     });
