@@ -17,6 +17,7 @@ import type { ObjectStore } from '../store/types.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects } from '../theta/metadata.ts';
 import { git, gitCommonDir, gitText } from './git.ts';
 import { openLocalStore } from './store-fs.ts';
+import { pythonBlobObjects } from './python-theta.ts';
 
 /** Largest blob read to look for theta metadata (metadata of a model with ~100k tensors stays well below). */
 export const MAX_METADATA_BYTES = 64 << 20;
@@ -254,9 +255,10 @@ async function readSmallBlobs(cwd: string, blobs: BlobAt[]): Promise<{ blob: Blo
 async function objectsOfBlobs(cwd: string, blobs: BlobAt[]): Promise<LfsObject[]> {
   const objects = new Map<string, LfsObject>();
   for (const { blob, bytes } of await readSmallBlobs(cwd, blobs)) {
-    if (!looksLikeMetadata(bytes)) continue;
-    const meta = parseMetadata(bytes, blob.path);
-    for (const r of referencedObjects(meta)) if (!objects.has(r.oid)) objects.set(r.oid, { oid: r.oid, size: r.size, name: blob.path });
+    // metadata the Python Git-Theta wrote names its objects directly (earlier ones are in earlier commits' blobs)
+    const py = pythonBlobObjects(bytes);
+    if (!py && !looksLikeMetadata(bytes)) continue;
+    for (const r of py ?? referencedObjects(parseMetadata(bytes, blob.path))) if (!objects.has(r.oid)) objects.set(r.oid, { oid: r.oid, size: r.size, name: blob.path });
   }
   return [...objects.values()];
 }

@@ -29,6 +29,7 @@ import { openLocalStore } from './store-fs.ts';
 import { withRemoteObjects } from './lfs-node.ts';
 import type { RemoteStoreExtras } from '../store/remote-store.ts';
 import '../updates/index.ts';
+import { fromPythonBlob, isFromPython, looksLikePyMetadata, notePythonSwitch, samePythonVersion, specPath } from './python-theta.ts';
 
 export interface ThetaSettings {
   chainCap: number;
@@ -117,6 +118,8 @@ export class ThetaRepo {
     // commands that do not change the index while they read (diff, log) and for clean's previous
     // version (an older one only costs compactness, never exactness)
     const blob = o.batch ? await batchReadBlob(this.root, spec) : await readBlob(spec, this.cwd);
+    // written by the Python Git-Theta: rebuilt from its objects and history (src/interop/python-git-theta)
+    if (blob && looksLikePyMetadata(blob)) return fromPythonBlob(this, specPath(spec), blob, { where: spec });
     if (!blob || !looksLikeMetadata(blob)) return null;
     return parseMetadata(blob, spec);
   }
@@ -156,10 +159,11 @@ export class ThetaRepo {
     const reader = await format.open(bytes, { fileName: path, files: this.files });
     const note = reader.metadata?.note;
     if (typeof note === 'string') process.stderr.write(`git-theta: ${path}: stored without splitting by weight: ${note}\n`);
+    const previous = await this.previousMetadata(path);
     try {
       const meta = await cleanCheckpoint({
         reader,
-        previous: await this.previousMetadata(path),
+        previous,
         store: this.store,
         kernels: this.kernels,
         updateType: o.updateType,
@@ -173,6 +177,12 @@ export class ThetaRepo {
         throw new FormatError(`unexpected bytes after the end of the ${format.id} data; the file cannot be stored exactly (is it corrupt?)`, { file: path });
       }
       meta.size = size;
+      if (isFromPython(previous)) {
+        // the very file the Python tool checks out keeps its Python metadata (a clean work tree for both tools)
+        const same = await samePythonVersion(this, path, previous!, meta);
+        if (same) return same;
+        await notePythonSwitch(this, path);
+      }
       return new TextEncoder().encode(serializeMetadata(meta));
     } finally {
       await reader.close();
@@ -183,6 +193,11 @@ export class ThetaRepo {
   async smudge(path: string, blob: Uint8Array, sink: ByteSink): Promise<void> {
     // git writes what smudge gives it into the work tree: sizes remembered for cleans go stale
     this.#files = undefined;
+    if (looksLikePyMetadata(blob)) {
+      const metadata = await fromPythonBlob(this, path, blob, { skeleton: true });
+      await smudgeCheckpoint({ metadata, format: getFormat(metadata.format), store: this.store, kernels: this.kernels, sink });
+      return;
+    }
     if (!looksLikeMetadata(blob)) {
       await sink.write(blob);
       return;

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { git } from '../git.ts';
 import { ThetaRepo } from '../theta-repo.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects } from '../../theta/metadata.ts';
+import { pythonBlobObjects } from '../python-theta.ts';
 
 const LFS_POINTER = /^version https:\/\/git-lfs\.github\.com\/spec\/v1\n(?:[^\n]*\n)*?oid sha256:([0-9a-f]{64})\n/;
 
@@ -53,6 +54,8 @@ export async function gc(repo: ThetaRepo, o: { dryRun?: boolean } = {}): Promise
   for await (const blob of readBlobs(repo.root, [...blobs])) {
     if (looksLikeMetadata(blob)) {
       for (const r of referencedObjects(parseMetadata(blob))) needed.add(r.oid);
+    } else if (pythonBlobObjects(blob)) {
+      for (const r of pythonBlobObjects(blob)!) needed.add(r.oid); // metadata the Python Git-Theta wrote
     } else {
       const m = LFS_POINTER.exec(blob.subarray(0, 512).toString('latin1'));
       if (m) needed.add(m[1]);
