@@ -34,3 +34,5 @@ export { LfsClient } from './store/lfs-client.ts';
 export { createRemoteStore } from './store/remote-store.ts';
 export { discoverLfsEndpoint } from './store/lfs-endpoint.ts';
 export { crc32, useFastCrc32 } from './core/crc32.ts';
+// repositories written by the Python Git-Theta: its metadata, objects and update chains
+export * from './interop/python-git-theta/index.ts';

@@ -12,6 +12,8 @@ import { writePytorch } from '../../src/formats/pytorch.ts';
 import { memorySink, readerFromBytes } from '../../src/core/io.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
+import * as nodeFs from 'node:fs';
+import { checkoutModel, diffRevisions, listModels, readModel } from '../../src/repo/index.ts';
 import { cleanup, filesUnder, fixturesDir, git, requireTool, run, tempDir, theta, thetaOk } from './helpers.ts';
 
 const DIR = join(fixturesDir, 'python-git-theta');
@@ -226,6 +228,33 @@ t('a shallow clone that lacks a commit of a chain: a one-line error naming it, n
     const d = await theta(shallow, ['diff', 'HEAD', '--', 'm.pt']);
     assert.is.not(d.code, 0);
     assert.match(d.stderr, /E_PY_THETA_HISTORY|git fetch --unshallow/);
+  } finally {
+    cleanup(join(repo, '..'));
+  }
+});
+
+t('the library (isomorphic-git, node:fs) reads the Python-written history like the CLI', async () => {
+  const repo = await clonePython();
+  try {
+    const fs = nodeFs;
+    const listed = await listModels({ fs, dir: repo, ref: M[3] });
+    assert.equal(listed.map((m) => [m.path, m.kind, m.format, m.tensors]), [['m.pt', 'theta', 'pytorch', 2]]);
+    for (const k of [0, 1, 2, 3]) {
+      const sink = memorySink();
+      const r = await checkoutModel({ fs, dir: repo, ref: M[k], filepath: 'm.pt', sink });
+      assert.is(r.size, sink.bytes().length);
+      assert.ok(same(sink.bytes(), await asToolWrites(await tensors(state(k)))), `checkoutModel m${k}`);
+    }
+    const names: string[] = [];
+    for await (const x of readModel({ fs, dir: repo, ref: M[2], filepath: 'm.pt' })) {
+      names.push(`${x.name}:${x.update}`);
+      assert.is((await x.bytes()).length, x.byteLength);
+    }
+    assert.equal(names, ['b:low-rank', 'w:low-rank']);
+    await git(repo, 'checkout', '-q', 'main'); // the CLI finds tracked paths through the work tree's .gitattributes
+    const lib = await diffRevisions({ fs, dir: repo, from: M[0], to: M[3] });
+    const cli = await thetaOk(repo, 'diff', M[0], M[3], '--json');
+    assert.is(JSON.stringify(lib) + '\n', cli, 'CLI and library agree');
   } finally {
     cleanup(join(repo, '..'));
   }
