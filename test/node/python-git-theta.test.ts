@@ -14,19 +14,19 @@ import type { TensorToWrite } from '../../src/formats/types.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
 import * as nodeFs from 'node:fs';
 import { checkoutModel, diffRevisions, listModels, readModel } from '../../src/repo/index.ts';
-import { cleanup, filesUnder, fixturesDir, git, requireTool, run, tempDir, theta, thetaOk } from './helpers.ts';
+import { cleanup, filesUnder, fixturesDir, git, requireTool, run, sha256, tempDir, theta, thetaOk } from './helpers.ts';
 
 const DIR = join(fixturesDir, 'python-git-theta');
 const M = ['9e9e3597c929582081047228fc17be270c5c2dec', '1c454bb0faad246320a301d38dd0b521e684e54b', 'b834315038b5972ff105280ef8fc743223c38d28', '051cfb62f8cd13bc8ceeaf2fca72712ca3d96e0a'];
 const UPDATES = ['dense', 'sparse', 'low-rank', 'ia3'];
 const PYTHON = '/usr/bin/python3';
 
-async function clonePython(): Promise<string> {
+async function clonePython(name = 'repo-mini'): Promise<string> {
   requireTool('git-lfs', 'git-lfs');
   const dir = tempDir('theta-python-');
-  await git(dir, 'clone', '-q', '--no-checkout', join(DIR, 'repo-mini.bundle'), 'repo');
+  await git(dir, 'clone', '-q', '--no-checkout', join(DIR, `${name}.bundle`), 'repo');
   const repo = join(dir, 'repo');
-  const tar = await run('tar', ['xzf', join(DIR, 'repo-mini-lfs-objects.tar.gz'), '-C', join(repo, '.git')], repo);
+  const tar = await run('tar', ['xzf', join(DIR, `${name}-lfs-objects.tar.gz`), '-C', join(repo, '.git')], repo);
   assert.is(tar.code, 0, tar.stderr);
   await thetaOk(repo, 'install', '--local');
   return repo;
@@ -255,6 +255,73 @@ t('the library (isomorphic-git, node:fs) reads the Python-written history like t
     const lib = await diffRevisions({ fs, dir: repo, from: M[0], to: M[3] });
     const cli = await thetaOk(repo, 'diff', M[0], M[3], '--json');
     assert.is(JSON.stringify(lib) + '\n', cli, 'CLI and library agree');
+  } finally {
+    cleanup(join(repo, '..'));
+  }
+});
+
+// repo-cases (make-repo-cases.py): float64/int32/int64/bool tensors, a 1100×1000 float32 tensor in two
+// zarr chunks of LZ4 frames, bit-shuffled bool chunks, sparse with a duplicate index and int64 data,
+// side-loaded low-rank, ia3 broadcast, and the tool's own merge commit
+const cases = JSON.parse(readFileSync(join(DIR, 'cases-expected.json'), 'utf8')) as Record<string, any>;
+const LABELS = ['c0', 'c1', 'o1', 'c2', 'merge'];
+const DT: Record<string, string> = { '<f4': 'F32', '<f8': 'F64', '<i4': 'I32', '<i8': 'I64', '|b1': 'BOOL' };
+
+async function checkState(repo: string, label: string, only?: string[]): Promise<void> {
+  const got = await tensors(readFileSync(join(repo, 'm.pt')));
+  const want = cases[label];
+  assert.equal(got.map((x) => x.name), Object.keys(want).sort(), `${label}: tensors in metadata order`);
+  for (const x of got) {
+    if (only && !only.includes(x.name)) continue;
+    assert.is(x.dtype, DT[want[x.name].dtype], `${label} ${x.name} dtype`);
+    assert.equal(x.shape, want[x.name].shape);
+    assert.is(sha256(x.data), want[x.name].sha256, `${label} ${x.name}: the values the tool's checkout holds`);
+  }
+}
+
+t('repo-cases: every commit (incl. the tool\'s merge) checks out exactly; diffs of every pair count the right tensors', async () => {
+  const repo = await clonePython('repo-cases');
+  try {
+    for (const label of LABELS) {
+      await git(repo, 'checkout', '-q', cases.commits[label]);
+      await checkState(repo, label);
+      assert.is(await git(repo, 'status', '--porcelain'), '', `${label}: clean`);
+    }
+    for (const [a, la] of LABELS.entries()) {
+      for (const lb of LABELS.slice(a + 1)) {
+        const d = JSON.parse(await thetaOk(repo, 'diff', cases.commits[la], cases.commits[lb], '--json')).files[0];
+        for (const x of d.tensors) {
+          const changed = cases[la][x.name].sha256 !== cases[lb][x.name].sha256;
+          assert.is(x.status, changed ? 'modified' : 'unchanged', `${x.name} ${la}->${lb}`);
+          if (changed && x.dtype !== 'BOOL') assert.ok(x.l2 > 0);
+        }
+      }
+    }
+    const log = JSON.parse(await thetaOk(repo, 'log', 'm.pt', '--json'));
+    assert.is(log.length, 5);
+  } finally {
+    cleanup(join(repo, '..'));
+  }
+});
+
+t('repo-cases: our commit on a Python branch, merged with another Python branch (Python base)', async () => {
+  const repo = await clonePython('repo-cases');
+  try {
+    await git(repo, 'checkout', '-q', '-b', 'mine', cases.commits.c2);
+    const before = objectCount(repo);
+    const ts = await tensors(readFileSync(join(repo, 'm.pt')));
+    const f64 = ts.find((x) => x.name === 'f64')!;
+    const v = new Float64Array(f64.data.slice().buffer);
+    v[10] = 1e6;
+    f64.data = new Uint8Array(v.buffer);
+    writeFileSync(join(repo, 'm.pt'), await asToolWrites(ts));
+    await git(repo, 'commit', '-qam', 'mine: f64');
+    assert.is(objectCount(repo) - before, 3, 'skeleton + the sparse step of f64; the 4 MB tensor is not stored again');
+    const r = await run('git', ['merge', '-q', '--no-edit', 'origin/other'], repo);
+    assert.is(r.code, 0, r.stderr);
+    await checkState(repo, 'merge', ['big', 'i32', 'i64', 'flags']);
+    const merged = (await tensors(readFileSync(join(repo, 'm.pt')))).find((x) => x.name === 'f64')!;
+    assert.is(sha256(merged.data), sha256(f64.data), 'f64 is ours');
   } finally {
     cleanup(join(repo, '..'));
   }
