@@ -91,6 +91,11 @@ t('checkout of every commit gives the Python tool\'s tensors and bytes, and a cl
       await git(repo, 'add', '--renormalize', 'm.pt');
       assert.is(await git(repo, 'status', '--porcelain'), '', `m${k}: renormalize changes nothing`);
     }
+    // the fast path writes the same file
+    await git(repo, 'checkout', '-q', M[1]);
+    await thetaOk(repo, 'checkout', M[2], '--', 'm.pt');
+    assert.ok(same(new Uint8Array(readFileSync(join(repo, 'm.pt'))), await asToolWrites(await tensors(state(2)))), 'git theta checkout m2');
+    await git(repo, 'checkout', '-q', '-f', M[3]);
     const py = spawnSync(PYTHON, ['-c', 'import torch,sys; a=torch.load(sys.argv[1]); b=torch.load(sys.argv[2]); print(list(a)==list(b) and all(torch.equal(a[k],b[k]) for k in a))', join(repo, 'm.pt'), join(DIR, 'states/mini-m3-m.pt')]);
     if (py.error) throw new Error('this test needs /usr/bin/python3 with torch: apt-get install -y python3-torch');
     assert.is(py.stdout.toString().trim(), 'True', py.stderr.toString());
