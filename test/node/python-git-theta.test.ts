@@ -14,6 +14,7 @@ import type { TensorToWrite } from '../../src/formats/types.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
 import * as nodeFs from 'node:fs';
 import { checkoutModel, diffRevisions, listModels, readModel } from '../../src/repo/index.ts';
+import { startServer } from '../../src/node/serve/server.ts';
 import { cleanup, filesUnder, fixturesDir, git, requireTool, run, sha256, tempDir, theta, thetaOk } from './helpers.ts';
 
 const DIR = join(fixturesDir, 'python-git-theta');
@@ -328,6 +329,36 @@ t('repo-cases: our commit on a Python branch, merged with another Python branch 
     const merged = (await tensors(readFileSync(join(repo, 'm.pt')))).find((x) => x.name === 'f64')!;
     assert.is(sha256(merged.data), sha256(f64.data), 'f64 is ours');
   } finally {
+    cleanup(join(repo, '..'));
+  }
+});
+
+t('push to an LFS server uploads the Python objects; a fresh clone fetches a whole chain in one batch', async () => {
+  const repo = await clonePython();
+  const srv = join(repo, '..', 'srv.git');
+  await git(join(repo, '..'), 'init', '-q', '--bare', '-b', 'main', srv);
+  const server = await startServer({ repo: srv, allowPush: true, webDir: null });
+  try {
+    await git(repo, 'checkout', '-q', 'main');
+    await git(repo, 'remote', 'add', 'srv', server.repoUrl);
+    const p = await run('git', ['push', '-q', 'srv', 'main'], repo);
+    assert.is(p.code, 0, p.stderr);
+    const pyObjects = filesUnder(join(repo, '.git/lfs/objects')).map((f) => f.split('/').pop()!);
+    const m3 = [...JSON.stringify(JSON.parse(await git(repo, 'show', `${M[3]}:m.pt`))).matchAll(/"oid":"([0-9a-f]{64})"/g)].map((x) => x[1]);
+    for (const oid of m3) assert.ok(server.stats.uploads.has(oid), `uploaded ${oid.slice(0, 12)}`);
+    assert.ok([...server.stats.uploads.keys()].every((o) => pyObjects.includes(o)));
+    const clone = join(repo, '..', 'clone');
+    const c = await run('git', ['clone', '-q', '--no-checkout', server.repoUrl, clone], join(repo, '..'));
+    assert.is(c.code, 0, c.stderr);
+    await thetaOk(clone, 'install', '--local');
+    const before = server.stats.batches.length;
+    const co = await run('git', ['checkout', '-q', 'main'], clone);
+    assert.is(co.code, 0, co.stderr);
+    assert.ok(same(new Uint8Array(readFileSync(join(clone, 'm.pt'))), await asToolWrites(await tensors(state(3)))));
+    // w and b at m3 each build on m2, m1 and m0: 8 objects, asked for in one request
+    assert.equal(server.stats.batches.slice(before), [{ operation: 'download', objects: 8 }]);
+  } finally {
+    await server.close();
     cleanup(join(repo, '..'));
   }
 });

@@ -10,6 +10,7 @@
  * Runtime-neutral: git history comes in through `history.readAt` (git cat-file in the CLI,
  * isomorphic-git in the library), objects through the store.
  */
+import { dtypeSize, elementCount } from '../../core/dtypes.ts';
 import type { Kernels } from '../../core/kernels.ts';
 import { memorySink, readerFromBytes } from '../../core/io.ts';
 import { getFormat } from '../../formats/registry.ts';
@@ -118,12 +119,15 @@ export async function convertPyMetadata(bytes: Uint8Array, o: ConvertOptions): P
       let value: Uint8Array | null = null;
       const ctx = { name: e.name, dtype: e.dtype, shape: e.shape, store: o.store, kernels: o.kernels };
       for (const step of chain) value = await applyPyStep(step, value, ctx);
+      if (value!.length !== elementCount(e.shape) * dtypeSize(e.dtype)) {
+        throw new PyThetaFormatError(`${where}: parameter '${e.name}' rebuilds to ${value!.length} bytes, not a ${e.dtype} ${JSON.stringify(e.shape)}`, { tensor: e.name });
+      }
       values.set(e.name, value!);
       known ??= { hash: contentHash(o.kernels, value!), lsh: lshOf(o.kernels, e.dtype, value!, DEFAULT_LSH_SIZE) };
       rebuilt.set(key, known);
     }
     tensors[e.name] = {
-      dtype: e.dtype, shape: e.shape, bytes: values.get(e.name)?.length ?? byteCount(e), hash: known.hash, lsh: known.lsh,
+      dtype: e.dtype, shape: e.shape, bytes: elementCount(e.shape) * dtypeSize(e.dtype), hash: known.hash, lsh: known.lsh,
       update: e.updateType, chain,
     };
   }
@@ -143,9 +147,4 @@ export async function convertPyMetadata(bytes: Uint8Array, o: ConvertOptions): P
   } finally {
     await reader.close();
   }
-}
-
-function byteCount(e: PyEntry): number {
-  const sizes: Record<string, number> = { F64: 8, I64: 8, U64: 8, F32: 4, I32: 4, U32: 4, F16: 2, BF16: 2, I16: 2, U16: 2 };
-  return e.shape.reduce((a, b) => a * b, 1) * (sizes[e.dtype] ?? 1);
 }
