@@ -9,6 +9,7 @@ import { gunzipSync } from 'fflate';
 import { platform } from './platform.ts';
 import { expectCode } from './assertions.ts';
 import { getKernels } from '../../src/core/kernels.ts';
+import { simdSupported } from '../../src/core/wasm.ts';
 import { memorySink, readerFromBytes } from '../../src/core/io.ts';
 import { writePytorch } from '../../src/formats/pytorch.ts';
 import { getFormat } from '../../src/formats/registry.ts';
@@ -17,7 +18,7 @@ import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
 import { rebuildTensor } from '../../src/theta/rebuild.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';
 import {
-  bloscDecode, convertPyMetadata, decodePyObject, looksLikePyMetadata, lz4DecodeBlock, parsePyMetadata, readZarrArray, type PyHistory,
+  bitUnshuffle, bloscDecode, byteUnshuffle, createBloscKernels, convertPyMetadata, decodePyObject, looksLikePyMetadata, lz4DecodeBlock, parsePyMetadata, readZarrArray, type PyHistory,
 } from '../../src/interop/python-git-theta/index.ts';
 import '../../src/updates/index.ts';
 
@@ -254,6 +255,56 @@ bad('zarr: a .zarray that lies about the shape, a chunk of the wrong size, unkno
   code(() => decodePyObject(Uint8Array.of(0x81, 0xa1, 0x78, 0x01)));     // a tensor that is not a store
 });
 
+const wasm = suite('python-git-theta: Wasm decoding kernels (SIMD and scalar builds) = the TypeScript reference');
+
+const variants = () => (simdSupported() ? (['simd', 'scalar'] as const) : (['scalar'] as const));
+
+wasm('every c-blosc frame decodes to the same bytes', async () => {
+  const bytes = await platform().readFixture(`${DIR}/blosc-cases.msgpack`);
+  const ref = decodePyObject(bytes, 'blosc-cases');
+  for (const v of variants()) {
+    const k = await createBloscKernels(v);
+    const got = decodePyObject(bytes, 'blosc-cases', k);
+    for (const [name, a] of ref) assert.ok(equalBytes(got.get(name)!.data, a.data), `${v}: ${name}`);
+  }
+});
+
+wasm('byte and bit unshuffle of odd sizes and every type size', async () => {
+  let seed = 12345;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+  for (const v of variants()) {
+    const k = await createBloscKernels(v);
+    for (const ts of [1, 2, 3, 4, 8, 16]) {
+      for (const n of [0, 1, 7, 64, 65, 1000, 4096 + 5]) {
+        const src = Uint8Array.from({ length: n * ts + (n % 3) }, rnd);
+        assert.ok(equalBytes(k.byteUnshuffle(src, ts), byteUnshuffle(src, ts)), `${v} byte ts=${ts} n=${n}`);
+        assert.ok(equalBytes(k.bitUnshuffle(src, ts), bitUnshuffle(src, ts)), `${v} bit ts=${ts} n=${n}`);
+      }
+    }
+  }
+});
+
+wasm('corrupt LZ4 blocks and frames are the same typed errors', async () => {
+  const bytes = await platform().readFixture(`${DIR}/blosc-cases.msgpack`);
+  const { decode } = await import('@msgpack/msgpack');
+  const frame = (decode(bytes) as Record<string, Record<string, Uint8Array>>).i16blocks['0'];
+  const blocks = [
+    Uint8Array.of(0x40, 1, 2), Uint8Array.of(0x10, 9, 2, 0, 0x00), Uint8Array.of(0x10, 9, 0, 0, 0x00),
+    Uint8Array.of(0x1f, 9, 1, 0, 200, 0x00), Uint8Array.of(0x20, 1, 2), Uint8Array.of(0xf0, 255, 255),
+  ];
+  for (const v of variants()) {
+    const k = await createBloscKernels(v);
+    for (const b of blocks) assert.throws(() => k.lz4(b, 8, 'block'), (e: any) => e.code === 'E_PY_THETA_FORMAT');
+    assert.equal(Array.from(k.lz4(Uint8Array.of(0x13, 9, 1, 0, 0x00), 8, 'block')), [9, 9, 9, 9, 9, 9, 9, 9]);
+    const lz = frame.slice();
+    const start = lz[16] | (lz[17] << 8);
+    for (let i = start + 4; i < start + 40; i++) lz[i] = 0xff;
+    assert.throws(() => bloscDecode(lz, undefined, 'frame', k), (e: any) => e.code === 'E_PY_THETA_FORMAT');
+    assert.ok(equalBytes(bloscDecode(frame, undefined, 'frame', k), bloscDecode(frame)));
+  }
+});
+
 repo.run();
 frames.run();
 bad.run();
+wasm.run();

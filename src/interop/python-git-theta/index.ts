@@ -2,6 +2,7 @@
 export { PyThetaFormatError, PyThetaHistoryError } from './errors.ts';
 export { lz4DecodeBlock } from './lz4.ts';
 export { bloscDecode, byteUnshuffle, bitUnshuffle } from './blosc.ts';
+export { createBloscKernels, getBloscKernels, type BloscKernels } from './wasm.ts';
 export { readZarrArray, type ZarrArray } from './zarr.ts';
 export { decodePyObject } from './objects.ts';
 export { looksLikePyMetadata, parsePyMetadata, pyObjectRefs, type PyEntry } from './metadata.ts';

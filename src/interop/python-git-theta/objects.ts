@@ -5,8 +5,10 @@
 import { decode } from '@msgpack/msgpack';
 import { PyThetaFormatError } from './errors.ts';
 import { readZarrArray, type ZarrArray } from './zarr.ts';
+import type { BloscKernels } from './wasm.ts';
 
-export function decodePyObject(bytes: Uint8Array, where = 'object'): Map<string, ZarrArray> {
+/** `kernels`: decode chunks in Wasm (getBloscKernels()); without, in TypeScript. */
+export function decodePyObject(bytes: Uint8Array, where = 'object', kernels?: BloscKernels): Map<string, ZarrArray> {
   let doc: unknown;
   try {
     doc = decode(bytes);
@@ -23,7 +25,7 @@ export function decodePyObject(bytes: Uint8Array, where = 'object'): Map<string,
       if (!(v instanceof Uint8Array)) throw new PyThetaFormatError(`${where}: '${name}/${k}' is not bytes`, { where, tensor: name });
       keys.set(k, v);
     }
-    out.set(name, readZarrArray(keys, `${where}: '${name}'`));
+    out.set(name, readZarrArray(keys, `${where}: '${name}'`, kernels));
   }
   return out;
 }

@@ -11,6 +11,7 @@ import type { ApplyContext, UpdateType } from '../../updates/types.ts';
 import { applyIa3, applyLowRank, applySparse, denseValue, type Target } from './apply.ts';
 import { PyThetaFormatError } from './errors.ts';
 import { decodePyObject } from './objects.ts';
+import { getBloscKernels } from './wasm.ts';
 
 export const PY_UPDATE = 'python-git-theta';
 export const PY_KINDS = ['dense', 'sparse', 'low-rank', 'ia3'] as const;
@@ -27,7 +28,7 @@ export async function applyPyStep(step: UpdateStep, prev: Uint8Array | null, ctx
   if (!PY_KINDS.includes(kind)) throw new PyThetaFormatError(`tensor '${ctx.name}': Python Git-Theta update type '${String(kind)}' is not supported (dense, sparse, low-rank, ia3 are)`, { tensor: ctx.name });
   const bytes = await ctx.store.get(ref.oid);
   if (bytes.length !== ref.size) throw new PyThetaFormatError(`tensor '${ctx.name}': object ${ref.oid} has ${bytes.length} bytes, its metadata says ${ref.size}`, { tensor: ctx.name });
-  const u = decodePyObject(bytes, `object ${ref.oid.slice(0, 12)} of tensor '${ctx.name}'`);
+  const u = decodePyObject(bytes, `object ${ref.oid.slice(0, 12)} of tensor '${ctx.name}'`, await getBloscKernels());
   const t: Target = { name: ctx.name, dtype: ctx.dtype, shape: ctx.shape, kernels: ctx.kernels };
   if (kind === 'dense') return denseValue(u, t);
   if (!prev) throw new PyThetaFormatError(`tensor '${ctx.name}': a ${kind} update needs a previous value`, { tensor: ctx.name });

@@ -9,6 +9,7 @@
 import { dtypeSize, type DType } from '../../core/dtypes.ts';
 import { bloscDecode } from './blosc.ts';
 import { PyThetaFormatError } from './errors.ts';
+import type { BloscKernels } from './wasm.ts';
 
 /** No git-theta array may be larger than this many bytes (2^53 is where shapes stop being exact; memory ends far earlier). */
 export const MAX_ARRAY_BYTES = 2 ** 40;
@@ -104,7 +105,7 @@ function swapBytes(b: Uint8Array, size: number): void {
 /**
  * The array held by a zarr v2 store given as key → bytes. `where` names the store in errors.
  */
-export function readZarrArray(store: Map<string, Uint8Array>, where = 'zarr store'): ZarrArray {
+export function readZarrArray(store: Map<string, Uint8Array>, where = 'zarr store', kernels?: BloscKernels): ZarrArray {
   const zjson = store.get('.zarray');
   if (!zjson) throw new PyThetaFormatError(`${where}: no .zarray key`, { where });
   const z = parseZArray(zjson, where);
@@ -134,7 +135,7 @@ export function readZarrArray(store: Map<string, Uint8Array>, where = 'zarr stor
     if (raw) {
       known.add(key);
       const want = chunkElems * es;
-      const bytes = z.compressor === 'blosc' ? bloscDecode(raw, want, `${where}: chunk ${key}`) : raw;
+      const bytes = z.compressor === 'blosc' ? bloscDecode(raw, want, `${where}: chunk ${key}`, kernels) : raw;
       if (bytes.length !== want) throw new PyThetaFormatError(`${where}: chunk ${key} holds ${bytes.length} bytes, a full chunk is ${want}`, { where, chunk: key });
       if (z.bigEndian) swapBytes(bytes, es);
       const origin = idx.map((g, i) => g * z.chunks[i]);
