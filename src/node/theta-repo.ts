@@ -159,8 +159,9 @@ export class ThetaRepo {
     const reader = await format.open(bytes, { fileName: path, files: this.files });
     const note = reader.metadata?.note;
     if (typeof note === 'string') process.stderr.write(`git-theta: ${path}: stored without splitting by weight: ${note}\n`);
-    const previous = await this.previousMetadata(path);
+    let previous: ModelMetadata | null = null;
     try {
+      previous = await this.previousMetadata(path);
       const meta = await cleanCheckpoint({
         reader,
         previous,
