@@ -21,3 +21,4 @@ export * from './stats';
 export * from './lsh';
 export * from './hash';
 export * from './crc32';
+export * from './blosc';

@@ -34,3 +34,5 @@ export { LfsClient } from './lfs/client.ts';
 export { createRemoteStore } from './lfs/remote-store.ts';
 export { discoverLfsEndpoint } from './lfs/endpoint.ts';
 export { crc32 } from './core/crc32.ts';
+// repositories written by the Python Git-Theta: its metadata, objects and update chains
+export * from './interop/python-git-theta/index.ts';

@@ -33,7 +33,7 @@ export async function checkoutModel(o: CheckoutModelOptions): Promise<CheckoutRe
   required('checkoutModel', o as unknown as Record<string, unknown>, ['fs', 'dir', 'filepath', 'sink']);
   const c = await repoContext('checkoutModel', o);
   const ref = o.ref ?? 'HEAD';
-  const m = await requireBlob(c, ref, o.filepath);
+  const m = await requireBlob(c, ref, o.filepath, { skeleton: true });
   if (!m) throw new NotAModelError(o.filepath, ref);
   await prefetch(c, m.kind === 'theta' ? referencedObjects(m.metadata) : [m.pointer]);
   let size = 0;

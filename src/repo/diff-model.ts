@@ -13,7 +13,7 @@ import { rebuildTensor } from '../theta/rebuild.ts';
 import { entryObjects, type ObjectRef, type TensorEntry } from '../theta/metadata.ts';
 import { prefetch, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { NotAModelError, PathNotFoundError } from './errors.ts';
-import { readBlobAt, classifyBlob, type ModelBlob } from './model-blob.ts';
+import { readBlobAt, classifyModelBlob, type ModelBlob } from './model-blob.ts';
 import { modelTensors } from './read-model.ts';
 import { resolveRevision } from './revision.ts';
 
@@ -40,7 +40,7 @@ type Side = { model: ModelBlob | null; present: boolean };
 async function sideAt(c: RepoContext, ref: string, commit: string, filepath: string): Promise<Side> {
   const b = await readBlobAt(c, commit, filepath);
   if (!b) return { model: null, present: false };
-  const model = classifyBlob(b.blob, b.oid, `${ref}:${filepath}`);
+  const model = await classifyModelBlob(c, filepath, b.blob, b.oid, `${ref}:${filepath}`);
   if (!model) throw new NotAModelError(filepath, ref);
   return { model, present: true };
 }

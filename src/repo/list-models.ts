@@ -7,6 +7,7 @@ import git from 'isomorphic-git';
 import { byCodePoint } from '../theta/metadata.ts';
 import { gitArgs, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { classifyBlob, readBlobAt } from './model-blob.ts';
+import { looksLikePyMetadata, pythonModelListing } from './python-blob.ts';
 import { commitFiles } from './revision-files.ts';
 import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
 import { TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
@@ -58,6 +59,11 @@ export async function modelsAt(c: RepoContext, commitOid: string, ref: string, f
   for await (const f of treeFiles(c, commitOid)) {
     if (filter && !filter(f.path)) continue;
     const { blob } = await git.readBlob({ ...gitArgs(c), oid: f.oid });
+    if (looksLikePyMetadata(blob)) {
+      // written by the Python Git-Theta: its file size is not recorded (0)
+      out.push({ path: f.path, kind: 'theta', blobOid: f.oid, ...pythonModelListing(blob, f.path), size: 0 });
+      continue;
+    }
     const m = classifyBlob(blob, f.oid, `${ref}:${f.path}`);
     if (m?.kind === 'theta') {
       out.push({ path: f.path, kind: 'theta', blobOid: f.oid, format: m.metadata.format, size: m.metadata.size, tensors: Object.keys(m.metadata.tensors).length });

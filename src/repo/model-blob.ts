@@ -8,6 +8,7 @@ import { looksLikeMetadata, parseMetadata, type ModelMetadata } from '../theta/m
 import { gitArgs, type RepoContext } from './context.ts';
 import { PathNotFoundError } from './errors.ts';
 import { resolveRevision } from './revision.ts';
+import { looksLikePyMetadata, pythonModelBlob } from './python-blob.ts';
 
 /** git-lfs pointers are at most this long (the spec's limit; git-lfs ignores longer blobs). */
 export const MAX_LFS_POINTER_BYTES = 1024;
@@ -71,18 +72,24 @@ export async function readBlobAt(c: RepoContext, commitOid: string, filepath: st
   }
 }
 
+/** classifyBlob, and metadata the Python Git-Theta wrote, converted (`skeleton` when it will be checked out). */
+export async function classifyModelBlob(c: RepoContext, filepath: string, blob: Uint8Array, blobOid: string, where: string, o: { skeleton?: boolean } = {}): Promise<ModelBlob | null> {
+  if (looksLikePyMetadata(blob)) return pythonModelBlob(c, filepath, blob, blobOid, where, o);
+  return classifyBlob(blob, blobOid, where);
+}
+
 /** The model at `filepath` in revision `ref`: null if the path is absent or holds no model. */
 export async function readModelBlob(c: RepoContext, ref: string, filepath: string, commitOid?: string): Promise<ModelBlob | null> {
   const commit = commitOid ?? (await resolveRevision(c, ref));
   const b = await readBlobAt(c, commit, filepath);
   if (!b) return null;
-  return classifyBlob(b.blob, b.oid, `${ref}:${filepath}`);
+  return classifyModelBlob(c, filepath, b.blob, b.oid, `${ref}:${filepath}`);
 }
 
 /** Like readModelBlob, but a missing path is PathNotFoundError; a blob that is no model is returned as null. */
-export async function requireBlob(c: RepoContext, ref: string, filepath: string): Promise<ModelBlob | null> {
+export async function requireBlob(c: RepoContext, ref: string, filepath: string, o: { skeleton?: boolean } = {}): Promise<ModelBlob | null> {
   const commit = await resolveRevision(c, ref);
   const b = await readBlobAt(c, commit, filepath);
   if (!b) throw new PathNotFoundError(filepath, ref);
-  return classifyBlob(b.blob, b.oid, `${ref}:${filepath}`);
+  return classifyModelBlob(c, filepath, b.blob, b.oid, `${ref}:${filepath}`, o);
 }

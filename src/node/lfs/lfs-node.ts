@@ -19,6 +19,7 @@ import { git, gitCommonDir, gitText } from '../git/git.ts';
 import { openLocalStore } from '../files/store-fs.ts';
 import { nodeHttp } from './http-node.ts';
 import { faultPoint } from '../faults.ts';
+import { pythonBlobObjects } from '../repo/python-theta.ts';
 
 /** Largest blob read to look for theta metadata (metadata of a model with ~100k tensors stays well below). */
 export const MAX_METADATA_BYTES = 64 << 20;
@@ -268,7 +269,13 @@ export type ThetaObject = LfsObject & { path: string };
 async function objectsOfBlobs(cwd: string, blobs: BlobAt[]): Promise<ThetaObject[]> {
   const objects = new Map<string, ThetaObject>();
   for (const { blob, bytes } of await readSmallBlobs(cwd, blobs)) {
-    if (!looksLikeMetadata(bytes)) continue;
+    // metadata the Python Git-Theta wrote names its objects directly (earlier ones are in earlier commits' blobs)
+    const py = pythonBlobObjects(bytes);
+    if (!py && !looksLikeMetadata(bytes)) continue;
+    if (py) {
+      for (const r of py) if (!objects.has(r.oid)) objects.set(r.oid, { oid: r.oid, size: r.size, name: `${blob.path} (Python Git-Theta object)`, path: blob.path });
+      continue;
+    }
     const meta = parseMetadata(bytes, blob.path);
     // each object named by file and tensor, so a failed transfer says what it was for
     const add = (r: { oid: string; size: number }, what: string) => {

@@ -30,6 +30,7 @@ import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import '../../updates/index.ts';
 import { inputDigest } from '../../theta/exact.ts';
+import { fromPythonBlob, isFromPython, looksLikePyMetadata, notePythonSwitch, samePythonVersion, specPath } from './python-theta.ts';
 
 export interface ThetaSettings {
   chainCap: number;
@@ -124,6 +125,8 @@ export class ThetaRepo {
     // commands that do not change the index while they read (diff, log) and for clean's previous
     // version (an older one only costs compactness, never exactness)
     const blob = o.batch ? await batchReadBlob(this.root, spec) : await readBlob(spec, this.cwd);
+    // written by the Python Git-Theta: rebuilt from its objects and history (src/interop/python-git-theta)
+    if (blob && looksLikePyMetadata(blob)) return fromPythonBlob(this, specPath(spec), blob, { where: spec });
     if (!blob || !looksLikeMetadata(blob)) return null;
     return parseMetadata(blob, spec);
   }
@@ -165,10 +168,12 @@ export class ThetaRepo {
     const reader = await format.open(bytes, { fileName: path, files: this.files });
     const note = reader.metadata?.note;
     if (typeof note === 'string') process.stderr.write(`git-theta: ${path}: stored without splitting by weight: ${note}\n`);
+    let previous: ModelMetadata | null = null;
     try {
+      previous = await this.previousMetadata(path);
       const meta = await cleanCheckpoint({
         reader,
-        previous: await this.previousMetadata(path),
+        previous,
         store: this.store,
         kernels: this.kernels,
         updateType: o.updateType,
@@ -188,6 +193,12 @@ export class ThetaRepo {
         },
       });
       meta.size = size;
+      if (isFromPython(previous)) {
+        // the very file the Python tool checks out keeps its Python metadata (a clean work tree for both tools)
+        const same = await samePythonVersion(this, path, previous!, meta);
+        if (same) return same;
+        await notePythonSwitch(this, path);
+      }
       return new TextEncoder().encode(serializeMetadata(meta));
     } finally {
       await reader.close();
@@ -198,6 +209,11 @@ export class ThetaRepo {
   async smudge(path: string, blob: Uint8Array, sink: ByteSink): Promise<void> {
     // git writes what smudge gives it into the work tree: sizes remembered for cleans go stale
     this.#files = undefined;
+    if (looksLikePyMetadata(blob)) {
+      const metadata = await fromPythonBlob(this, path, blob, { skeleton: true });
+      await smudgeCheckpoint({ metadata, format: getFormat(metadata.format), store: this.store, kernels: this.kernels, sink });
+      return;
+    }
     if (!looksLikeMetadata(blob)) {
       await sink.write(blob);
       return;

@@ -8,6 +8,7 @@ import { revisionsAndPaths } from '../argv.ts';
 import { atomicFileSink } from '../../files/fs-source.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { looksLikeMetadata } from '../../../theta/metadata.ts';
+import { looksLikePyMetadata } from '../../repo/python-theta.ts';
 
 /**
  * The direct path for tracked checkpoints: write each file from the object store ourselves and
@@ -35,7 +36,8 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
   for (const e of entries) {
     if (!tracked.has(e.path)) continue;
     const blob = (await git(['cat-file', 'blob', e.blob], { cwd: root })).stdout;
-    if (!looksLikeMetadata(blob)) continue; // not (yet) a theta blob: leave it to git
+    // not (yet) a theta blob, nor one the Python Git-Theta wrote: leave it to git
+    if (!looksLikeMetadata(blob) && !looksLikePyMetadata(blob)) continue;
     await mkdir(dirname(join(root, e.path)), { recursive: true }); // its directory may be gone
     const sink = await atomicFileSink(join(root, e.path), { fsync: false }); // git does not fsync work-tree files either
     try {

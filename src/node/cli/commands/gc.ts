@@ -4,6 +4,7 @@ import { git } from '../../git/git.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects } from '../../../theta/metadata.ts';
 import { removeStaleTemps } from '../../files/stale-temp.ts';
+import { pythonBlobObjects } from '../../repo/python-theta.ts';
 
 const LFS_POINTER = /^version https:\/\/git-lfs\.github\.com\/spec\/v1\n(?:[^\n]*\n)*?oid sha256:([0-9a-f]{64})\n/;
 
@@ -56,6 +57,8 @@ export async function gc(repo: ThetaRepo, o: { dryRun?: boolean } = {}): Promise
   for await (const blob of readBlobs(repo.root, [...blobs])) {
     if (looksLikeMetadata(blob)) {
       for (const r of referencedObjects(parseMetadata(blob))) needed.add(r.oid);
+    } else if (pythonBlobObjects(blob)) {
+      for (const r of pythonBlobObjects(blob)!) needed.add(r.oid); // metadata the Python Git-Theta wrote
     } else {
       const m = LFS_POINTER.exec(blob.subarray(0, 512).toString('latin1'));
       if (m) needed.add(m[1]);

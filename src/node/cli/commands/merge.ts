@@ -8,9 +8,12 @@ import { looksLikeMetadata, parseMetadata, serializeMetadata, type ModelMetadata
 import { git, readBlob } from '../../git/git.ts';
 import { canPrompt, ENV_MERGE_STRATEGY, makeChooser, promptForStrategies } from '../merge-choice.ts';
 import { mergeMetadata, ThetaRepo, type RepoMergeResult } from '../../repo/theta-repo.ts';
+import { fromPythonBlob, looksLikePyMetadata } from '../../repo/python-theta.ts';
 
-function asMetadata(bytes: Buffer | null, where: string): ModelMetadata | null {
+async function asMetadata(repo: ThetaRepo, path: string, bytes: Buffer | null, where: string): Promise<ModelMetadata | null> {
   if (!bytes || bytes.length === 0) return null;
+  // a side the Python Git-Theta wrote: its tensors rebuilt, merged like ours
+  if (looksLikePyMetadata(bytes)) return fromPythonBlob(repo, path, bytes, { skeleton: true, where });
   if (!looksLikeMetadata(bytes)) {
     throw new ThetaError('E_NOT_METADATA', `${where} is not git-theta metadata (was the file committed before it was tracked?); keep one side with 'git checkout --ours/--theirs'`, {});
   }
@@ -60,7 +63,7 @@ export function registerMerge(program: Command): void {
     .action(async (basePath: string, oursPath: string, theirsPath: string, path = 'checkpoint') => {
       const repo = await ThetaRepo.open();
       const [b, a, t] = await Promise.all([basePath, oursPath, theirsPath].map((p) => readFile(p)));
-      const r = await runMerge(repo, path, asMetadata(b, `${path} (base)`), asMetadata(a, `${path} (ours)`), asMetadata(t, `${path} (theirs)`));
+      const r = await runMerge(repo, path, await asMetadata(repo, path, b, `${path} (base)`), await asMetadata(repo, path, a, `${path} (ours)`), await asMetadata(repo, path, t, `${path} (theirs)`));
       if (r.conflicts.length || !r.metadata) {
         process.stderr.write(report(path, r.conflicts));
         process.exitCode = 1; // git's conflict state; %A stays ours
@@ -98,7 +101,7 @@ export function registerMerge(program: Command): void {
       const repo = await ThetaRepo.open();
       const rel = (await git(['ls-files', '-u', '--full-name', '--', path])).stdout.toString().split('\n')[0]?.split('\t')[1];
       if (!rel) throw new ThetaError('E_NOT_CONFLICTED', `${path} is not conflicted; nothing to resolve`, {});
-      const stage = async (n: number) => asMetadata(await readBlob(`:${n}:${rel}`, repo.root), `${rel} (stage ${n})`);
+      const stage = async (n: number) => asMetadata(repo, rel, await readBlob(`:${n}:${rel}`, repo.root), `${rel} (stage ${n})`);
       const r = await runMerge(repo, rel, await stage(1), await stage(2), await stage(3), o.strategy);
       if (r.conflicts.length || !r.metadata) {
         process.stderr.write(report(rel, r.conflicts));

@@ -7,6 +7,7 @@ import { looksLikeMetadata, parseMetadata } from '../../../theta/metadata.ts';
 import { metadataSummary } from '../../../theta/summary.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
 import { fileChunks } from '../../files/fs-source.ts';
+import { looksLikePyMetadata, pySummary } from '../../../interop/python-git-theta/index.ts';
 import { fmtNum } from './inspect.ts';
 import { inspectStats } from '../../../inspect.ts';
 
@@ -63,8 +64,9 @@ export function registerTextconv(program: Command): void {
     .description('(used by git diff and git log -p) print a per-tensor summary of a checkpoint or of git-theta metadata')
     .argument('<file>', 'file holding the content')
     .action(async (file: string) => {
-      const head = (await readFile(file)).subarray(0, 64);
-      if (looksLikeMetadata(head)) process.stdout.write(metadataSummary(parseMetadata(await readFile(file), file)));
+      const head = (await readFile(file)).subarray(0, 4096);
+      if (looksLikePyMetadata(head)) process.stdout.write(pySummary(await readFile(file), file));
+      else if (looksLikeMetadata(head)) process.stdout.write(metadataSummary(parseMetadata(await readFile(file), file)));
       else process.stdout.write(await checkpointSummary(file));
     });
 }
