@@ -1,0 +1,174 @@
+/**
+ * Checkpoints that git-lfs stores: the one code path the library, the page and the CLI use to read
+ * a model whose blob is a git-lfs pointer (the object in the LFS store is the whole file), a
+ * sharded safetensors model whose `*.safetensors.index.json` is a plain blob and whose shards are
+ * pointers (the Hugging Face layout), and git-theta metadata read as a checkpoint. Objects come
+ * from an ObjectStore: the local git-lfs store, or one that downloads from the LFS server.
+ * Runtime-neutral (no `node:*`).
+ */
+import { ThetaError } from '../core/errors.ts';
+import type { Kernels } from '../core/kernels.ts';
+import { peekChunks, readerFromBytes, readerFromChunks, type ByteReader } from '../core/io.ts';
+import { listFormats, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
+import { isShardIndexName, openSharded } from '../formats/sharded.ts';
+import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
+import { TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
+import type { CheckpointReader, StreamedTensor } from '../formats/types.ts';
+import type { ObjectStore } from '../store/types.ts';
+import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
+import type { DiffTensor } from '../theta/diff.ts';
+import { byCodePoint, type ModelMetadata } from '../theta/metadata.ts';
+import { rebuildTensor } from '../theta/rebuild.ts';
+import { parseLfsPointer, type LfsPointer } from './model-blob.ts';
+
+/** The pointer git-lfs commits for an object (spec v1; keys in the spec's order). */
+export function lfsPointerText(p: LfsPointer): string {
+  return `version https://git-lfs.github.com/spec/v1\noid sha256:${p.oid}\nsize ${p.size}\n`;
+}
+
+/** Hugging Face's PyTorch weights (`pytorch_model.bin`, `pytorch_model-00001-of-00002.bin`). */
+const PYTORCH_BIN_RE = /(^|\/)pytorch_model[^/]*\.bin$/i;
+
+/**
+ * Whether a path git-lfs stores is worth reading as a checkpoint: its extension belongs to a
+ * registered format (plug-ins included). `.bin` only for Hugging Face's PyTorch weights: other
+ * `.bin` files (TF.js shards, tokenizers, anything) have no format of their own.
+ */
+export function isLfsCheckpointPath(path: string): boolean {
+  if (PYTORCH_BIN_RE.test(path)) return true;
+  const base = path.slice(path.lastIndexOf('/') + 1).toLowerCase();
+  const dot = base.lastIndexOf('.');
+  if (dot <= 0) return false;
+  const ext = base.slice(dot);
+  if (ext === '.bin' || ext === '.json') return false;
+  return listFormats().some((f) => f.id !== TFJS_FORMAT_ID && f.id !== TFJS_SHARD_FORMAT_ID && f.extensions.includes(ext));
+}
+
+/** The format a checkpoint path's extension suggests (for listings, before any object is read). */
+export function formatFromPath(path: string): string {
+  if (PYTORCH_BIN_RE.test(path)) return 'pytorch';
+  const base = path.toLowerCase();
+  const f = listFormats().find((x) => x.extensions.some((e) => base.endsWith(e)));
+  return f?.id ?? 'unknown';
+}
+
+/** Ask a store that can download (a remote-backed one) for these objects in one batch. */
+export async function prefetchObjects(store: ObjectStore, refs: LfsPointer[]): Promise<void> {
+  const s = store as ObjectStore & { prefetch?: (refs: LfsPointer[]) => Promise<unknown> };
+  if (refs.length && typeof s.prefetch === 'function') await s.prefetch(refs);
+}
+
+/** A sequential reader over an LFS object (downloaded first when the store can and must). */
+export async function lfsObjectReader(store: ObjectStore, pointer: LfsPointer, name: string): Promise<ByteReader> {
+  await prefetchObjects(store, [pointer]);
+  return readerFromChunks(store.getChunks(pointer.oid), name, pointer.size);
+}
+
+/**
+ * Open the checkpoint an LFS object holds, detecting its format from its first bytes. Every
+ * byte is read through the store, which checks the object's SHA-256 at its end.
+ */
+export async function openLfsObject(store: ObjectStore, pointer: LfsPointer, filepath: string): Promise<CheckpointReader> {
+  await prefetchObjects(store, [pointer]);
+  const { head, stream } = await peekChunks(store.getChunks(pointer.oid), SNIFF_BYTES);
+  const format = sniffFormat(head, filepath);
+  return format.open(readerFromChunks(stream, filepath, pointer.size), { fileName: filepath });
+}
+
+/** Reads a file next to the one being opened, at the same revision (null when absent). */
+export type SiblingBlob = (path: string) => Promise<Uint8Array | null>;
+
+function dirOf(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? '' : path.slice(0, i);
+}
+
+/**
+ * A sharded safetensors model from its index blob: each shard is read from the blob next to the
+ * index at the same revision, from its LFS object when that blob is a pointer.
+ */
+export async function openShardedBlobs(store: ObjectStore, index: Uint8Array, filepath: string, sibling: SiblingBlob): Promise<CheckpointReader> {
+  const dir = dirOf(filepath);
+  return openSharded(index, async (shard) => {
+    const path = dir ? `${dir}/${shard}` : shard;
+    const blob = await sibling(path);
+    if (!blob) throw new ThetaError('E_SHARD_MISSING', `${filepath} lists shard '${shard}', but ${path} is not in that revision; commit the shard or fix the index`, { file: filepath, shard: path });
+    const pointer = parseLfsPointer(blob);
+    return pointer ? lfsObjectReader(store, pointer, path) : readerFromBytes(blob, path);
+  }, { fileName: filepath });
+}
+
+/**
+ * The checkpoint a blob stands for when git-lfs keeps it: an LFS pointer's object, or a sharded
+ * index (its shards read through `sibling`). null for anything else (git-theta metadata, a plain
+ * blob), which the caller reads its own way.
+ */
+export async function openLfsBlob(store: ObjectStore, blob: Uint8Array, filepath: string, sibling?: SiblingBlob): Promise<CheckpointReader | null> {
+  const pointer = parseLfsPointer(blob);
+  if (pointer) return openLfsObject(store, pointer, filepath);
+  if (sibling && isShardIndexName(filepath)) return openShardedBlobs(store, blob, filepath, sibling);
+  return null;
+}
+
+/**
+ * git-theta metadata as a CheckpointReader: tensors in name order, each rebuilt from its objects
+ * (and verified by its content hash) when read. No skeleton: for reading values, not rebuilding.
+ */
+export function metadataReader(meta: ModelMetadata, store: ObjectStore, kernels: Kernels): CheckpointReader {
+  return {
+    format: meta.format,
+    async *tensors(): AsyncGenerator<StreamedTensor> {
+      for (const name of Object.keys(meta.tensors).sort(byCodePoint)) {
+        const e = meta.tensors[name];
+        const bytes = () => rebuildTensor(name, e, store, kernels);
+        yield {
+          name, dtype: e.dtype, shape: e.shape, byteLength: e.bytes, bytes,
+          async *chunks(chunkBytes = 4 << 20) {
+            const all = await bytes();
+            for (let o = 0; o < all.length; o += chunkBytes) yield all.subarray(o, Math.min(all.length, o + chunkBytes));
+          },
+        };
+      }
+    },
+    skeleton() {
+      throw new ThetaError('E_ARGUMENT', 'a checkpoint read from git-theta metadata has no skeleton here; use smudge to rebuild the file', {});
+    },
+    async close() {},
+  };
+}
+
+/**
+ * A checkpoint's tensors as a diff wants them: content hash (the one git-theta metadata records,
+ * so an LFS version and a git-theta version compare exactly), LSH signature when `approx`, and
+ * the bytes for the numbers of a modified tensor.
+ */
+export async function* readerDiffTensors(kernels: Kernels, reader: CheckpointReader, approx: boolean): AsyncGenerator<DiffTensor> {
+  try {
+    for await (const t of reader.tensors()) {
+      const bytes = await t.bytes();
+      yield {
+        name: t.name, dtype: t.dtype, shape: t.shape,
+        hash: hashOf(kernels, bytes),
+        lsh: approx ? lshOf(kernels, t.dtype, bytes, DEFAULT_LSH_SIZE) : [],
+        load: async () => bytes,
+      };
+    }
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Tensor name -> content hash, dtype and shape of a checkpoint (what a log compares), reading every tensor once. */
+export async function tensorHashes(kernels: Kernels, reader: CheckpointReader): Promise<Map<string, { hash: string; dtype: string; shape: number[] }>> {
+  const out = new Map<string, { hash: string; dtype: string; shape: number[] }>();
+  try {
+    for await (const t of reader.tensors()) {
+      const h = kernels.contentHasher();
+      for await (const c of t.chunks()) h.update(c);
+      out.set(t.name, { hash: h.digest(), dtype: t.dtype, shape: t.shape });
+    }
+  } finally {
+    await reader.close();
+  }
+  return out;
+}
