@@ -24,6 +24,7 @@ import { registerConvert } from './commands/convert.ts';
 import { registerMergeModels } from './commands/merge-models.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerFetch } from './commands/fetch.ts';
+import { registerMigrate } from './commands/migrate.ts';
 
 export const VERSION = '0.1.0';
 
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerMergeModels(program);
   registerServe(program);
   registerFetch(program);
+  registerMigrate(program);
   return program;
 }
 

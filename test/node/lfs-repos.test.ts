@@ -10,8 +10,10 @@ import { memorySink } from '../../src/core/io.ts';
 import { safetensors } from '../../src/formats/safetensors.ts';
 import { writeGguf } from '../../src/formats/gguf.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';
+import { readerFromBytes } from '../../src/core/io.ts';
+import { looksLikeMetadata } from '../../src/theta/metadata.ts';
 import { diffRevisions, listModels, readModel } from '../../src/repo/index.ts';
-import { cleanup, git, requireTool, run, tempDir, theta, thetaOk, filesUnder } from './helpers.ts';
+import { cleanup, git, requireTool, run, sha256, tempDir, theta, thetaOk, filesUnder } from './helpers.ts';
 
 const test = suite('git-lfs repositories');
 const dirs: string[] = [];
@@ -164,6 +166,109 @@ test('library: listModels, readModel (a sharded index included) and diffRevision
   const cli = await diffJson(dir, 'HEAD~1', 'HEAD');
   checkDiff(lib as unknown as JsonDiff);
   assert.equal(JSON.parse(JSON.stringify(lib.files)), cli.files, 'the library and the CLI give the same JSON');
+});
+
+
+/** The tensors of a safetensors file in the work tree, as float arrays. */
+async function floatsOf(file: string): Promise<Map<string, Float32Array>> {
+  const r = await safetensors.open(readerFromBytes(new Uint8Array(nodeFs.readFileSync(file))));
+  const out = new Map<string, Float32Array>();
+  for await (const t of r.tensors()) out.set(t.name, new Float32Array((await t.bytes()).slice().buffer));
+  return out;
+}
+
+const mTensors = (a: number, b: number, c: number) => [f32('a', 16, (i) => i + a), f32('b', 64, (i) => Math.sin(i) + b, [8, 8]), f32('c', 4, () => 0.5 + c)];
+
+test('track --diff-only: git-lfs keeps storing the files; git diff shows tensors; git merge merges them and stores the result with git-lfs', async () => {
+  const dir = await lfsRepo();
+  const err = (await theta(dir, ['track', '--diff-only', '*.safetensors'])).stderr;
+  assert.match(err, /"\*\.safetensors" stays in git-lfs; git-theta's diff and merge drivers now read it/);
+  const attrs = nodeFs.readFileSync(join(dir, '.gitattributes'), 'utf8');
+  assert.match(attrs, /^\*\.safetensors filter=lfs diff=theta merge=theta -text$/m);
+  assert.match(attrs, /^\*\.gguf filter=lfs diff=lfs merge=lfs -text$/m, 'other patterns untouched');
+  const again = await theta(dir, ['track', '--diff-only', '*.safetensors']);
+  assert.match(again.stderr, /already uses git-theta's diff and merge drivers/);
+  assert.is(nodeFs.readFileSync(join(dir, '.gitattributes'), 'utf8'), attrs, 'running it twice changes nothing');
+  await git(dir, 'add', '.gitattributes');
+  await git(dir, 'commit', '-q', '-m', 'diff with git-theta');
+
+  // git diff: one line per tensor (textconv), the changed tensor shows as -/+
+  const d = await git(dir, 'diff', 'HEAD~2', 'HEAD~1', '--', 'm.safetensors');
+  assert.match(d, /^-b {2}F32\[8,8\]/m);
+  assert.match(d, /^\+b {2}F32\[8,8\]/m);
+  assert.not.match(d, /^[-+]a {2}F32/m, 'unchanged tensors are context');
+  // textconv given a pointer (git-lfs told not to smudge) reads the object itself
+  const skip = await run('git', ['diff', 'HEAD~2', 'HEAD~1', '--', 'm.safetensors'], dir, { env: { GIT_LFS_SKIP_SMUDGE: '1' } });
+  assert.is(skip.stdout, d);
+
+  // a merge of two branches that changed different tensors: merged, stored by git-lfs
+  await git(dir, 'checkout', '-q', '-b', 'other');
+  nodeFs.writeFileSync(join(dir, 'm.safetensors'), await stBytes(mTensors(10, 1, 0)));
+  await git(dir, 'commit', '-q', '-am', 'other: a');
+  await git(dir, 'checkout', '-q', 'main');
+  nodeFs.writeFileSync(join(dir, 'm.safetensors'), await stBytes(mTensors(0, 1, 2)));
+  await git(dir, 'commit', '-q', '-am', 'main: c');
+  const m = await run('git', ['merge', '-q', '--no-edit', 'other'], dir);
+  assert.is(m.code, 0, m.stderr);
+  assert.match(m.stderr, /merged m\.safetensors: .*\(stored by git-lfs\)/);
+  const ptr = await git(dir, 'cat-file', 'blob', 'HEAD:m.safetensors');
+  const oid = /^oid sha256:([0-9a-f]{64})$/m.exec(ptr)![1];
+  const file = nodeFs.readFileSync(join(dir, 'm.safetensors'));
+  assert.is(sha256(file), oid, 'the merged file is the git-lfs object the pointer names');
+  assert.ok(nodeFs.existsSync(join(dir, '.git/lfs/objects', oid.slice(0, 2), oid.slice(2, 4), oid)), 'the object is in .git/lfs/objects');
+  const t = await floatsOf(join(dir, 'm.safetensors'));
+  assert.is(t.get('a')![3], 13, 'a from other');
+  assert.is(t.get('c')![0], 2.5, 'c from main');
+  assert.ok(Math.abs(t.get('b')![1] - (Math.fround(Math.sin(1) + 1))) < 1e-6, 'b unchanged');
+  assert.is((await git(dir, 'status', '--porcelain')).trim(), '', 'nothing left to commit');
+
+  // both sides changed b: merged with a strategy
+  await git(dir, 'checkout', '-q', '-b', 'b2');
+  nodeFs.writeFileSync(join(dir, 'm.safetensors'), await stBytes(mTensors(10, 3, 2)));
+  await git(dir, 'commit', '-q', '-am', 'b2: b+3');
+  await git(dir, 'checkout', '-q', 'main');
+  nodeFs.writeFileSync(join(dir, 'm.safetensors'), await stBytes(mTensors(10, 5, 2)));
+  await git(dir, 'commit', '-q', '-am', 'main: b+5');
+  const avg = await theta(dir, ['merge', '--no-edit', 'b2', '--strategy', 'average']);
+  assert.is(avg.code, 0, avg.stderr);
+  const b = (await floatsOf(join(dir, 'm.safetensors'))).get('b')!;
+  assert.ok(Math.abs(b[0] - 4) < 1e-6, `average of sin(0)+5 and sin(0)+3 = 4, got ${b[0]}`);
+  assert.match(await git(dir, 'cat-file', 'blob', 'HEAD:m.safetensors'), /^version https:\/\/git-lfs/);
+});
+
+test('migrate: .gitattributes switches to filter=theta, current files are re-added per tensor, history keeps its pointers, diff and log read across', async () => {
+  const dir = await lfsRepo();
+  const r = await theta(dir, ['migrate', '*.safetensors']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /\.gitattributes: "\*\.safetensors filter=lfs diff=lfs merge=lfs -text" is now "\*\.safetensors filter=theta diff=theta merge=theta -text"/);
+  assert.match(r.stderr, /re-added 3 file\(s\), now stored per tensor in the index: m\.safetensors, model-00001-of-00002\.safetensors, model-00002-of-00002\.safetensors/);
+  assert.match(r.stderr, /history is untouched/);
+  assert.match(nodeFs.readFileSync(join(dir, '.gitattributes'), 'utf8'), /^\*\.gguf filter=lfs diff=lfs merge=lfs -text$/m, 'the GGUF stays in git-lfs');
+  for (const p of ['m.safetensors', 'model-00002-of-00002.safetensors']) {
+    assert.ok(looksLikeMetadata(Buffer.from(await git(dir, 'cat-file', 'blob', `:${p}`))), `${p} is staged as git-theta metadata`);
+  }
+  await git(dir, 'commit', '-q', '-m', 'migrate');
+  nodeFs.writeFileSync(join(dir, 'm.safetensors'), await stBytes(mTensors(0, 1, 1)));
+  await thetaOk(dir, 'add', 'm.safetensors');
+  await git(dir, 'commit', '-q', '-m', 'v2');
+  assert.match(await git(dir, 'cat-file', 'blob', 'HEAD~2:m.safetensors'), /^version https:\/\/git-lfs/, 'history keeps its pointers');
+  assert.is((await git(dir, 'status', '--porcelain')).trim(), '');
+
+  const across = await diffJson(dir, 'HEAD~2', 'HEAD');
+  assert.equal(across.files.map((f) => [f.path, f.format, f.summary.modified, f.summary.unchanged, f.tensors.find((t) => t.status === 'modified')?.name]), [
+    ['m.safetensors', 'safetensors', 1, 2, 'c'],
+    // stored differently (a pointer, then metadata), same tensors
+    ['model-00001-of-00002.safetensors', 'safetensors', 0, 2, undefined],
+    ['model-00002-of-00002.safetensors', 'safetensors', 0, 1, undefined],
+  ]);
+  const same = await diffJson(dir, 'HEAD~2', 'HEAD~1', '--', 'm.safetensors');
+  assert.equal(same.files.map((f) => [f.summary.modified, f.summary.unchanged]), [[0, 3]], 'the migrated version equals the last git-lfs one');
+  const log = JSON.parse(await thetaOk(dir, 'log', 'm.safetensors', '--json'));
+  assert.equal(log.map((e: { subject: string; changed: number; added: number; storage: string }) => [e.subject, e.changed, e.added, e.storage]),
+    [['v2', 1, 0, 'theta'], ['migrate', 0, 0, 'theta'], ['v1', 1, 0, 'lfs'], ['v0', 0, 3, 'lfs']]);
+  const bad = await theta(dir, ['migrate', '*.bin']);
+  assert.is(bad.code, 1);
+  assert.match(bad.stderr, /pattern '\*\.bin' is not stored by git-lfs in \.gitattributes/);
 });
 
 test.run();

@@ -8,6 +8,7 @@ import { looksLikeMetadata, parseMetadata, serializeMetadata, type ModelMetadata
 import { git, readBlob } from '../git.ts';
 import { canPrompt, ENV_MERGE_STRATEGY, makeChooser, promptForStrategies } from '../merge-choice.ts';
 import { mergeMetadata, ThetaRepo, type RepoMergeResult } from '../theta-repo.ts';
+import { anyLfsPointer, sideMetadata, storeAsLfsObject } from '../lfs-merge.ts';
 
 function asMetadata(bytes: Buffer | null, where: string): ModelMetadata | null {
   if (!bytes || bytes.length === 0) return null;
@@ -60,6 +61,20 @@ export function registerMerge(program: Command): void {
     .action(async (basePath: string, oursPath: string, theirsPath: string, path = 'checkpoint') => {
       const repo = await ThetaRepo.open();
       const [b, a, t] = await Promise.all([basePath, oursPath, theirsPath].map((p) => readFile(p)));
+      if (anyLfsPointer([b, a, t])) {
+        // git-lfs stores this file (track --diff-only): merge the checkpoints, store the result with git-lfs
+        const [base, ours, theirs] = [[b, 'base'], [a, 'ours'], [t, 'theirs']] as const;
+        const side = ([x, w]: readonly [Buffer, string]) => sideMetadata(repo, path, x, `${path} (${w})`);
+        const r = await runMerge(repo, path, await side(base), await side(ours), await side(theirs));
+        if (r.conflicts.length || !r.metadata) {
+          process.stderr.write(report(path, r.conflicts));
+          process.exitCode = 1; // %A stays ours' pointer
+          return;
+        }
+        await writeFile(oursPath, (await storeAsLfsObject(repo, path, r.metadata)).text);
+        process.stderr.write(summaryLine(path, r).replace(/\n$/, ' (stored by git-lfs)\n'));
+        return;
+      }
       const r = await runMerge(repo, path, asMetadata(b, `${path} (base)`), asMetadata(a, `${path} (ours)`), asMetadata(t, `${path} (theirs)`));
       if (r.conflicts.length || !r.metadata) {
         process.stderr.write(report(path, r.conflicts));
