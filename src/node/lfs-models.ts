@@ -11,7 +11,7 @@ import { ThetaError } from '../core/errors.ts';
 import { readerFromBytes } from '../core/io.ts';
 import { sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
 import type { CheckpointReader } from '../formats/types.ts';
-import { isLfsCheckpointPath, metadataReader, openLfsBlob, openLfsObject, prefetchObjects, readerDiffTensors, tensorHashes } from '../repo/lfs-pointer-model.ts';
+import { isLfsCheckpointPath, metadataReader, openLfsBlob, openLfsObject, prefetchObjects, readerDiffTensors, rereader, tensorHashes, type Rereader } from '../repo/lfs-pointer-model.ts';
 import { MAX_LFS_POINTER_BYTES, parseLfsPointer, type LfsPointer } from '../repo/model-blob.ts';
 import { diffModels, metadataTensors, type DiffTensor } from '../theta/diff.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects, type ModelMetadata, type ObjectRef, type TensorEntry } from '../theta/metadata.ts';
@@ -100,7 +100,7 @@ type Side = { format: string | null; tensors: AsyncIterable<DiffTensor> | Iterab
  * One diff side, whatever git holds. `rev` null = the work tree. `needAll` = the other side is a
  * git-lfs file, so every tensor of a git-theta side may be compared (its objects fetched in one batch).
  */
-async function sideOf(repo: ThetaRepo, rev: string | null, path: string, v: StoredVersion, approx: boolean, needAll: boolean): Promise<Side> {
+async function sideOf(repo: ThetaRepo, rev: string | null, path: string, v: StoredVersion, approx: boolean, needAll: boolean, keep?: Rereader[]): Promise<Side> {
   const load = (name: string, e: TensorEntry) => rebuildTensor(name, e, repo.store, repo.kernels);
   if (rev === null) {
     const pointer = await worktreePointer(join(repo.root, path));
@@ -113,10 +113,15 @@ async function sideOf(repo: ThetaRepo, rev: string | null, path: string, v: Stor
     return { format: v.metadata.format, tensors: metadataTensors(v.metadata, load) };
   }
   if (approx) throw new ApproxNeedsMetadataError(path, rev ?? 'the work tree');
-  const reader = v.kind === 'lfs'
-    ? await openLfsObject(repo.store, v.pointer, path)
-    : await sniffFormat(v.blob.subarray(0, SNIFF_BYTES), path).open(readerFromBytes(v.blob, path), { fileName: path });
-  return { format: reader.format, tensors: readerDiffTensors(repo.kernels, reader, approx) };
+  const blob = v.kind === 'blob' ? v.blob : null;
+  const open = () => (v!.kind === 'lfs'
+    ? openLfsObject(repo.store, v!.pointer, path)
+    : sniffFormat(blob!.subarray(0, SNIFF_BYTES), path).open(readerFromBytes(blob!, path), { fileName: path }));
+  const reader = await open();
+  // the older side is kept as hashes; the bytes of modified tensors are read again when compared
+  const again = keep ? rereader(open, `${rev}:${path}`) : undefined;
+  if (again) keep?.push(again);
+  return { format: reader.format, tensors: readerDiffTensors(repo.kernels, reader, approx, again) };
 }
 
 /**
@@ -133,13 +138,18 @@ export async function diffModelPath(repo: ThetaRepo, path: string, spec: DiffSpe
   // both git-lfs objects in one batch when they must come from the server
   await prefetchObjects(repo.store, [a, b].flatMap((v) => (v?.kind === 'lfs' ? [v.pointer] : [])).concat(wtPointer ? [wtPointer] : []));
   const approx = !!spec.approx;
-  const older = await sideOf(repo, spec.from === ':' ? ':' : spec.from, path, a, approx, true);
-  const olderList: DiffTensor[] = [];
-  for await (const t of older.tensors) olderList.push(t);
-  const newer = await sideOf(repo, spec.to, path, b, approx, true);
-  const d = await diffModels(olderList, newer.tensors, { kernels: repo.kernels, approx });
-  const label = (r: string | null) => (r === null ? 'worktree' : r === ':' ? 'index' : r);
-  return { path, format: newer.format ?? older.format ?? 'unknown', from: label(spec.from), to: label(spec.to), ...d };
+  const rereaders: Rereader[] = [];
+  try {
+    const older = await sideOf(repo, spec.from === ':' ? ':' : spec.from, path, a, approx, true, rereaders);
+    const olderList: DiffTensor[] = [];
+    for await (const t of older.tensors) olderList.push(t);
+    const newer = await sideOf(repo, spec.to, path, b, approx, true);
+    const d = await diffModels(olderList, newer.tensors, { kernels: repo.kernels, approx });
+    const label = (r: string | null) => (r === null ? 'worktree' : r === ':' ? 'index' : r);
+    return { path, format: newer.format ?? older.format ?? 'unknown', from: label(spec.from), to: label(spec.to), ...d };
+  } finally {
+    for (const r of rereaders) await r.close();
+  }
 }
 
 // ---------------------------------------------------------------- log

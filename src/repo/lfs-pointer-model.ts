@@ -8,6 +8,7 @@
  */
 import { ThetaError } from '../core/errors.ts';
 import type { Kernels } from '../core/kernels.ts';
+import { isNumeric } from '../core/dtypes.ts';
 import { peekChunks, readerFromBytes, readerFromChunks, type ByteReader } from '../core/io.ts';
 import { listFormats, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
 import { isShardIndexName, openSharded } from '../formats/sharded.ts';
@@ -142,9 +143,21 @@ export function metadataReader(meta: ModelMetadata, store: ObjectStore, kernels:
  * so an LFS version and a git-theta version compare exactly), LSH signature when `approx`, and
  * the bytes for the numbers of a modified tensor.
  */
-export async function* readerDiffTensors(kernels: Kernels, reader: CheckpointReader, approx: boolean): AsyncGenerator<DiffTensor> {
+export async function* readerDiffTensors(kernels: Kernels, reader: CheckpointReader, approx: boolean, again?: Rereader): AsyncGenerator<DiffTensor> {
   try {
     for await (const t of reader.tensors()) {
+      if (again) {
+        // hashed as it streams; the bytes are read again only if the diff needs them (memory: one chunk)
+        const h = kernels.contentHasher();
+        const lsh = approx && isNumeric(t.dtype) ? kernels.lshAccumulator(t.dtype, { size: DEFAULT_LSH_SIZE }) : null;
+        for await (const c of t.chunks()) {
+          h.update(c);
+          lsh?.update(c);
+        }
+        const name = t.name;
+        yield { name, dtype: t.dtype, shape: t.shape, hash: h.digest(), lsh: lsh?.signature() ?? [], load: () => again.load(name) };
+        continue;
+      }
       const bytes = await t.bytes();
       yield {
         name: t.name, dtype: t.dtype, shape: t.shape,
@@ -171,4 +184,49 @@ export async function tensorHashes(kernels: Kernels, reader: CheckpointReader): 
     await reader.close();
   }
   return out;
+}
+
+/**
+ * A checkpoint's tensors read a second time, on demand: requests in file order are served by one
+ * forward pass (tensors in between are skipped); a request behind the pass starts a new one. So a
+ * diff keeps one side's tensors as hashes only and reads back the bytes of the modified ones.
+ */
+export interface Rereader {
+  load(name: string): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+export function rereader(open: () => Promise<CheckpointReader>, what: string): Rereader {
+  let reader: CheckpointReader | null = null;
+  let it: AsyncIterator<StreamedTensor> | null = null;
+  const passed = new Set<string>();
+  const close = async () => {
+    const r = reader;
+    reader = null;
+    it = null;
+    await r?.close();
+  };
+  return {
+    async load(name) {
+      for (let pass = 0; pass < 2; pass++) {
+        if (!it || passed.has(name)) {
+          await close();
+          reader = await open();
+          it = reader.tensors()[Symbol.asyncIterator]();
+          passed.clear();
+        }
+        for (;;) {
+          const r = await it!.next();
+          if (r.done) {
+            await close();
+            break;
+          }
+          passed.add(r.value.name);
+          if (r.value.name === name) return r.value.bytes();
+        }
+      }
+      throw new ThetaError('E_TENSOR_MISSING', `${what}: tensor '${name}' was there on the first read but not on the second; is the object being changed?`, { tensor: name });
+    },
+    close,
+  };
 }

@@ -6,6 +6,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
 import { memorySink } from '../../src/core/io.ts';
 import { safetensors } from '../../src/formats/safetensors.ts';
 import { writeGguf } from '../../src/formats/gguf.ts';
@@ -13,7 +14,7 @@ import type { TensorToWrite } from '../../src/formats/types.ts';
 import { readerFromBytes } from '../../src/core/io.ts';
 import { looksLikeMetadata } from '../../src/theta/metadata.ts';
 import { diffRevisions, listModels, readModel } from '../../src/repo/index.ts';
-import { cleanup, git, requireTool, run, sha256, tempDir, theta, thetaOk, filesUnder } from './helpers.ts';
+import { BIN, ENV, cleanup, git, requireTool, run, sha256, tempDir, theta, thetaOk, filesUnder } from './helpers.ts';
 
 const test = suite('git-lfs repositories');
 const dirs: string[] = [];
@@ -269,6 +270,43 @@ test('migrate: .gitattributes switches to filter=theta, current files are re-add
   const bad = await theta(dir, ['migrate', '*.bin']);
   assert.is(bad.code, 1);
   assert.match(bad.stderr, /pattern '\*\.bin' is not stored by git-lfs in \.gitattributes/);
+});
+
+
+test('a clone over HTTP from git theta serve downloads from the LFS server only the objects of the files that changed', async () => {
+  const origin = await lfsRepo();
+  const child = spawn(process.execPath, [BIN, 'serve', origin, '--port', '0', '--verbose'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  let err = '';
+  child.stderr!.on('data', (d) => {
+    err += d;
+    const lines = err.split('\n');
+    err = lines.pop()!;
+    log.push(...lines);
+  });
+  try {
+    let out = '';
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout!.on('data', (d) => {
+        out += d;
+        const m = /(http:\/\/127\.0\.0\.1:\d+\/\S+\.git)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('close', (code) => reject(new Error(`serve exited (${code}): ${out}${err}`)));
+    });
+    const clone = tempDir('theta-lfs-http-');
+    dirs.push(clone);
+    const c = await run('git', ['clone', '-q', url, clone], clone, { env: { GIT_LFS_SKIP_SMUDGE: '1' } });
+    assert.is(c.code, 0, c.stderr);
+    checkDiff(await diffJson(clone, 'HEAD~1', 'HEAD'));
+    const pointers = await Promise.all(['m.safetensors', 'model-00002-of-00002.safetensors', 'tiny.gguf'].flatMap((p) => ['HEAD~1', 'HEAD'].map(async (r) =>
+      /oid sha256:([0-9a-f]{64})/.exec(await git(origin, 'cat-file', 'blob', `${r}:${p}`))![1]!)));
+    const got = log.flatMap((l) => /^GET \/[^ ]*\/info\/lfs\/objects\/([0-9a-f]{64}) 200 /.exec(l)?.[1] ?? []);
+    assert.equal(new Set(got), new Set(pointers), 'both versions of the three changed files, nothing of the unchanged shard');
+    assert.is(got.length, pointers.length, 'no object downloaded twice');
+  } finally {
+    child.kill('SIGTERM');
+  }
 });
 
 test.run();
