@@ -10,8 +10,8 @@
  *
  *   node build/js/bench/lfs-diff.js [--gb 1] [--keep]
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,12 +47,21 @@ async function writeModel(path: string, tensors: { name: string; shape: number[]
   closeSync(fd);
 }
 
-function sh(cwd: string, cmd: string[], env: NodeJS.ProcessEnv = {}): { seconds: number; stdout: string } {
+/** Run a command without blocking the event loop (the server's request log must keep flowing). */
+function sh(cwd: string, cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<{ seconds: number; stdout: string }> {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd[0], cmd.slice(1), { cwd, env: { ...ENV, ...env }, encoding: 'utf8', maxBuffer: 1 << 28 });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
-  return { seconds, stdout: r.stdout };
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd[0], cmd.slice(1), { cwd, env: { ...ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) reject(new Error(`${cmd.join(' ')} failed: ${err}`));
+      else resolve({ seconds, stdout: out });
+    });
+  });
 }
 
 async function main() {
@@ -62,27 +71,32 @@ async function main() {
   const nChanged = Math.max(1, Math.round(tensors.length * 0.05));
   const changed = new Set(Array.from({ length: nChanged }, (_, i) => matrices[Math.floor(((i + 0.5) * matrices.length) / nChanged)].name));
   const origin = join(work, 'model');
-  spawnSync('mkdir', ['-p', origin]);
+  mkdirSync(origin, { recursive: true });
   const git = (cwd: string, ...a: string[]) => sh(cwd, ['git', ...a]);
-  git(origin, 'init', '-q', '-b', 'main');
-  git(origin, 'lfs', 'install', '--local');
-  git(origin, 'lfs', 'track', '*.safetensors');
+  await git(origin, 'init', '-q', '-b', 'main');
+  await git(origin, 'lfs', 'install', '--local');
+  await git(origin, 'lfs', 'track', '*.safetensors');
   for (const v of [1, 2]) {
     await writeModel(join(origin, 'model.safetensors'), tensors, v === 1 ? new Set() : changed, v);
-    git(origin, 'add', '.gitattributes', 'model.safetensors');
-    git(origin, 'commit', '-q', '-m', `v${v}`);
+    await git(origin, 'add', '.gitattributes', 'model.safetensors');
+    await git(origin, 'commit', '-q', '-m', `v${v}`);
   }
   const size = statSync(join(origin, 'model.safetensors')).size;
   const sizes = new Map<string, number>();
   for (const r of ['HEAD~1', 'HEAD']) {
-    const p = git(origin, 'cat-file', 'blob', `${r}:model.safetensors`).stdout;
+    const p = (await git(origin, 'cat-file', 'blob', `${r}:model.safetensors`)).stdout;
     sizes.set(/oid sha256:([0-9a-f]{64})/.exec(p)![1], Number(/size (\d+)/.exec(p)![1]));
   }
   console.log(`model: ${tensors.length} tensors, ${(size / 1e9).toFixed(2)} GB; v2 changes ${changed.size} tensors`);
 
   const server = spawn(process.execPath, [BIN, 'serve', origin, '--port', '0', '--verbose'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
   const log: string[] = [];
-  server.stderr!.on('data', (d) => log.push(...String(d).split('\n')));
+  let pending = '';
+  server.stderr!.on('data', (d) => {
+    const lines = (pending + d).split('\n');
+    pending = lines.pop()!;
+    log.push(...lines);
+  });
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let out = '';
@@ -93,7 +107,8 @@ async function main() {
       });
       server.once('close', (code) => reject(new Error(`serve exited (${code}): ${out}`)));
     });
-    const served = () => {
+    const served = async () => {
+      await new Promise((r) => setTimeout(r, 300)); // the last log lines
       let n = 0;
       for (const l of log.splice(0)) {
         const m = /^GET \/[^ ]*\/info\/lfs\/objects\/([0-9a-f]{64}) 200 /.exec(l);
@@ -101,20 +116,21 @@ async function main() {
       }
       return n;
     };
-    const clone = (name: string) => {
+    const clone = async (name: string) => {
       const d = join(work, name);
-      sh(work, ['git', 'clone', '-q', url, d], { GIT_LFS_SKIP_SMUDGE: '1' });
-      served();
+      await sh(work, ['git', 'clone', '-q', url, d], { GIT_LFS_SKIP_SMUDGE: '1' });
+      await served();
       return d;
     };
-    const a = clone('theta');
-    const diff = sh(a, [process.execPath, BIN, 'diff', '--json', 'HEAD~1', 'HEAD']);
-    const thetaBytes = served();
+    const a = await clone('theta');
+    const diff = await sh(a, [process.execPath, BIN, 'diff', '--json', 'HEAD~1', 'HEAD']);
+    const thetaBytes = await served();
+    const again = await sh(a, [process.execPath, BIN, 'diff', '--json', 'HEAD~1', 'HEAD']); // objects now local
     const summary = JSON.parse(diff.stdout).files[0].summary;
-    const b = clone('lfs');
-    const fetch = sh(b, ['git', 'lfs', 'fetch', 'origin', 'HEAD~1', 'HEAD']);
-    const lfsBytes = served();
-    console.log(`git theta diff: ${(thetaBytes / 1e6).toFixed(1)} MB fetched, ${diff.seconds.toFixed(2)} s (download + diff; ${summary.modified} modified, ${summary.unchanged} unchanged)`);
+    const b = await clone('lfs');
+    const fetch = await sh(b, ['git', 'lfs', 'fetch', 'origin', 'HEAD~1', 'HEAD']);
+    const lfsBytes = await served();
+    console.log(`git theta diff: ${(thetaBytes / 1e6).toFixed(1)} MB fetched, ${diff.seconds.toFixed(2)} s (download + diff; ${summary.modified} modified, ${summary.unchanged} unchanged); the same diff with the objects local: ${again.seconds.toFixed(2)} s`);
     console.log(`git lfs fetch of both revisions: ${(lfsBytes / 1e6).toFixed(1)} MB fetched, ${fetch.seconds.toFixed(2)} s (download only)`);
     console.log(`ratio: bytes ${(thetaBytes / lfsBytes).toFixed(3)}x, time ${(diff.seconds / fetch.seconds).toFixed(2)}x`);
   } finally {

@@ -239,6 +239,11 @@ test('track --diff-only: git-lfs keeps storing the files; git diff shows tensors
 
 test('migrate: .gitattributes switches to filter=theta, current files are re-added per tensor, history keeps its pointers, diff and log read across', async () => {
   const dir = await lfsRepo();
+  // a branch made before the migration, still on git-lfs: it changes tensor a
+  await git(dir, 'checkout', '-q', '-b', 'pre');
+  nodeFs.writeFileSync(join(dir, 'm.safetensors'), await stBytes(mTensors(10, 1, 0)));
+  await git(dir, 'commit', '-q', '-am', 'pre: a');
+  await git(dir, 'checkout', '-q', 'main');
   const r = await theta(dir, ['migrate', '*.safetensors']);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stderr, /\.gitattributes: "\*\.safetensors filter=lfs diff=lfs merge=lfs -text" is now "\*\.safetensors filter=theta diff=theta merge=theta -text"/);
@@ -267,6 +272,12 @@ test('migrate: .gitattributes switches to filter=theta, current files are re-add
   const log = JSON.parse(await thetaOk(dir, 'log', 'm.safetensors', '--json'));
   assert.equal(log.map((e: { subject: string; changed: number; added: number; storage: string }) => [e.subject, e.changed, e.added, e.storage]),
     [['v2', 1, 0, 'theta'], ['migrate', 0, 0, 'theta'], ['v1', 1, 0, 'lfs'], ['v0', 0, 3, 'lfs']]);
+  // merging the git-lfs branch into the migrated one: tensor by tensor, and the result is stored per tensor
+  const m = await run('git', ['merge', '-q', '--no-edit', 'pre'], dir);
+  assert.is(m.code, 0, m.stderr);
+  assert.ok(looksLikeMetadata(Buffer.from(await git(dir, 'cat-file', 'blob', 'HEAD:m.safetensors'))), 'the merge result is git-theta metadata');
+  const t = await floatsOf(join(dir, 'm.safetensors'));
+  assert.equal([t.get('a')![1], t.get('c')![0]], [11, 1.5], 'a from the git-lfs branch, c from the migrated one');
   const bad = await theta(dir, ['migrate', '*.bin']);
   assert.is(bad.code, 1);
   assert.match(bad.stderr, /pattern '\*\.bin' is not stored by git-lfs in \.gitattributes/);

@@ -71,6 +71,12 @@ export function registerMerge(program: Command): void {
           process.exitCode = 1; // %A stays ours' pointer
           return;
         }
+        if (looksLikeMetadata(a)) {
+          // ours is already per tensor (a branch from before 'git theta migrate' merged into one after it)
+          await writeFile(oursPath, serializeMetadata(r.metadata));
+          process.stderr.write(summaryLine(path, r));
+          return;
+        }
         await writeFile(oursPath, (await storeAsLfsObject(repo, path, r.metadata)).text);
         process.stderr.write(summaryLine(path, r).replace(/\n$/, ' (stored by git-lfs)\n'));
         return;
