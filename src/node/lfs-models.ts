@@ -11,7 +11,7 @@ import { ThetaError } from '../core/errors.ts';
 import { readerFromBytes } from '../core/io.ts';
 import { sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
 import type { CheckpointReader } from '../formats/types.ts';
-import { isLfsCheckpointPath, metadataReader, openLfsBlob, openLfsObject, prefetchObjects, readerDiffTensors, rereader, tensorHashes, type Rereader } from '../repo/lfs-pointer-model.ts';
+import { isLfsCheckpointPath, lfsRereader, metadataReader, openLfsBlob, openLfsObject, openLfsObjectTracked, prefetchObjects, readerDiffTensors, rereader, tensorHashes, type Rereader } from '../repo/lfs-pointer-model.ts';
 import { MAX_LFS_POINTER_BYTES, parseLfsPointer, type LfsPointer } from '../repo/model-blob.ts';
 import { diffModels, metadataTensors, type DiffTensor } from '../theta/diff.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects, type ModelMetadata, type ObjectRef, type TensorEntry } from '../theta/metadata.ts';
@@ -117,8 +117,14 @@ async function sideOf(repo: ThetaRepo, rev: string | null, path: string, v: Stor
   const open = () => (v!.kind === 'lfs'
     ? openLfsObject(repo.store, v!.pointer, path)
     : sniffFormat(blob!.subarray(0, SNIFF_BYTES), path).open(readerFromBytes(blob!, path), { fileName: path }));
-  const reader = await open();
   // the older side is kept as hashes; the bytes of modified tensors are read again when compared
+  if (keep && v.kind === 'lfs') {
+    const { reader, bytes } = await openLfsObjectTracked(repo.store, v.pointer, path);
+    const again = lfsRereader(repo.store, repo.kernels, v.pointer, path, `${rev}:${path}`);
+    keep.push(again);
+    return { format: reader.format, tensors: readerDiffTensors(repo.kernels, reader, approx, again, bytes) };
+  }
+  const reader = await open();
   const again = keep ? rereader(open, `${rev}:${path}`) : undefined;
   if (again) keep?.push(again);
   return { format: reader.format, tensors: readerDiffTensors(repo.kernels, reader, approx, again) };

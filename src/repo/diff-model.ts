@@ -15,7 +15,7 @@ import { prefetch, repoContext, required, type RepoContext, type RepoOptions } f
 import { NotAModelError, PathNotFoundError } from './errors.ts';
 import { readBlobAt, classifyBlob, type ModelBlob } from './model-blob.ts';
 import { modelTensors } from './read-model.ts';
-import { openLfsObject, readerDiffTensors, rereader, type Rereader } from './lfs-pointer-model.ts';
+import { lfsRereader, openLfsObjectTracked, readerDiffTensors, type Rereader } from './lfs-pointer-model.ts';
 import { resolveRevision } from './revision.ts';
 
 export interface DiffModelOptions extends RepoOptions {
@@ -99,11 +99,10 @@ export async function diffPathAt(
   } else if (a.model) {
     // kept as hashes: the bytes of modified tensors are read again when compared
     const pointer = a.model.pointer;
-    const open = () => openLfsObject(c.store, pointer, filepath);
-    again = rereader(open, `${from.ref}:${filepath}`);
-    const reader = await open();
+    again = lfsRereader(c.store, c.kernels, pointer, filepath, `${from.ref}:${filepath}`);
+    const { reader, bytes } = await openLfsObjectTracked(c.store, pointer, filepath);
     format = reader.format;
-    for await (const t of readerDiffTensors(c.kernels, reader, approx, again)) older.push(t);
+    for await (const t of readerDiffTensors(c.kernels, reader, approx, again, bytes)) older.push(t);
   }
   let newer: AsyncIterable<DiffTensor> | Iterable<DiffTensor> = [];
   if (b.model?.kind === 'theta') {

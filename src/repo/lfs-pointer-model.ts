@@ -70,10 +70,41 @@ export async function lfsObjectReader(store: ObjectStore, pointer: LfsPointer, n
  * byte is read through the store, which checks the object's SHA-256 at its end.
  */
 export async function openLfsObject(store: ObjectStore, pointer: LfsPointer, filepath: string): Promise<CheckpointReader> {
+  return (await openLfsObjectTracked(store, pointer, filepath)).reader;
+}
+
+/** openLfsObject, and the byte stream under it (its `position` says where a tensor's bytes start). */
+export async function openLfsObjectTracked(store: ObjectStore, pointer: LfsPointer, filepath: string): Promise<{ reader: CheckpointReader; bytes: ByteReader }> {
   await prefetchObjects(store, [pointer]);
   const { head, stream } = await peekChunks(store.getChunks(pointer.oid), SNIFF_BYTES);
   const format = sniffFormat(head, filepath);
-  return format.open(readerFromChunks(stream, filepath, pointer.size), { fileName: filepath });
+  const bytes = readerFromChunks(stream, filepath, pointer.size);
+  return { reader: await format.open(bytes, { fileName: filepath }), bytes };
+}
+
+/**
+ * A Rereader for an LFS object that reads a tensor back straight from its byte range when the
+ * store can read ranges (the local store can): the range noted on the first pass is read and its
+ * content hash checked against the first pass's, so the bytes are verified per tensor; any
+ * mismatch (a format whose tensors are not stored contiguously) falls back to a second pass.
+ */
+export function lfsRereader(store: ObjectStore, kernels: Kernels, pointer: LfsPointer, filepath: string, what: string): Rereader {
+  const ranges = new Map<string, { offset: number; length: number; hash: string }>();
+  const stream = rereader(() => openLfsObject(store, pointer, filepath), what);
+  return {
+    note(name, offset, length, hash) {
+      ranges.set(name, { offset, length, hash });
+    },
+    async load(name) {
+      const r = ranges.get(name);
+      if (r && r.length > 0 && store.readRanges) {
+        const [bytes] = await store.readRanges(pointer.oid, [{ offset: r.offset, length: r.length }]);
+        if (bytes && bytes.length === r.length && hashOf(kernels, bytes) === r.hash) return bytes;
+      }
+      return stream.load(name);
+    },
+    close: () => stream.close(),
+  };
 }
 
 /** Reads a file next to the one being opened, at the same revision (null when absent). */
@@ -143,7 +174,7 @@ export function metadataReader(meta: ModelMetadata, store: ObjectStore, kernels:
  * so an LFS version and a git-theta version compare exactly), LSH signature when `approx`, and
  * the bytes for the numbers of a modified tensor.
  */
-export async function* readerDiffTensors(kernels: Kernels, reader: CheckpointReader, approx: boolean, again?: Rereader): AsyncGenerator<DiffTensor> {
+export async function* readerDiffTensors(kernels: Kernels, reader: CheckpointReader, approx: boolean, again?: Rereader, bytesUnder?: ByteReader): AsyncGenerator<DiffTensor> {
   try {
     for await (const t of reader.tensors()) {
       if (again) {
@@ -155,7 +186,10 @@ export async function* readerDiffTensors(kernels: Kernels, reader: CheckpointRea
           lsh?.update(c);
         }
         const name = t.name;
-        yield { name, dtype: t.dtype, shape: t.shape, hash: h.digest(), lsh: lsh?.signature() ?? [], load: () => again.load(name) };
+        const hash = h.digest();
+        // where its bytes ended, less its length (padding before a tensor may be skipped inside chunks())
+        if (bytesUnder) again.note?.(name, bytesUnder.position - t.byteLength, t.byteLength, hash);
+        yield { name, dtype: t.dtype, shape: t.shape, hash, lsh: lsh?.signature() ?? [], load: () => again.load(name) };
         continue;
       }
       const bytes = await t.bytes();
@@ -192,6 +226,8 @@ export async function tensorHashes(kernels: Kernels, reader: CheckpointReader): 
  * diff keeps one side's tensors as hashes only and reads back the bytes of the modified ones.
  */
 export interface Rereader {
+  /** Where a tensor's bytes were on the first pass (a hint; its content hash verifies the bytes read back). */
+  note?(name: string, offset: number, length: number, hash: string): void;
   load(name: string): Promise<Uint8Array>;
   close(): Promise<void>;
 }

@@ -73,7 +73,16 @@ test('listModels lists the shards and the GGUF; readModel reads the sharded mode
 
 test('diffRevisions diffs the changed shard and the GGUF tensor by tensor', async () => {
   const r = await hfRepo();
-  const d = await diffRevisions({ ...r, from: r.commits[0], to: r.commits[1] });
+  // each object is read once; a modified tensor of the older side is read back from its byte range
+  const base = defaultStore(r.fs, `${r.dir}/.git`);
+  let streams = 0, ranges = 0;
+  const store = Object.assign(Object.create(base), {
+    getChunks: (oid: string, n?: number) => { streams++; return base.getChunks(oid, n); },
+    readRanges: (oid: string, x: { offset: number; length: number }[]) => { ranges++; return base.readRanges!(oid, x); },
+  });
+  const d = await diffRevisions({ ...r, store, from: r.commits[0], to: r.commits[1] });
+  assert.is(streams, 4, 'two versions of two files, each read once');
+  assert.is(ranges, 2, 'the older z and g read back by range');
   assert.equal(d.files.map((f) => [f.path, f.format, f.summary.modified, f.summary.unchanged]), [
     ['model-00002-of-00002.safetensors', 'safetensors', 1, 0],
     ['tiny.gguf', 'gguf', 1, 0],
