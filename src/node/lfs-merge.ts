@@ -40,7 +40,7 @@ export async function sideMetadata(repo: ThetaRepo, path: string, blob: Uint8Arr
 }
 
 /** Write merged metadata's checkpoint as a git-lfs object (into `.git/lfs/objects`) and give its pointer. */
-export async function storeAsLfsObject(repo: ThetaRepo, path: string, metadata: ModelMetadata): Promise<{ pointer: LfsPointer; text: string }> {
+export async function storeAsLfsObject(repo: ThetaRepo, metadata: ModelMetadata): Promise<{ pointer: LfsPointer; text: string }> {
   const tmp = await mkdtemp(join(tmpdir(), 'git-theta-lfs-merge-'));
   try {
     const file = join(tmp, 'merged');
@@ -54,7 +54,6 @@ export async function storeAsLfsObject(repo: ThetaRepo, path: string, metadata: 
     }
     const put = await repo.store.put(fileChunks(file));
     const pointer = { oid: put.oid, size: (await stat(file)).size };
-    void path;
     return { pointer, text: lfsPointerText(pointer) };
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -77,7 +77,7 @@ export function registerMerge(program: Command): void {
           process.stderr.write(summaryLine(path, r));
           return;
         }
-        await writeFile(oursPath, (await storeAsLfsObject(repo, path, r.metadata)).text);
+        await writeFile(oursPath, (await storeAsLfsObject(repo, r.metadata)).text);
         process.stderr.write(summaryLine(path, r).replace(/\n$/, ' (stored by git-lfs)\n'));
         return;
       }
