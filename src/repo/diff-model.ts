@@ -15,6 +15,7 @@ import { prefetch, repoContext, required, type RepoContext, type RepoOptions } f
 import { NotAModelError, PathNotFoundError } from './errors.ts';
 import { readBlobAt, classifyModelBlob, type ModelBlob } from './model-blob.ts';
 import { modelTensors } from './read-model.ts';
+import { lfsRereader, openLfsObjectTracked, readerDiffTensors, type Rereader } from './lfs-pointer-model.ts';
 import { resolveRevision } from './revision.ts';
 
 export interface DiffModelOptions extends RepoOptions {
@@ -91,11 +92,17 @@ export async function diffPathAt(
   const load = (name: string, e: TensorEntry) => rebuildTensor(name, e, c.store, c.kernels);
   let format = 'unknown';
   let older: DiffTensor[] = [];
+  let again: Rereader | undefined;
   if (a.model?.kind === 'theta') {
     format = a.model.metadata.format;
     older = metadataTensors(a.model.metadata, load);
   } else if (a.model) {
-    for await (const t of lfsDiffTensors(c, a.model, filepath, approx, (id) => (format = id))) older.push(t);
+    // kept as hashes: the bytes of modified tensors are read again when compared
+    const pointer = a.model.pointer;
+    again = lfsRereader(c.store, c.kernels, pointer, filepath, `${from.ref}:${filepath}`);
+    const { reader, bytes } = await openLfsObjectTracked(c.store, pointer, filepath);
+    format = reader.format;
+    for await (const t of readerDiffTensors(c.kernels, reader, approx, again, bytes)) older.push(t);
   }
   let newer: AsyncIterable<DiffTensor> | Iterable<DiffTensor> = [];
   if (b.model?.kind === 'theta') {
@@ -104,8 +111,12 @@ export async function diffPathAt(
   } else if (b.model) {
     newer = lfsDiffTensors(c, b.model, filepath, approx, (id) => (format = id));
   }
-  const d = await diffModels(older, newer, { kernels: c.kernels, approx });
-  return { path: filepath, format, from: from.ref, to: to.ref, ...d };
+  try {
+    const d = await diffModels(older, newer, { kernels: c.kernels, approx });
+    return { path: filepath, format, from: from.ref, to: to.ref, ...d };
+  } finally {
+    await again?.close();
+  }
 }
 
 /**

@@ -23,7 +23,7 @@ export interface DiffRevisionsOptions extends RepoOptions {
   /** Only these paths (each diffed even when unchanged, as the CLI does for paths after `--`). */
   filepaths?: string[];
   approx?: boolean;
-  /** Include plain git-lfs `*.safetensors` files (default true; the CLI lists only git-theta files). */
+  /** Include plain git-lfs checkpoints (any format we read; see isLfsCheckpointPath; default true). */
   lfs?: boolean;
 }
 

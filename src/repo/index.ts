@@ -16,6 +16,7 @@ export { diffModel, type DiffModelOptions, type FileDiff } from './diff-model.ts
 export { diffRevisions, type DiffRevisionsOptions, type RevisionsDiff } from './diff-revisions.ts';
 export { saveModel, type SaveModelOptions, type SaveModelResult, type GitIdentity, type TensorsInput } from './save-model.ts';
 export { parseLfsPointer, type LfsPointer } from './model-blob.ts';
+export { isLfsCheckpointPath, lfsPointerText, openLfsBlob } from './lfs-pointer-model.ts';
 export { createMemFs, MemFsError, type MemFs, type MemStats } from './memfs.ts';
 export { repoStoreFs, type RepoFs, type PromiseFsLike } from './fs.ts';
 export { defaultStore, type RepoOptions } from './context.ts';

@@ -1,7 +1,8 @@
 /**
  * listModels: the models a revision holds: every file whose blob is git-theta metadata (whatever
- * its name), and every plain git-lfs pointer of a `*.safetensors` file (how Hugging Face and
- * other git-lfs repositories store checkpoints). A TF.js model's shards are listed as its model.json.
+ * its name), and every plain git-lfs pointer of a checkpoint in a format we read (`*.safetensors`,
+ * `*.gguf`, `*.npy`, `pytorch_model*.bin`, ...: how Hugging Face and other git-lfs repositories
+ * store checkpoints; see isLfsCheckpointPath). A TF.js model's shards are listed as its model.json.
  */
 import git from 'isomorphic-git';
 import { byCodePoint } from '../theta/metadata.ts';
@@ -9,6 +10,7 @@ import { gitArgs, repoContext, required, type RepoContext, type RepoOptions } fr
 import { classifyBlob, readBlobAt } from './model-blob.ts';
 import { looksLikePyMetadata, pythonModelListing } from './python-blob.ts';
 import { commitFiles } from './revision-files.ts';
+import { formatFromPath, isLfsCheckpointPath } from './lfs-pointer-model.ts';
 import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
 import { TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
 import { readTfjsManifest, tfjsModelsTouched, tfjsShardPaths } from '../theta/tfjs-model.ts';
@@ -51,8 +53,6 @@ export async function* treeFiles(c: RepoContext, commitOid: string): AsyncGenera
   yield* walk(commit.tree, '');
 }
 
-const SAFETENSORS_RE = /\.safetensors$/i;
-
 /** Models found in one commit (shared with diffRevisions). */
 export async function modelsAt(c: RepoContext, commitOid: string, ref: string, filter?: (p: string) => boolean): Promise<ListedModel[]> {
   const out: ListedModel[] = [];
@@ -67,8 +67,8 @@ export async function modelsAt(c: RepoContext, commitOid: string, ref: string, f
     const m = classifyBlob(blob, f.oid, `${ref}:${f.path}`);
     if (m?.kind === 'theta') {
       out.push({ path: f.path, kind: 'theta', blobOid: f.oid, format: m.metadata.format, size: m.metadata.size, tensors: Object.keys(m.metadata.tensors).length });
-    } else if (m?.kind === 'lfs' && SAFETENSORS_RE.test(f.path)) {
-      out.push({ path: f.path, kind: 'lfs', blobOid: f.oid, format: 'safetensors', size: m.pointer.size, lfsOid: m.pointer.oid });
+    } else if (m?.kind === 'lfs' && isLfsCheckpointPath(f.path)) {
+      out.push({ path: f.path, kind: 'lfs', blobOid: f.oid, format: formatFromPath(f.path), size: m.pointer.size, lfsOid: m.pointer.oid });
     }
   }
   return out.sort((a, b) => byCodePoint(a.path, b.path));

@@ -7,11 +7,16 @@
 import type { DType } from '../core/dtypes.ts';
 import { peekChunks, readerFromChunks } from '../core/io.ts';
 import { sniffFormat, SNIFF_BYTES } from '../formats/index.ts';
+import type { CheckpointReader } from '../formats/types.ts';
+import { isShardIndexName } from '../formats/sharded.ts';
 import { byCodePoint } from '../theta/metadata.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
 import { repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { NotAModelError } from './errors.ts';
-import { requireBlob, type ModelBlob } from './model-blob.ts';
+import { openLfsObject } from './lfs-pointer-model.ts';
+import { readBlobAt, requireBlob, type ModelBlob } from './model-blob.ts';
+import { openShardedBlobs } from './lfs-pointer-model.ts';
+import { resolveRevision } from './revision.ts';
 import '../updates/index.ts';
 
 export interface ReadModelOptions extends RepoOptions {
@@ -45,10 +50,12 @@ export async function* modelTensors(c: RepoContext, m: ModelBlob, filepath: stri
     }
     return;
   }
-  const { head, stream } = await peekChunks(c.store.getChunks(m.pointer.oid), SNIFF_BYTES);
-  const format = sniffFormat(head, filepath);
-  onFormat?.(format.id);
-  const reader = await format.open(readerFromChunks(stream, filepath, m.pointer.size), { fileName: filepath });
+  yield* readerTensors(await openLfsObject(c.store, m.pointer, filepath), onFormat);
+}
+
+/** A git-lfs checkpoint's tensors (one object, or the shards of a sharded index), closing the reader at the end. */
+async function* readerTensors(reader: CheckpointReader, onFormat?: (id: string) => void): AsyncGenerator<ModelTensor> {
+  onFormat?.(reader.format);
   try {
     for await (const t of reader.tensors()) {
       yield { name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.byteLength, bytes: () => t.bytes() };
@@ -71,6 +78,13 @@ export function readModel(o: ReadModelOptions): AsyncIterable<ModelTensor> {
   return (async function* () {
     const c = await repoContext('readModel', o);
     const m = await requireBlob(c, ref, o.filepath);
+    if (!m && isShardIndexName(o.filepath)) {
+      // a sharded safetensors model (the Hugging Face layout): its shards at the same revision
+      const commit = await resolveRevision(c, ref);
+      const index = (await readBlobAt(c, commit, o.filepath))!.blob;
+      yield* readerTensors(await openShardedBlobs(c.store, index, o.filepath, async (p) => (await readBlobAt(c, commit, p))?.blob ?? null));
+      return;
+    }
     if (!m) throw new NotAModelError(o.filepath, ref);
     yield* modelTensors(c, m, o.filepath);
   })();

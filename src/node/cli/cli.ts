@@ -25,6 +25,7 @@ import { registerMergeModels } from './commands/merge-models.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerFetch } from './commands/fetch.ts';
 import { registerFsck } from './commands/fsck.ts';
+import { registerMigrate } from './commands/migrate.ts';
 
 export const VERSION = '0.1.0';
 
@@ -56,6 +57,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerFetch(program);
   registerFsck(program);
+  registerMigrate(program);
   return program;
 }
 

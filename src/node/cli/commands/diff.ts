@@ -3,6 +3,7 @@ import pc from 'picocolors';
 import { git } from '../../git/git.ts';
 import { revisionsAndPaths } from '../argv.ts';
 import { diffPath, ThetaRepo, type PathDiff } from '../../repo/theta-repo.ts';
+import { diffModelPath, modelPathsAmong } from '../../repo/lfs-models.ts';
 import { fmtNum } from './inspect.ts';
 import { diffTfjsModels } from '../../repo/tfjs-diff.ts';
 
@@ -24,12 +25,12 @@ export function registerDiff(program: Command): void {
       if (revs.length > 2) cmd.error('give at most two revisions (and paths after --)');
       const repo = await ThetaRepo.open();
       const candidates = paths.length ? paths : await changedPaths(repo, revs);
-      const files = await repo.trackedAmong(candidates);
+      const files = await modelPathsAmong(repo, candidates);
       const spec = revs.length === 0 ? { from: ':', to: null } : revs.length === 1 ? { from: revs[0], to: null } : { from: revs[0], to: revs[1] };
       // TF.js models: their shards (and model.json) diffed together, weight by weight, as one model
       const tfjs = await diffTfjsModels(repo, files, candidates, { ...spec, approx: o.approx });
       const results: PathDiff[] = [...tfjs.diffs];
-      for (const f of files) if (!tfjs.covered.has(f)) results.push(await diffPath(repo, f, { ...spec, approx: o.approx }));
+      for (const f of files) if (!tfjs.covered.has(f)) results.push(await diffModelPath(repo, f, { ...spec, approx: o.approx }));
       results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       if (o.json) {
         process.stdout.write(JSON.stringify({ files: results }) + '\n');

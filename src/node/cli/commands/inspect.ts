@@ -3,17 +3,18 @@ import pc from 'picocolors';
 import { inspectCheckpoint, type InspectTensor } from '../../../inspect.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
 import { useNodeSha256 } from '../../files/sha256-node.ts';
+import { openInspectTarget } from '../../repo/lfs-models.ts';
 
 export function registerInspect(program: Command): void {
   program
     .command('inspect')
     .description('Show each tensor of a checkpoint (dtype, shape, bytes, mean, std, min, max, L2 norm, NaN/Inf count), streaming')
-    .argument('<file>', 'checkpoint: safetensors (or a sharded model.safetensors.index.json), PyTorch .pt/.bin, NumPy .npy/.npz, GGUF, TF.js model.json')
+    .argument('<file>', 'checkpoint file, or <rev>:<path> (a file at a revision, also one git-lfs stores): safetensors (or a sharded model.safetensors.index.json), PyTorch .pt/.bin, NumPy .npy/.npz, GGUF, TF.js model.json')
     .option('--json', 'print one JSON object: {"format", "tensors": [{"name", "dtype", "shape", "bytes", "stats": {...}}]}')
     .option('--format <id>', 'read as this format instead of detecting it')
     .option('--sha256', 'also give each tensor\'s SHA-256 (of its contiguous little-endian bytes)')
     .action(async (file: string, opts: { json?: boolean; format?: string; sha256?: boolean }) => {
-      const reader = await openCheckpointFile(file, { format: opts.format });
+      const reader = await openInspectTarget(file, opts.format);
       try {
         const tty = !opts.json && process.stdout.isTTY;
         if (!opts.json) process.stdout.write(pc.bold(header()) + '\n');

@@ -7,6 +7,7 @@ import { relative, resolve, sep } from 'node:path';
 import { manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../../formats/tfjs-shard.ts';
 import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsShardPaths } from '../../../theta/tfjs-model.ts';
 import { revisionFiles, worktreeFiles } from '../../files/file-access.ts';
+import { logModelPath } from '../../repo/lfs-models.ts';
 
 const statSafe = (p: string) => stat(p).catch(() => null);
 
@@ -30,7 +31,7 @@ type Version = { hash: string; dtype: string; shape: number[]; update?: string }
  * update types of those stored anew, the bytes of objects the newer version needs that the older
  * one did not (what this commit stored), and the newer version's file size.
  */
-function step(before: Map<string, Version>, now: Map<string, Version>, oldObjects: ObjectRef[], newObjects: ObjectRef[], fileSize: number): Omit<LogEntry, 'commit' | 'subject'> {
+export function step(before: Map<string, Version>, now: Map<string, Version>, oldObjects: ObjectRef[], newObjects: ObjectRef[], fileSize: number): Omit<LogEntry, 'commit' | 'subject'> {
   const old = new Set(oldObjects.map((r) => r.oid));
   const fresh = new Map(newObjects.filter((r) => !old.has(r.oid)).map((r) => [r.oid, r.size]));
   const updates: Record<string, number> = {};
@@ -116,7 +117,7 @@ export function registerLog(program: Command): void {
       const isDir = (await statSafe(path))?.isDirectory();
       const dirRel = relative(repo.root, resolve(path)).split(sep).join('/');
       const tfjsPath = isDir ? (await manifestsIn(worktreeFiles(repo.root), dirRel)).map((m) => m.path)[0] : rel;
-      const entries = (tfjsPath && (await logTfjsModel(repo, tfjsPath))) || (await logPath(repo, rel));
+      const entries: (LogEntry & { storage?: string | null })[] = (tfjsPath && (await logTfjsModel(repo, tfjsPath))) || (await logModelPath(repo, rel));
       if (o.json) {
         process.stdout.write(JSON.stringify(entries) + '\n');
         return;
@@ -125,7 +126,7 @@ export function registerLog(program: Command): void {
         const kinds = Object.entries(e.updates).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
         process.stdout.write(
           `${e.commit.slice(0, 10)} ${e.subject}\n    ${e.changed} changed, ${e.added} added, ${e.removed} removed of ${e.tensors} tensors; ` +
-            `stored ${e.bytesStored} bytes (file ${e.fileSize} bytes); updates: ${kinds}\n`,
+            `stored ${e.bytesStored} bytes (file ${e.fileSize} bytes)${e.storage === 'lfs' ? ' as one git-lfs object' : `; updates: ${kinds}`}\n`,
         );
       }
     });

@@ -9,6 +9,7 @@ import { git, readBlob } from '../../git/git.ts';
 import { canPrompt, ENV_MERGE_STRATEGY, makeChooser, promptForStrategies } from '../merge-choice.ts';
 import { mergeMetadata, ThetaRepo, type RepoMergeResult } from '../../repo/theta-repo.ts';
 import { fromPythonBlob, looksLikePyMetadata } from '../../repo/python-theta.ts';
+import { anyLfsPointer, sideMetadata, storeAsLfsObject } from '../../git/lfs-merge.ts';
 
 async function asMetadata(repo: ThetaRepo, path: string, bytes: Buffer | null, where: string): Promise<ModelMetadata | null> {
   if (!bytes || bytes.length === 0) return null;
@@ -63,6 +64,26 @@ export function registerMerge(program: Command): void {
     .action(async (basePath: string, oursPath: string, theirsPath: string, path = 'checkpoint') => {
       const repo = await ThetaRepo.open();
       const [b, a, t] = await Promise.all([basePath, oursPath, theirsPath].map((p) => readFile(p)));
+      if (anyLfsPointer([b, a, t])) {
+        // git-lfs stores this file (track --diff-only): merge the checkpoints, store the result with git-lfs
+        const [base, ours, theirs] = [[b, 'base'], [a, 'ours'], [t, 'theirs']] as const;
+        const side = ([x, w]: readonly [Buffer, string]) => sideMetadata(repo, path, x, `${path} (${w})`);
+        const r = await runMerge(repo, path, await side(base), await side(ours), await side(theirs));
+        if (r.conflicts.length || !r.metadata) {
+          process.stderr.write(report(path, r.conflicts));
+          process.exitCode = 1; // %A stays ours' pointer
+          return;
+        }
+        if (looksLikeMetadata(a)) {
+          // ours is already per tensor (a branch from before 'git theta migrate' merged into one after it)
+          await writeFile(oursPath, serializeMetadata(r.metadata));
+          process.stderr.write(summaryLine(path, r));
+          return;
+        }
+        await writeFile(oursPath, (await storeAsLfsObject(repo, r.metadata)).text);
+        process.stderr.write(summaryLine(path, r).replace(/\n$/, ' (stored by git-lfs)\n'));
+        return;
+      }
       const r = await runMerge(repo, path, await asMetadata(repo, path, b, `${path} (base)`), await asMetadata(repo, path, a, `${path} (ours)`), await asMetadata(repo, path, t, `${path} (theirs)`));
       if (r.conflicts.length || !r.metadata) {
         process.stderr.write(report(path, r.conflicts));

@@ -10,17 +10,21 @@ import { fileChunks } from '../../files/fs-source.ts';
 import { looksLikePyMetadata, pySummary } from '../../../interop/python-git-theta/index.ts';
 import { fmtNum } from './inspect.ts';
 import { inspectStats } from '../../../inspect.ts';
+import type { CheckpointReader } from '../../../formats/types.ts';
+import { openLfsObject } from '../../../repo/lfs-pointer-model.ts';
+import { worktreePointer } from '../../repo/lfs-models.ts';
+import { ThetaRepo } from '../../repo/theta-repo.ts';
 
 /**
  * git hands textconv the working-tree form of the blob (it runs the smudge filter first), so this
  * usually reads a checkpoint: one line per tensor with dtype, shape, a few statistics and the
  * content hash, so that git's line diff reads as a per-tensor report.
  */
-export async function checkpointSummary(file: string): Promise<string> {
+export async function checkpointSummary(file: string, opened?: CheckpointReader): Promise<string> {
   const kernels = await getKernels();
   let reader;
   try {
-    reader = await openCheckpointFile(file);
+    reader = opened ?? (await openCheckpointFile(file));
   } catch (e) {
     if (!(e instanceof UnknownFormatError)) throw e;
     // raw bytes with no format of their own, such as a TF.js weight shard (whose weights are
@@ -67,6 +71,11 @@ export function registerTextconv(program: Command): void {
       const head = (await readFile(file)).subarray(0, 4096);
       if (looksLikePyMetadata(head)) process.stdout.write(pySummary(await readFile(file), file));
       else if (looksLikeMetadata(head)) process.stdout.write(metadataSummary(parseMetadata(await readFile(file), file)));
-      else process.stdout.write(await checkpointSummary(file));
+      else {
+        // a git-lfs pointer (git-lfs did not smudge it): the checkpoint is its object, local or on the LFS server
+        const pointer = await worktreePointer(file);
+        const opened = pointer ? await openLfsObject((await ThetaRepo.open()).store, pointer, file) : undefined;
+        process.stdout.write(await checkpointSummary(file, opened));
+      }
     });
 }

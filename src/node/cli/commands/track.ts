@@ -6,6 +6,7 @@ import { dirOf, joinPath, manifestShardPaths, manifestsIn, TFJS_SHARD_FORMAT_ID 
 import { worktreeFiles } from '../../files/file-access.ts';
 import { ThetaError } from '../../../core/errors.ts';
 import { worktreeRoot } from '../../git/git.ts';
+import { reportDiffOnly, trackDiffOnly } from '../../git/lfs-attributes.ts';
 
 export const THETA_ATTRS = 'filter=theta diff=theta merge=theta';
 
@@ -82,7 +83,9 @@ export function registerTrack(program: Command): void {
     .description(`Track checkpoints matching the patterns with git-theta (adds "<pattern> ${THETA_ATTRS}" to .gitattributes). ` +
       'A TF.js model.json, or a directory holding one, tracks that model\'s weight shards (model.json stays a normal file).')
     .argument('<pattern...>', 'gitattributes patterns, e.g. "*.safetensors" or models/model.pt; or a TF.js model.json or its directory')
-    .action(async (patterns: string[]) => {
+    .option('--diff-only', 'keep git-lfs storage and use only git-theta\'s diff and merge drivers ("<pattern> filter=lfs diff=theta merge=theta")')
+    .action(async (patterns: string[], o: { diffOnly?: boolean }) => {
+      if (o.diffOnly) return reportDiffOnly(await trackDiffOnly(patterns));
       let any = false;
       for (const arg of patterns) {
         const tfjs = await tfjsShardPatterns(arg, process.cwd());

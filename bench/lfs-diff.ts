@@ -1,0 +1,146 @@
+/**
+ * A diff of two revisions of a git-lfs repository served over HTTP (issue 19's benchmark): a
+ * ~1 GB GPT-like safetensors v1 and a v2 with 5% of its tensors changed, committed with git-lfs,
+ * served by `git theta serve`. Two clones made with GIT_LFS_SKIP_SMUDGE=1 (no object yet):
+ *   - `git theta diff --json HEAD~1 HEAD` (downloads what it reads, then diffs);
+ *   - `git lfs fetch origin HEAD~1 HEAD` (what `git lfs pull` of both revisions downloads; no diff).
+ * Prints the bytes the server sent (from its request log) and the times. A git-lfs version has no
+ * per-tensor hashes, so which tensors changed is known only after reading both objects: expect the
+ * same bytes, and compare the times.
+ *
+ *   node build/js/bench/lfs-diff.js [--gb 1] [--keep]
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getFormat } from '../src/formats/registry.ts';
+import type { TensorToWrite } from '../src/formats/types.ts';
+import { gptLayout } from './gpt-layout.ts';
+
+const root = join(fileURLToPath(import.meta.url), '../../../..');
+const BIN = join(root, 'bin/git-theta.js');
+const gb = Number(process.argv[process.argv.indexOf('--gb') + 1]) || 1;
+const keep = process.argv.includes('--keep');
+const ENV = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x', GIT_TERMINAL_PROMPT: '0' };
+
+function fill(n: number, seed: number): Uint8Array {
+  const a = new Uint32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+    a[i] = ((s >>> 0) & 0x807fffff) | 0x3c000000; // finite floats of magnitude ~0.01
+  }
+  return new Uint8Array(a.buffer);
+}
+
+async function writeModel(path: string, tensors: { name: string; shape: number[] }[], changed: Set<string>, version: number) {
+  const fd = openSync(path, 'w');
+  async function* gen(): AsyncGenerator<TensorToWrite> {
+    for (const [i, t] of tensors.entries()) {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      yield { name: t.name, dtype: 'F32', shape: t.shape, data: fill(n, i + 1 + (changed.has(t.name) ? version * 100003 : 0)) };
+    }
+  }
+  await getFormat('safetensors').write(gen(), { async write(b) { writeSync(fd, b); }, async close() {} });
+  closeSync(fd);
+}
+
+/** Run a command without blocking the event loop (the server's request log must keep flowing). */
+function sh(cwd: string, cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<{ seconds: number; stdout: string }> {
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd[0], cmd.slice(1), { cwd, env: { ...ENV, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
+    child.on('close', (code) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) reject(new Error(`${cmd.join(' ')} failed: ${err}`));
+      else resolve({ seconds, stdout: out });
+    });
+  });
+}
+
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), 'theta-bench-lfs-diff-'));
+  const tensors = gptLayout(gb * 1e9, { d: 1024, vocab: 16384, positions: 2048 });
+  const matrices = tensors.filter((t) => t.shape.length === 2);
+  const nChanged = Math.max(1, Math.round(tensors.length * 0.05));
+  const changed = new Set(Array.from({ length: nChanged }, (_, i) => matrices[Math.floor(((i + 0.5) * matrices.length) / nChanged)].name));
+  const origin = join(work, 'model');
+  mkdirSync(origin, { recursive: true });
+  const git = (cwd: string, ...a: string[]) => sh(cwd, ['git', ...a]);
+  await git(origin, 'init', '-q', '-b', 'main');
+  await git(origin, 'lfs', 'install', '--local');
+  await git(origin, 'lfs', 'track', '*.safetensors');
+  for (const v of [1, 2]) {
+    await writeModel(join(origin, 'model.safetensors'), tensors, v === 1 ? new Set() : changed, v);
+    await git(origin, 'add', '.gitattributes', 'model.safetensors');
+    await git(origin, 'commit', '-q', '-m', `v${v}`);
+  }
+  const size = statSync(join(origin, 'model.safetensors')).size;
+  const sizes = new Map<string, number>();
+  for (const r of ['HEAD~1', 'HEAD']) {
+    const p = (await git(origin, 'cat-file', 'blob', `${r}:model.safetensors`)).stdout;
+    sizes.set(/oid sha256:([0-9a-f]{64})/.exec(p)![1], Number(/size (\d+)/.exec(p)![1]));
+  }
+  console.log(`model: ${tensors.length} tensors, ${(size / 1e9).toFixed(2)} GB; v2 changes ${changed.size} tensors`);
+
+  const server = spawn(process.execPath, [BIN, 'serve', origin, '--port', '0', '--verbose'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  let pending = '';
+  server.stderr!.on('data', (d) => {
+    const lines = (pending + d).split('\n');
+    pending = lines.pop()!;
+    log.push(...lines);
+  });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      server.stdout!.on('data', (d) => {
+        out += d;
+        const m = /(http:\/\/127\.0\.0\.1:\d+\/\S+\.git)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      server.once('close', (code) => reject(new Error(`serve exited (${code}): ${out}`)));
+    });
+    const served = async () => {
+      await new Promise((r) => setTimeout(r, 300)); // the last log lines
+      let n = 0;
+      for (const l of log.splice(0)) {
+        const m = /^GET \/[^ ]*\/info\/lfs\/objects\/([0-9a-f]{64}) 200 /.exec(l);
+        if (m) n += sizes.get(m[1]) ?? 0;
+      }
+      return n;
+    };
+    const clone = async (name: string) => {
+      const d = join(work, name);
+      await sh(work, ['git', 'clone', '-q', url, d], { GIT_LFS_SKIP_SMUDGE: '1' });
+      await served();
+      return d;
+    };
+    const a = await clone('theta');
+    const diff = await sh(a, [process.execPath, BIN, 'diff', '--json', 'HEAD~1', 'HEAD']);
+    const thetaBytes = await served();
+    const again = await sh(a, [process.execPath, BIN, 'diff', '--json', 'HEAD~1', 'HEAD']); // objects now local
+    const summary = JSON.parse(diff.stdout).files[0].summary;
+    const b = await clone('lfs');
+    const fetch = await sh(b, ['git', 'lfs', 'fetch', 'origin', 'HEAD~1', 'HEAD']);
+    const lfsBytes = await served();
+    console.log(`git theta diff: ${(thetaBytes / 1e6).toFixed(1)} MB fetched, ${diff.seconds.toFixed(2)} s (download + diff; ${summary.modified} modified, ${summary.unchanged} unchanged); the same diff with the objects local: ${again.seconds.toFixed(2)} s`);
+    console.log(`git lfs fetch of both revisions: ${(lfsBytes / 1e6).toFixed(1)} MB fetched, ${fetch.seconds.toFixed(2)} s (download only)`);
+    console.log(`ratio: bytes ${(thetaBytes / lfsBytes).toFixed(3)}x, time ${(diff.seconds / fetch.seconds).toFixed(2)}x`);
+  } finally {
+    server.kill('SIGTERM');
+    if (!keep) rmSync(work, { recursive: true, force: true });
+    else console.log(`kept ${work}`);
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
