@@ -259,7 +259,7 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
         const once = readOnce(file, w.name);
         const q = w.quantization;
         const quantization: TensorQuantization | undefined = q && q.dtype !== 'float16'
-          ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: affineDequantizer(q.dtype === 'uint8' ? 1 : 2, q.scale!, q.min!) }
+          ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: affineDequantizer(q.dtype === 'uint8' ? 1 : 2, q.scale!, q.min!), scale: q.scale!, min: q.min! }
           : undefined;
         const tensor: TfjsTensor = {
           name: w.name,

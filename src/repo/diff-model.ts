@@ -10,6 +10,7 @@ import { ThetaError } from '../core/errors.ts';
 import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
+import { diffQuant } from '../theta/quantized.ts';
 import { entryObjects, type ObjectRef, type TensorEntry } from '../theta/metadata.ts';
 import { prefetch, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { NotAModelError, PathNotFoundError } from './errors.ts';
@@ -52,7 +53,7 @@ async function* lfsDiffTensors(c: RepoContext, m: ModelBlob, filepath: string, a
     yield {
       name: t.name, dtype: t.dtype, shape: t.shape,
       hash: hashOf(c.kernels, bytes),
-      lsh: approx ? lshOf(c.kernels, t.dtype, bytes, DEFAULT_LSH_SIZE) : [],
+      ...diffQuant(t, bytes, approx ? (d, b) => lshOf(c.kernels, d, b, DEFAULT_LSH_SIZE) : null),
       load: async () => bytes,
     };
   }

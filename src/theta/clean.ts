@@ -11,6 +11,9 @@ import { getUpdateType } from '../updates/index.ts';
 import type { SideTensor, UpdateStore } from '../updates/types.ts';
 import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
+import type { MaybeQuantized } from '../formats/convert.ts';
+import { sameQuant } from '../formats/dequantize.ts';
+import { quantInfoOf, valuesForStats } from './quantized.ts';
 
 export interface Tolerance {
   rtol: number;
@@ -74,18 +77,23 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
       filled += c.length;
     }
     const hash = hasher.digest();
+    const quant = quantInfoOf((t as MaybeQuantized).quantization);
     const before = o.previous?.tensors[t.name];
     const compatible = !!before && before.dtype === t.dtype && sameShape(before.shape, t.shape);
     if (compatible && before!.hash === hash) {
-      tensors[t.name] = before!;
-      o.onTensor?.(t.name, before!, true);
+      // same bytes; a quantization recorded now (or changed parameters) is carried on the same objects
+      const same = sameQuant(before!.quant, quant) ? before! : withQuant(before!, quant);
+      tensors[t.name] = same;
+      o.onTensor?.(t.name, same, true);
       continue;
     }
-    const lsh = lshOf(kernels, t.dtype, next, o.lshSize ?? DEFAULT_LSH_SIZE);
+    // a quantized tensor's signature is of its values, so approximate diffs estimate the right thing
+    const forLsh = valuesForStats(quant, t.dtype, next);
+    const lsh = forLsh ? lshOf(kernels, forLsh.dtype, forLsh.bytes, o.lshSize ?? DEFAULT_LSH_SIZE) : [];
     let prevBytes: Promise<Uint8Array> | null = null;
     const prev = compatible ? () => (prevBytes ??= rebuildTensor(t.name, before!, store, kernels)) : null;
 
-    if (compatible && o.tolerance && isNumeric(t.dtype) && (await withinTolerance(kernels, t.dtype, before!, lsh, prev!, next, o.tolerance))) {
+    if (compatible && o.tolerance && !quant && isNumeric(t.dtype) && (await withinTolerance(kernels, t.dtype, before!, lsh, prev!, next, o.tolerance))) {
       tensors[t.name] = before!;
       o.onTensor?.(t.name, before!, true);
       continue;
@@ -108,6 +116,7 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     const entry: TensorEntry = {
       dtype: t.dtype,
       shape: t.shape,
+      ...(quant ? { quant } : {}),
       bytes: t.byteLength,
       hash,
       lsh,
@@ -163,6 +172,11 @@ export async function rewrittenEverywhere(store: UpdateStore, before: TensorEntr
     }
   }
   return unchanged <= SAMPLE_MAX_UNCHANGED * SAMPLE_BLOCKS * SAMPLE_RUN;
+}
+
+function withQuant(e: TensorEntry, quant: TensorEntry['quant']): TensorEntry {
+  const { quant: _old, ...rest } = e;
+  return quant ? { ...rest, quant } : rest;
 }
 
 function sameShape(a: number[], b: number[]): boolean {

@@ -21,6 +21,7 @@
  */
 import { isDType, type DType, dtypeSize, elementCount } from '../core/dtypes.ts';
 import { ThetaError } from '../core/errors.ts';
+import type { QuantInfo } from '../formats/dequantize.ts';
 
 export const METADATA_VERSION = 1;
 export const METADATA_KEY = 'git-theta';
@@ -39,6 +40,12 @@ export interface UpdateStep {
 export interface TensorEntry {
   dtype: DType;
   shape: number[];
+  /**
+   * For quantized tensors (GGUF Q8_0, Q4_K, ..., TF.js uint8/uint16): what the stored bytes stand
+   * for, so diffs compute on the dequantized values (see formats/dequantize.ts). `dtype`/`shape`
+   * stay the bytes' container (U8 [rows, bytes per row]).
+   */
+  quant?: QuantInfo;
   bytes: number;
   /** Fast 128-bit content hash of the tensor's bytes (change detection; not an object id). */
   hash: string;
@@ -88,6 +95,7 @@ export function serializeMetadata(m: ModelMetadata): string {
       const entry = {
         dtype: t.dtype,
         shape: t.shape,
+        ...(t.quant ? { quant: quantJson(t.quant) } : {}),
         bytes: t.bytes,
         hash: t.hash,
         lsh: t.lsh,
@@ -100,6 +108,14 @@ export function serializeMetadata(m: ModelMetadata): string {
   }
   lines.push('}');
   return lines.join('\n') + '\n';
+}
+
+/** A quant description with its keys in a fixed order (deterministic metadata). */
+function quantJson(q: QuantInfo): QuantInfo {
+  const out: QuantInfo = { scheme: q.scheme, shape: q.shape };
+  if (q.scale !== undefined) out.scale = q.scale;
+  if (q.min !== undefined) out.min = q.min;
+  return out;
 }
 
 export function byCodePoint(a: string, b: string): number {
@@ -140,6 +156,12 @@ export function parseMetadata(text: string | Uint8Array, where = 'metadata'): Mo
       throw new MetadataError(`${at}: bad shape`, { where, tensor: name });
     }
     if (t.bytes !== elementCount(t.shape) * dtypeSize(t.dtype)) throw new MetadataError(`${at}: byte count does not match dtype and shape`, { where, tensor: name });
+    if (t.quant !== undefined) {
+      const q = t.quant;
+      const okShape = Array.isArray(q?.shape) && q.shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0);
+      const okNum = (x: unknown) => x === undefined || (typeof x === 'number' && Number.isFinite(x));
+      if (typeof q?.scheme !== 'string' || !okShape || !okNum(q.scale) || !okNum(q.min)) throw new MetadataError(`${at}: bad quant`, { where, tensor: name });
+    }
     if (typeof t.hash !== 'string' || !/^[0-9a-f]{32}$/.test(t.hash)) throw new MetadataError(`${at}: bad hash`, { where, tensor: name });
     if (!Array.isArray(t.lsh) || !t.lsh.every((x: unknown) => typeof x === 'number')) throw new MetadataError(`${at}: bad lsh`, { where, tensor: name });
     if (!Array.isArray(t.chain) || !t.chain.length || typeof t.update !== 'string') throw new MetadataError(`${at}: bad update chain`, { where, tensor: name });

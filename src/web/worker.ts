@@ -97,7 +97,7 @@ async function diff(id: number, from: string, to: string, paths?: string[]): Pro
   const { fs, store, cache } = need();
   const t0 = performance.now();
   activeId = id;
-  const result = await diffRevisions({ fs, dir: DIR, cache, store, from, to, filepaths: paths?.length ? paths : undefined });
+  const result = await diffRevisions({ fs, dir: DIR, cache, store, from, to, filepaths: paths?.length ? paths : undefined, all: true });
   return { diff: result, downloads: { ...downloads }, ms: performance.now() - t0 };
 }
 

@@ -11,6 +11,7 @@ import type { LocalObjectStore } from '../../store/local.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, parseTolerance, type Tolerance } from '../../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../../theta/diff.ts';
 import { rebuildTensor } from '../../theta/rebuild.ts';
+import { diffQuant } from '../../theta/quantized.ts';
 import { byCodePoint, looksLikeMetadata, parseMetadata, referencedObjects, serializeMetadata, type ModelMetadata, type TensorEntry } from '../../theta/metadata.ts';
 import { smudgeCheckpoint } from '../../theta/smudge.ts';
 import type { SideTensor } from '../../updates/types.ts';
@@ -25,6 +26,7 @@ import '../../merges/index.ts';
 import { openCheckpointFile } from '../files/open-checkpoint.ts';
 import { worktreeFiles } from '../files/file-access.ts';
 import { TFJS_FORMAT_ID } from '../../formats/tfjs.ts';
+import { TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
 import { openLocalStore } from '../files/store-fs.ts';
 import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
@@ -154,7 +156,9 @@ export class ThetaRepo {
     }
     const bytes = readerFromChunks(counted, path);
     const reader = await format.open(bytes, { fileName: path, files: this.files });
-    const note = reader.metadata?.note;
+    // only a TF.js shard says why it was not split; other formats' metadata (a safetensors
+    // `__metadata__` key `note`) is the user's, not a message for them
+    const note = format.id === TFJS_SHARD_FORMAT_ID ? reader.metadata?.note : undefined;
     if (typeof note === 'string') process.stderr.write(`git-theta: ${path}: stored without splitting by weight: ${note}\n`);
     try {
       const meta = await cleanCheckpoint({
@@ -233,7 +237,7 @@ export async function* worktreeTensors(repo: ThetaRepo, path: string, approx: bo
         dtype: t.dtype,
         shape: t.shape,
         hash: hashOf(repo.kernels, bytes),
-        lsh: approx ? lshOf(repo.kernels, t.dtype, bytes, DEFAULT_LSH_SIZE) : [],
+        ...diffQuant(t, bytes, approx ? (d, b) => lshOf(repo.kernels, d, b, DEFAULT_LSH_SIZE) : null),
         load: async () => bytes,
       };
     }

@@ -9,18 +9,19 @@ export function registerInspect(program: Command): void {
     .command('inspect')
     .description('Show each tensor of a checkpoint (dtype, shape, bytes, mean, std, min, max, L2 norm, NaN/Inf count), streaming')
     .argument('<file>', 'checkpoint: safetensors (or a sharded model.safetensors.index.json), PyTorch .pt/.bin, NumPy .npy/.npz, GGUF, TF.js model.json')
-    .option('--json', 'print one JSON object: {"format", "tensors": [{"name", "dtype", "shape", "bytes", "stats": {...}}]}')
+    .option('--json', 'print one JSON object: {"format", "tensors": [{"name", "dtype", "storage_dtype" (quantized tensors), "shape", "bytes", "stats": {...}}]}')
     .option('--format <id>', 'read as this format instead of detecting it')
     .option('--sha256', 'also give each tensor\'s SHA-256 (of its contiguous little-endian bytes)')
     .action(async (file: string, opts: { json?: boolean; format?: string; sha256?: boolean }) => {
       const reader = await openCheckpointFile(file, { format: opts.format });
       try {
         const tty = !opts.json && process.stdout.isTTY;
-        if (!opts.json) process.stdout.write(pc.bold(header()) + '\n');
+        const sha = !!opts.sha256;
+        if (!opts.json) process.stdout.write(pc.bold(header(sha)) + '\n');
         if (opts.sha256) useNodeSha256();
         const report = await inspectCheckpoint(reader, {
           sha256: opts.sha256,
-          onTensor: opts.json ? undefined : (t) => process.stdout.write(row(t) + '\n'),
+          onTensor: opts.json ? undefined : (t) => process.stdout.write(row(t, sha) + '\n'),
         });
         if (opts.json) {
           process.stdout.write(JSON.stringify(report) + '\n');
@@ -48,16 +49,16 @@ function cell(s: string, width: number, left = false): string {
   return left ? s.padEnd(width) : s.padStart(width);
 }
 
-function header(): string {
-  return COLS.map(([n, w], i) => cell(n, w, i < 1)).join(' ');
+function header(sha = false): string {
+  return COLS.map(([n, w], i) => cell(n, w, i < 1)).join(' ') + (sha ? ' sha256' : '');
 }
 
-function row(t: InspectTensor): string {
+function row(t: InspectTensor, sha = false): string {
   const vals = [
     t.name, t.dtype, `[${t.shape.join(',')}]`, String(t.bytes), fmtNum(t.stats.mean), fmtNum(t.stats.std), fmtNum(t.stats.min),
     fmtNum(t.stats.max), fmtNum(t.stats.l2), String(t.stats.nonfinite),
   ];
-  return vals.map((v, i) => cell(v, COLS[i][1], i < 1)).join(' ');
+  return vals.map((v, i) => cell(v, COLS[i][1], i < 1)).join(' ') + (sha ? ` ${t.sha256 ?? '-'}` : '');
 }
 
 export function summary(format: string, tensors: InspectTensor[]): string {
