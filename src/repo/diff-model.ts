@@ -8,7 +8,7 @@
  */
 import { ThetaError } from '../core/errors.ts';
 import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
-import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
+import { diffModels, metadataTensors, withoutUnchanged, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
 import { diffQuant } from '../theta/quantized.ts';
 import { entryObjects, type ObjectRef, type TensorEntry } from '../theta/metadata.ts';
@@ -26,6 +26,8 @@ export interface DiffModelOptions extends RepoOptions {
   to: string;
   /** Estimate from the LSH signatures in the metadata, reading no tensor object (git-theta models). */
   approx?: boolean;
+  /** Also list unchanged tensors (default false, as `git theta diff --json` without `--all`). */
+  all?: boolean;
 }
 
 /** One file of `git theta diff --json`. Keys in the CLI's order. */
@@ -122,7 +124,8 @@ export async function diffModel(o: DiffModelOptions): Promise<FileDiff> {
   const from = { ref: o.from, commit: await resolveRevision(c, o.from) };
   const to = { ref: o.to, commit: await resolveRevision(c, o.to) };
   try {
-    return await diffPathAt(c, o.filepath, from, to, !!o.approx);
+    const d = await diffPathAt(c, o.filepath, from, to, !!o.approx);
+    return o.all ? d : withoutUnchanged(d);
   } catch (e) {
     if (e instanceof ThetaError && !('filepath' in e.data)) (e.data as Record<string, unknown>).filepath = o.filepath;
     throw e;

@@ -27,6 +27,7 @@ import { openCheckpointFile } from '../files/open-checkpoint.ts';
 import { worktreeFiles } from '../files/file-access.ts';
 import { TFJS_FORMAT_ID } from '../../formats/tfjs.ts';
 import { TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
+import { sniffOrShard } from '../files/tfjs-locate.ts';
 import { openLocalStore } from '../files/store-fs.ts';
 import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
@@ -143,7 +144,7 @@ export class ThetaRepo {
       parseMetadata(text, path);
       return text;
     }
-    const format = o.format ? getFormat(o.format) : (await this.formatAttribute(path)) ?? sniffFormat(head, path);
+    const format = o.format ? getFormat(o.format) : (await this.formatAttribute(path)) ?? (await sniffOrShard(head, path, this.files));
     let size = 0;
     const counted = (async function* () {
       for await (const c of stream) {

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { inspectCheckpoint, type InspectTensor } from '../../../inspect.ts';
-import { openCheckpointFile } from '../../files/open-checkpoint.ts';
+import { stat } from 'node:fs/promises';
+import { inspectCheckpoint, type InspectReport, type InspectTensor } from '../../../inspect.ts';
+import { openCheckpointFile, tfjsModelsIn } from '../../files/open-checkpoint.ts';
 import { useNodeSha256 } from '../../files/sha256-node.ts';
 
 export function registerInspect(program: Command): void {
@@ -9,29 +10,43 @@ export function registerInspect(program: Command): void {
     .command('inspect')
     .description('Show each tensor of a checkpoint (dtype, shape, bytes, mean, std, min, max, L2 norm, NaN/Inf count), streaming')
     .argument('<file>', 'checkpoint: safetensors (or a sharded model.safetensors.index.json), PyTorch .pt/.bin, NumPy .npy/.npz, GGUF, TF.js model.json')
-    .option('--json', 'print one JSON object: {"format", "tensors": [{"name", "dtype", "storage_dtype" (quantized tensors), "shape", "bytes", "stats": {...}}]}')
+    .option('--json', 'print one JSON object: {"format", "tensors": [{"name", "dtype", "storage_dtype" (quantized tensors), "shape", "bytes", "stats": {...}}]} ({"models": [{"path", ...}]} for a directory of several TF.js models)')
     .option('--format <id>', 'read as this format instead of detecting it')
     .option('--sha256', 'also give each tensor\'s SHA-256 (of its contiguous little-endian bytes)')
     .action(async (file: string, opts: { json?: boolean; format?: string; sha256?: boolean }) => {
-      const reader = await openCheckpointFile(file, { format: opts.format });
-      try {
-        const tty = !opts.json && process.stdout.isTTY;
-        const sha = !!opts.sha256;
-        if (!opts.json) process.stdout.write(pc.bold(header(sha)) + '\n');
-        if (opts.sha256) useNodeSha256();
-        const report = await inspectCheckpoint(reader, {
-          sha256: opts.sha256,
-          onTensor: opts.json ? undefined : (t) => process.stdout.write(row(t, sha) + '\n'),
-        });
-        if (opts.json) {
-          process.stdout.write(JSON.stringify(report) + '\n');
-        } else {
-          process.stdout.write((tty ? pc.dim : String)(summary(report.format, report.tensors)) + '\n');
+      // a directory of several TF.js models: each model in turn
+      const st = await stat(file).catch(() => null);
+      const models = st?.isDirectory() && !opts.format ? await tfjsModelsIn(file) : [];
+      if (models.length > 1) {
+        const reports: (InspectReport & { path: string })[] = [];
+        for (const m of models) {
+          if (!opts.json) process.stdout.write(pc.bold(`${m}:`) + '\n');
+          reports.push({ path: m, ...(await inspectOne(m, opts)) });
         }
-      } finally {
-        await reader.close();
+        if (opts.json) process.stdout.write(JSON.stringify({ models: reports }) + '\n');
+        return;
       }
+      const report = await inspectOne(file, opts);
+      if (opts.json) process.stdout.write(JSON.stringify(report) + '\n');
     });
+}
+
+async function inspectOne(file: string, opts: { json?: boolean; format?: string; sha256?: boolean }): Promise<InspectReport> {
+  const reader = await openCheckpointFile(file, { format: opts.format, onNote: (m) => process.stderr.write(`git-theta: ${m}\n`) });
+  try {
+    const tty = !opts.json && process.stdout.isTTY;
+    const sha = !!opts.sha256;
+    if (!opts.json) process.stdout.write(pc.bold(header(sha)) + '\n');
+    if (opts.sha256) useNodeSha256();
+    const report = await inspectCheckpoint(reader, {
+      sha256: opts.sha256,
+      onTensor: opts.json ? undefined : (t) => process.stdout.write(row(t, sha) + '\n'),
+    });
+    if (!opts.json) process.stdout.write((tty ? pc.dim : String)(summary(report.format, report.tensors)) + '\n');
+    return report;
+  } finally {
+    await reader.close();
+  }
 }
 
 const COLS: [string, number][] = [
