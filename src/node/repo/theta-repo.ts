@@ -28,6 +28,7 @@ import { worktreeFiles } from '../files/file-access.ts';
 import { TFJS_FORMAT_ID } from '../../formats/tfjs.ts';
 import { TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
 import { sniffOrShard } from '../files/tfjs-locate.ts';
+import { noteKeptDeflate } from './clean-notes.ts';
 import { openLocalStore } from '../files/store-fs.ts';
 import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
@@ -173,6 +174,7 @@ export class ThetaRepo {
         tolerance: this.settings.tolerance,
         fileSize: 0,
       });
+      noteKeptDeflate(path, reader.metadata);
       // every byte must be accounted for, or checkout could not give the file back exactly
       if ((await bytes.readUpTo(1)).length) {
         throw new FormatError(`unexpected bytes after the end of the ${format.id} data; the file cannot be stored exactly (is it corrupt?)`, { file: path });
