@@ -11,6 +11,7 @@ import { getUpdateType } from '../updates/index.ts';
 import type { SideTensor, UpdateStore } from '../updates/types.ts';
 import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
+import { storeSkeleton } from './skeleton.ts';
 import type { MaybeQuantized } from '../formats/convert.ts';
 import { sameQuant } from '../formats/dequantize.ts';
 import { quantInfoOf, valuesForStats } from './quantized.ts';
@@ -126,8 +127,9 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     tensors[t.name] = entry;
     o.onTensor?.(t.name, entry, false);
   }
-  const skeleton = await store.put(o.reader.skeleton());
-  return { format: o.reader.format, skeleton, size: o.fileSize, tensors };
+  // the skeleton is versioned too: a few changed bytes (CRCs) cost a small sparse delta, not a copy
+  const skeleton = await storeSkeleton(o.reader.skeleton(), o.previous?.format === o.reader.format ? o.previous : null, store, kernels, cap);
+  return { format: o.reader.format, ...skeleton, size: o.fileSize, tensors };
 }
 
 /** Elements sampled, in SAMPLE_BLOCKS runs of SAMPLE_RUN spread over the tensor, by rewrittenEverywhere. */

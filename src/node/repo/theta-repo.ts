@@ -292,7 +292,7 @@ export async function mergeMetadata(
   if (r.conflicts.length) return { metadata: null, conflicts: r.conflicts, actions: r.actions };
   for (const side of [ours, theirs]) {
     if (side && sameLayout(r.tensors, side.tensors)) {
-      return { metadata: { format: side.format, skeleton: side.skeleton, size: side.size, tensors: r.tensors }, conflicts: [], actions: r.actions };
+      return { metadata: { format: side.format, skeleton: side.skeleton, ...(side.skeleton_delta ? { skeleton_delta: side.skeleton_delta } : {}), size: side.size, tensors: r.tensors }, conflicts: [], actions: r.actions };
     }
   }
   const like = ours ?? theirs ?? base;
@@ -320,7 +320,7 @@ export async function mergeMetadata(
     }
     const reader = await format.open(await fileReader(file), { fileName: path });
     try {
-      const synthetic: ModelMetadata = { format: like.format, skeleton: like.skeleton, size: 0, tensors: r.tensors };
+      const synthetic: ModelMetadata = { format: like.format, skeleton: like.skeleton, ...(like.skeleton_delta ? { skeleton_delta: like.skeleton_delta } : {}), size: 0, tensors: r.tensors };
       const meta = await cleanCheckpoint({ reader, previous: synthetic, store, kernels, fileSize: (await stat(file)).size });
       return { metadata: meta, conflicts: [], actions: r.actions };
     } finally {
