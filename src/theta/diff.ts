@@ -86,16 +86,22 @@ export async function diffModels(
       out.push(row(b, 'added'));
       continue;
     }
-    const sameLayout = a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((x, i) => x === b.shape[i]) && sameQuant(a.quant, b.quant);
-    if (sameLayout && a.hash === b.hash) {
-      out.push(row(b, 'unchanged'));
+    // a side recorded before quantizations were (older metadata) reads its bytes as the other side does;
+    // the same scheme with other parameters (a TF.js weight re-quantized) is the same layout, other values
+    const qa = a.quant ?? b.quant, qb = b.quant ?? a.quant;
+    const sameScheme = (!qa && !qb) || (!!qa && !!qb && qa.scheme === qb.scheme && qa.shape.join() === qb.shape.join());
+    const sameLayout = a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((x, i) => x === b.shape[i]) && sameScheme;
+    const sameValuesIfSameBytes = sameQuant(qa, qb);
+    const shown = qb && !b.quant ? { ...b, quant: qb } : b;
+    if (sameLayout && a.hash === b.hash && sameValuesIfSameBytes) {
+      out.push(row(shown, 'unchanged'));
       continue;
     }
-    const d = row(b, 'modified');
+    const d = row(shown, 'modified');
     // quantized tensors are compared on their dequantized values (the numbers `inspect` shows)
-    const numeric = b.quant ? true : isNumeric(b.dtype);
+    const numeric = qb ? true : isNumeric(b.dtype);
     const stats = async (x: Uint8Array, y: Uint8Array) => {
-      const [vx, vy] = [valuesForStats(a.quant, a.dtype, x), valuesForStats(b.quant, b.dtype, y)];
+      const [vx, vy] = [valuesForStats(qa, a.dtype, x), valuesForStats(qb, b.dtype, y)];
       return vx && vy ? exactStats(o.kernels, vy.dtype, vx.bytes, vy.bytes) : { l2: null, relative: null, maxabs: null, cosine: null };
     };
     if (!sameLayout) {
@@ -107,8 +113,8 @@ export async function diffModels(
       Object.assign(d, { l2: null, relative: null, maxabs: null, cosine: null });
     } else if (a.composite || b.composite) {
       const [x, y] = [await a.load(), await b.load()];
-      if (sameBytes(x, y)) {
-        out.push(row(b, 'unchanged'));
+      if (sameBytes(x, y) && sameValuesIfSameBytes) {
+        out.push(row(shown, 'unchanged'));
         continue;
       }
       if (numeric) Object.assign(d, await stats(x, y));

@@ -4,7 +4,9 @@
 // affine; the labels shown for quantized types.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dequantizeBytes, dequantizerFor, GGML_BLOCK_DECODERS, quantLabel, sameQuant } from '../../src/formats/dequantize.ts';
+import { dequantizeBytes, dequantizerFor, GGML_BLOCK_DECODERS, quantLabel, sameQuant, type QuantInfo } from '../../src/formats/dequantize.ts';
+import { getKernels } from '../../src/core/kernels.ts';
+import { diffModels, type DiffTensor } from '../../src/theta/diff.ts';
 import { GGML_BLOCKS } from './ggml-blocks.data.ts';
 import { expectCode } from './assertions.ts';
 
@@ -64,3 +66,38 @@ D('labels and equality', () => {
 });
 
 D.run();
+
+const Q = suite('diff of quantized tensors');
+
+const tensor = (name: string, bytes: Uint8Array, quant?: QuantInfo): DiffTensor => ({
+  name, dtype: 'U8', shape: [bytes.length], hash: Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('').padEnd(32, '0').slice(0, 32),
+  lsh: [], ...(quant ? { quant } : {}), load: async () => bytes,
+});
+
+Q('numbers of the dequantized values; a re-quantized weight with the same bytes is modified; older metadata without quant', async () => {
+  const kernels = await getKernels();
+  const q = (scale: number, min: number): QuantInfo => ({ scheme: 'tfjs:uint8', shape: [4], scale, min });
+  const a = new Uint8Array([0, 10, 20, 30]);
+  const b = new Uint8Array([0, 10, 20, 40]);
+  const d = await diffModels([tensor('w', a, q(0.5, -1))], [tensor('w', b, q(0.5, -1))], { kernels });
+  const [t] = d.tensors;
+  assert.is(t.status, 'modified');
+  assert.is(t.dtype, 'uint8→float32 (affine)');
+  assert.is(t.storage_dtype, 'U8');
+  assert.is(t.maxabs, 5); // (40 − 30) · 0.5, not 10
+  const va = [0, 10, 20, 30].map((x) => x * 0.5 - 1), vb = [0, 10, 20, 40].map((x) => x * 0.5 - 1);
+  assert.ok(Math.abs(t.l2! - 5) < 1e-6);
+  assert.ok(Math.abs(t.relative! - 5 / Math.hypot(...va)) < 1e-6);
+  assert.ok(Math.abs(t.cosine! - va.reduce((s, x, i) => s + x * vb[i], 0) / (Math.hypot(...va) * Math.hypot(...vb))) < 1e-6);
+
+  const re = await diffModels([tensor('w', a, q(0.5, -1))], [tensor('w', a, q(0.25, -1))], { kernels });
+  assert.is(re.tensors[0].status, 'modified', 'same bytes, other scale: other values');
+  assert.is(re.tensors[0].old_dtype, undefined, 'same layout');
+  assert.ok(re.tensors[0].maxabs! > 0);
+
+  const old = await diffModels([tensor('w', a)], [tensor('w', a, q(0.5, -1))], { kernels });
+  assert.is(old.tensors[0].status, 'unchanged', 'metadata written before quant was recorded');
+  assert.is(old.tensors[0].dtype, 'uint8→float32 (affine)');
+});
+
+Q.run();
