@@ -6,8 +6,9 @@
 import type { CheckpointReader } from './formats/types.ts';
 import type { DType } from './core/dtypes.ts';
 import { getKernels, type Kernels, type TensorStats } from './core/kernels.ts';
-import { dequantizeForStats, type MaybeQuantized } from './formats/convert.ts';
+import type { MaybeQuantized } from './formats/convert.ts';
 import { createSha256 } from './core/sha256.ts';
+import { quantLabel } from './formats/dequantize.ts';
 
 export interface InspectStats {
   mean: number | null;
@@ -20,7 +21,11 @@ export interface InspectStats {
 
 export interface InspectTensor {
   name: string;
-  dtype: DType;
+  /** The dtype, or for a quantized tensor its type as stored: `Q8_0`, `Q4_K`, `uint8→float32 (affine)`. */
+  dtype: DType | string;
+  /** For a quantized tensor: the dtype of its stored bytes (`U8`). */
+  storage_dtype?: DType;
+  /** The logical shape (for a GGUF tensor, C order: GGUF's `ne` reversed). */
   shape: number[];
   bytes: number;
   /** With the sha256 option: SHA-256 of the tensor's bytes as stored (hex). */
@@ -66,10 +71,10 @@ export async function inspectCheckpoint(reader: CheckpointReader, opts: InspectO
     // quantized tensors (GGUF Q8_0/Q4_0, TF.js uint8/uint16) are measured on their dequantized
     // values; schemes tracked as opaque bytes get no statistics rather than byte statistics
     const q = (t as MaybeQuantized).quantization;
-    const values = q ? dequantizeForStats(t as MaybeQuantized, opts.chunkBytes) : undefined;
+    const values = q?.dequantizer ? true : undefined;
     if (q && !values) {
       const entry: InspectTensor = {
-        name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteLength, quantization: q.scheme,
+        name: t.name, dtype: quantLabel(q.scheme), storage_dtype: t.dtype, shape: q.shape, bytes: t.byteLength, quantization: q.scheme,
         stats: { mean: null, std: null, min: null, max: null, l2: null, nonfinite: 0 },
       };
       tensors.push(entry);
@@ -77,9 +82,17 @@ export async function inspectCheckpoint(reader: CheckpointReader, opts: InspectO
       continue;
     }
     const acc = kernels.statsAccumulator(values ? 'F32' : t.dtype);
-    const sha = opts.sha256 && !values ? createSha256() : null;
-    if (values) for await (const v of values) acc.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
-    else {
+    const sha = opts.sha256 ? createSha256() : null;
+    if (q && values) {
+      // the stored bytes are hashed as they pass on their way to the dequantizer
+      const d = q.dequantizer!();
+      const put = (v: Float32Array) => v.length && acc.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+      for await (const chunk of t.chunks(opts.chunkBytes)) {
+        sha?.update(chunk);
+        put(d.push(chunk));
+      }
+      put(d.finish());
+    } else {
       for await (const chunk of t.chunks(opts.chunkBytes)) {
         acc.update(chunk);
         sha?.update(chunk);
@@ -87,8 +100,9 @@ export async function inspectCheckpoint(reader: CheckpointReader, opts: InspectO
     }
     const entry: InspectTensor = {
       name: t.name,
-      dtype: t.dtype,
-      shape: t.shape,
+      dtype: q ? quantLabel(q.scheme) : t.dtype,
+      ...(q ? { storage_dtype: t.dtype } : {}),
+      shape: q ? q.shape : t.shape,
       bytes: t.byteLength,
       stats: inspectStats(acc.result()),
     };

@@ -1,6 +1,6 @@
 // Per-tensor diff of the models in a git repository, from Deno, with no git binary:
 //
-//   deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--lfs-url URL] [--header 'Name: value']...
+//   deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--all] [--lfs-url URL] [--header 'Name: value']...
 //
 // (run from the repository root after `npm install`; isomorphic-git's `ignore` dependency reads
 // that one environment variable when it loads, so Deno must be allowed to.)
@@ -9,13 +9,14 @@
 // between the two revisions (git-theta metadata, and plain git-lfs *.safetensors files) and prints
 // the same JSON as `git theta diff <rev-a> <rev-b> --json`. Tensor objects come from the
 // repository's LFS server (derived from the URL as git-lfs does, or --lfs-url), downloaded in
-// batches and only for tensors that changed; --approx downloads none (LSH estimates only).
+// batches and only for tensors that changed; --approx downloads none (LSH estimates only); --all
+// also lists unchanged tensors.
 // --header adds an HTTP header to git and LFS requests (e.g. 'Authorization: Bearer <token>').
 import { parseArgs } from 'node:util';
 // (From the installed package it is `import { openRemote, diffRevisions } from 'npm:git-theta'`.)
 import { diffRevisions, openRemote, type RemoteRepo } from '../../src/repo/index.ts';
 
-const USAGE = 'usage: deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--lfs-url URL] [--header "Name: value"]...';
+const USAGE = 'usage: deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--all] [--lfs-url URL] [--header "Name: value"]...';
 
 function fail(message: string): never {
   console.error(`git-theta: ${message}`);
@@ -30,6 +31,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     approx: { type: 'boolean', default: false },
+    all: { type: 'boolean', default: false },
     'lfs-url': { type: 'string' },
     header: { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', short: 'h', default: false },
@@ -55,7 +57,7 @@ if (values.help) {
     fail((e as Error).message);
   }
   try {
-    const result = await diffRevisions({ ...repo, from, to, approx: values.approx as boolean });
+    const result = await diffRevisions({ ...repo, from, to, approx: values.approx as boolean, all: values.all as boolean });
     console.log(JSON.stringify(result));
   } catch (e) {
     fail((e as Error).message);

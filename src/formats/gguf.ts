@@ -10,8 +10,10 @@
  * BF16, F64 and I8..I64 map to our dtypes and get full arithmetic. Quantized ggml types (Q4_0 …
  * Q8_K, IQ*, TQ*, MXFP4) are tracked per tensor as opaque bytes: dtype U8 with shape
  * [...outer dims, bytes per row] (so rows stay rows), the ggml type on `ggml`, and a
- * `quantization` description whose dequantizer gives float32 values for statistics (Q8_0 and Q4_0;
- * other schemes have none yet and are reported without statistics).
+ * `quantization` description whose dequantizer gives float32 values (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+ * Q8_1, Q2_K..Q6_K, Q8_K: see dequantize.ts; IQ*, TQ* and MXFP4 have none and are reported without
+ * statistics). Shapes are shown in C order, the reverse of the `ne` order GGUF files list: a
+ * llama `token_embd.weight` stored with ne = [4096, 32000] is [32000, 4096] here, as in PyTorch.
  *
  * Byte-exact rebuild: the skeleton is the file's own prefix (header, key-values, tensor infos,
  * padding up to the data section) followed by the padding bytes between tensors and after the last
@@ -28,6 +30,7 @@ import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromBytes, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
 import type { StatsDequantizer, TensorQuantization } from './types.ts';
+import { dequantizerFor } from './dequantize.ts';
 
 export const GGUF_FORMAT_ID = 'gguf';
 export const GGUF_MAGIC = 0x46554747; // 'GGUF' read as a little-endian u32
@@ -378,55 +381,10 @@ function plain(v: GGUFValue): unknown {
 // ---------------------------------------------------------------------------------------------
 // Dequantization for statistics
 
-function f16(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
-function blockDequantizer(blockBytes: number, valuesPerBlock: number, decode: (b: Uint8Array, at: number, out: Float32Array, o: number) => void, scheme: string): () => StatsDequantizer {
-  return () => {
-    let carry = new Uint8Array(0);
-    return {
-      push(bytes) {
-        const all = carry.length ? concat([carry, bytes]) : bytes;
-        const blocks = Math.floor(all.length / blockBytes);
-        const out = new Float32Array(blocks * valuesPerBlock);
-        for (let k = 0; k < blocks; k++) decode(all, k * blockBytes, out, k * valuesPerBlock);
-        carry = all.slice(blocks * blockBytes);
-        return out;
-      },
-      finish() {
-        if (carry.length) throw new FormatError(`${scheme}: ${carry.length} bytes left over, not a whole block`, { format: GGUF_FORMAT_ID });
-        return new Float32Array(0);
-      },
-    };
-  };
-}
-
-/** Q8_0: per 32 values, an f16 scale d and 32 int8 q; x = d·q. */
-export function dequantizeQ8_0Block(b: Uint8Array, at: number, out: Float32Array, o: number): void {
-  const d = f16(b[at] | (b[at + 1] << 8));
-  for (let j = 0; j < 32; j++) out[o + j] = d * ((b[at + 2 + j] << 24) >> 24);
-}
-
-/** Q4_0: per 32 values, an f16 scale d and 16 bytes; x[j] = d·((q[j] & 15) − 8), x[j+16] = d·((q[j] >> 4) − 8). */
-export function dequantizeQ4_0Block(b: Uint8Array, at: number, out: Float32Array, o: number): void {
-  const d = f16(b[at] | (b[at + 1] << 8));
-  for (let j = 0; j < 16; j++) {
-    const q = b[at + 2 + j];
-    out[o + j] = d * ((q & 0x0f) - 8);
-    out[o + j + 16] = d * ((q >> 4) - 8);
-  }
-}
-
-const DEQUANTIZERS: Record<number, () => StatsDequantizer> = {
-  8: blockDequantizer(34, 32, dequantizeQ8_0Block, 'Q8_0'),
-  2: blockDequantizer(18, 32, dequantizeQ4_0Block, 'Q4_0'),
-};
+/** Dequantizers by ggml type number (the block decoders live in dequantize.ts, shared by every reader of values). */
+const DEQUANTIZERS: Record<number, (() => StatsDequantizer) | undefined> = Object.fromEntries(
+  Object.entries(GGML_TYPES).filter(([, t]) => !t.dtype).map(([k, t]) => [k, dequantizerFor({ scheme: `ggml:${t.name}` })]),
+);
 
 // ---------------------------------------------------------------------------------------------
 // Reading

@@ -13,16 +13,18 @@
  * memory, once). The skeleton records each tensor's layout, so `rebuild` converts back and gives the
  * identical file.
  *
- * Deflated `.npz` members and exactness. Re-deflating with a different deflate implementation
- * (numpy uses zlib; we have fflate) does not give the same bytes, so the design is: while a
- * deflated member is read, its content is also deflated again with fflate at a few levels
- * (DEFLATE_LEVELS, fed in fixed pieces so the output is deterministic) and compared with the
- * member's compressed bytes. If one level reproduces them exactly, the skeleton records only
- * "deflate at level L" (plus the compressed size and CRC-32, which rebuild checks), and the tensor is
- * stored per tensor like any other. If none does (every file zlib wrote), the skeleton keeps the
- * member's original compressed bytes, so exactness is never traded away: the tensor is still
- * tracked per tensor (hashes, diffs, statistics), but the skeleton carries the compressed copy.
- * Files our own writer produces always take the first path. Memory for a deflated member: its
+ * Deflated `.npz` members and exactness. A deflated member is only as exact as the deflate that
+ * wrote it, so while a member is read its content is also deflated again and compared with the
+ * member's compressed bytes: with zlib's deflate (pako, a port of zlib) at ZLIB_LEVELS — numpy's
+ * `savez_compressed` writes through Python's zlib at level 6, which this reproduces byte for byte —
+ * and with fflate at DEFLATE_LEVELS (fed in fixed pieces so its output is deterministic; our own
+ * writer uses it). If one reproduces them exactly, the skeleton records only "deflate with X at
+ * level L" (plus the compressed size and CRC-32, which rebuild checks), and the tensor is stored
+ * per tensor like any other, so an unchanged member costs nothing on the next commit. If none does
+ * (another deflate wrote it), the skeleton keeps the member's original compressed bytes, so
+ * exactness is never traded away: the tensor is still tracked per tensor (hashes, diffs,
+ * statistics), the skeleton carries the compressed copy, and `metadata.deflatedKeptCompressed`
+ * counts such members (`git theta add` says so in one line). Memory for a deflated member: its
  * compressed bytes (held to compare) plus one piece of output.
  */
 import { checkChunkBytes, readOnce, DEFAULT_CHUNK_BYTES } from './read-once.ts';
@@ -31,6 +33,7 @@ import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromChunks, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
 import { DeflateVerifier, FixedDeflater, ZipReader, crc32, inflateChunks, isZip, writeZip, zipNamesInHead, type ZipEntry } from './zip.ts';
+import { ReproductionCheck, ZlibDeflater } from './zlib-deflate.ts';
 
 export const NPY_FORMAT_ID = 'numpy';
 export const NPZ_FORMAT_ID = 'npz';
@@ -47,6 +50,13 @@ export const MAX_NPY_HEADER_BYTES = 1 << 20;
 
 /** Most dimensions we accept (NumPy's own limit is 64, NPY_MAXDIMS). */
 export const MAX_NPY_DIMS = 64;
+
+/**
+ * zlib levels tried when checking whether zlib's deflate (pako) reproduces a deflated member:
+ * 6 is zlib's default, what `numpy.savez_compressed` uses; 9 and 1 are what `compresslevel` is
+ * usually set to.
+ */
+export const ZLIB_LEVELS: readonly number[] = [6, 9, 1];
 
 /** Levels tried when checking whether fflate reproduces a deflated member (6 is what our writer uses). */
 export const DEFLATE_LEVELS: readonly number[] = [6, 9, 1, 4];
@@ -295,12 +305,13 @@ export function reorder(src: Uint8Array, shape: readonly number[], item: number,
 // Skeleton: a JSON list of parts plus the raw bytes they refer to, in order.
 //   {raw: n}                                   n bytes from the blob area
 //   {tensor, shape, dtype, item, swap, fortran, bytes}   a tensor, written back in its file layout
-//   {deflate: {level, size, crc}, parts}       the parts' bytes, deflated with FixedDeflater(level)
+//   {deflate: {level, size, crc[, zlib]}, parts}  the parts' bytes, deflated with FixedDeflater(level)
+//                                              (fflate), or with zlib's deflate when `zlib` is true
 
 type Part =
   | { raw: number }
   | { tensor: string; dtype: DType; shape: number[]; item: number; swap: boolean; fortran: boolean; bytes: number }
-  | { deflate: { level: number; size: number; crc: number }; parts: Part[] };
+  | { deflate: { level: number; size: number; crc: number; zlib?: true }; parts: Part[] };
 
 class SkeletonBuilder {
   readonly parts: Part[] = [];
@@ -369,7 +380,7 @@ async function writeParts(
         if (got !== p.bytes) throw fail(`got ${got} bytes but its header needs ${p.bytes}`, p.tensor);
       }
     } else if ('deflate' in p) {
-      const d = new FixedDeflater(p.deflate.level);
+      const d = p.deflate.zlib ? new ZlibDeflater(p.deflate.level) : new FixedDeflater(p.deflate.level);
       let size = 0;
       let crc = 0;
       const emit = async (cs: Uint8Array[]) => { for (const c of cs) { size += c.length; crc = crc32(c, crc); await out(c); } };
@@ -578,7 +589,11 @@ async function openNpz(reader: ByteReader, opts: OpenOptions = {}): Promise<Nump
       for await (const c of zip.raw()) { parts.push(c.slice()); csize += c.length; }
       const compressed = concat(parts, csize);
       parts.length = 0;
-      const verifiers = DEFLATE_LEVELS.map((l) => new DeflateVerifier(compressed, l));
+      // zlib's deflate first (what numpy's savez_compressed wrote), then fflate's (what our writer wrote)
+      const verifiers = [
+        ...ZLIB_LEVELS.map((l) => new ReproductionCheck(compressed, new ZlibDeflater(l), true)),
+        ...DEFLATE_LEVELS.map((l) => new ReproductionCheck(compressed, new FixedDeflater(l), false)),
+      ];
       const descriptor = zip.descriptor();
       const wantCrc = descriptor.length ? readU32(descriptor, descriptor.length === 12 || descriptor.length === 20 ? 0 : 4) : e.crc32;
       let crc = 0;
@@ -602,7 +617,7 @@ async function openNpz(reader: ByteReader, opts: OpenOptions = {}): Promise<Nump
         const inner: Part[] = [];
         sk.raw(prefix, inner);
         inner.push(tensorPart(name, header));
-        sk.parts.push({ deflate: { level: match.level, size: compressed.length, crc: crc32(compressed) }, parts: inner });
+        sk.parts.push({ deflate: { level: match.level, size: compressed.length, crc: crc32(compressed), ...(match.zlib ? { zlib: true as const } : {}) }, parts: inner });
         stats.deflatedExact++;
       } else {
         sk.raw(compressed);

@@ -100,8 +100,9 @@ export function parseTfjsModelJson(bytes: Uint8Array, file = 'model.json'): Tfjs
   } catch (e) {
     throw tfError(file, `model.json is not valid JSON (${(e as Error).message})`, undefined, { reason: 'json' });
   }
-  if (!isObj(json)) throw tfError(file, 'model.json must be a JSON object');
-  const manifest = json.weightsManifest;
+  // a bare weights manifest (face-api's `*-weights_manifest.json`) is the array model.json holds under weightsManifest
+  if (!isObj(json) && !Array.isArray(json)) throw tfError(file, 'model.json must be a JSON object (or a bare weights manifest array)');
+  const manifest = Array.isArray(json) ? json : json.weightsManifest;
   if (!Array.isArray(manifest)) throw tfError(file, 'model.json has no weightsManifest array', undefined, { reason: 'manifest' });
   const groups: TfjsGroup[] = [];
   const names = new Set<string>();
@@ -149,7 +150,7 @@ export function parseTfjsModelJson(bytes: Uint8Array, file = 'model.json'): Tfjs
     if (total > 0 && paths.length === 0) throw tfError(file, `weightsManifest[${gi}] has weights but no shard paths`, undefined, { reason: 'manifest' });
     groups.push({ paths, weights, byteLength: total });
   }
-  return { groups, json };
+  return { groups, json: Array.isArray(json) ? { weightsManifest: json } : json };
 }
 
 function affineDequantizer(item: 1 | 2, scale: number, min: number): () => StatsDequantizer {
@@ -255,7 +256,7 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
       for (const w of g.weights) {
         const q = w.quantization;
         const quantization: TensorQuantization | undefined = q && q.dtype !== 'float16'
-          ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: affineDequantizer(q.dtype === 'uint8' ? 1 : 2, q.scale!, q.min!) }
+          ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: affineDequantizer(q.dtype === 'uint8' ? 1 : 2, q.scale!, q.min!), scale: q.scale!, min: q.min! }
           : undefined;
         const streamed = streamingTensor(file, {
           name: w.name,
@@ -435,8 +436,10 @@ export async function writeTfjs(
 function sniff(head: Uint8Array, fileName?: string): boolean {
   let i = 0;
   while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a || head[i] === 0x0d || head[i] === 0x09)) i++;
-  if (head[i] !== 0x7b) return false;
   const text = new TextDecoder('utf-8', { fatal: false }).decode(head);
+  // a bare weights manifest: [{"paths": [...], "weights": [...]}, ...]
+  if (head[i] === 0x5b) return /^\s*\[\s*\{\s*"(paths|weights)"/.test(text) || (!!fileName && /weights_manifest\.json$/i.test(fileName));
+  if (head[i] !== 0x7b) return false;
   if (text.includes('"weightsManifest"') || text.includes('"modelTopology"')) return true;
   return !!fileName && /(^|[/\\])model\.json$/i.test(fileName);
 }

@@ -104,4 +104,7 @@ export interface TensorQuantization {
   shape: number[];
   /** Float32 values for statistics; undefined when the scheme is tracked as opaque bytes only. */
   dequantizer?: () => StatsDequantizer;
+  /** Affine parameters (TF.js uint8/uint16: x = q·scale + min), recorded in metadata for diffs. */
+  scale?: number;
+  min?: number;
 }

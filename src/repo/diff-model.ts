@@ -8,8 +8,9 @@
  */
 import { ThetaError } from '../core/errors.ts';
 import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
-import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
+import { diffModels, metadataTensors, withoutUnchanged, type DiffTensor, type ModelDiff } from '../theta/diff.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
+import { diffQuant } from '../theta/quantized.ts';
 import { entryObjects, type ObjectRef, type TensorEntry } from '../theta/metadata.ts';
 import { prefetch, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { NotAModelError, PathNotFoundError } from './errors.ts';
@@ -26,6 +27,8 @@ export interface DiffModelOptions extends RepoOptions {
   to: string;
   /** Estimate from the LSH signatures in the metadata, reading no tensor object (git-theta models). */
   approx?: boolean;
+  /** Also list unchanged tensors (default false, as `git theta diff --json` without `--all`). */
+  all?: boolean;
 }
 
 /** One file of `git theta diff --json`. Keys in the CLI's order. */
@@ -53,7 +56,7 @@ async function* lfsDiffTensors(c: RepoContext, m: ModelBlob, filepath: string, a
     yield {
       name: t.name, dtype: t.dtype, shape: t.shape,
       hash: hashOf(c.kernels, bytes),
-      lsh: approx ? lshOf(c.kernels, t.dtype, bytes, DEFAULT_LSH_SIZE) : [],
+      ...diffQuant(t, bytes, approx ? (d, b) => lshOf(c.kernels, d, b, DEFAULT_LSH_SIZE) : null),
       load: async () => bytes,
     };
   }
@@ -132,7 +135,8 @@ export async function diffModel(o: DiffModelOptions): Promise<FileDiff> {
   const from = { ref: o.from, commit: await resolveRevision(c, o.from) };
   const to = { ref: o.to, commit: await resolveRevision(c, o.to) };
   try {
-    return await diffPathAt(c, o.filepath, from, to, !!o.approx);
+    const d = await diffPathAt(c, o.filepath, from, to, !!o.approx);
+    return o.all ? d : withoutUnchanged(d);
   } catch (e) {
     if (e instanceof ThetaError && !('filepath' in e.data)) (e.data as Record<string, unknown>).filepath = o.filepath;
     throw e;

@@ -5,6 +5,7 @@
  * model.json (as the CLI shows them).
  */
 import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
+import { withoutUnchanged } from '../theta/diff.ts';
 import { TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
 import { diffModels } from '../theta/diff.ts';
 import type { ModelMetadata, TensorEntry } from '../theta/metadata.ts';
@@ -25,6 +26,8 @@ export interface DiffRevisionsOptions extends RepoOptions {
   approx?: boolean;
   /** Include plain git-lfs checkpoints (any format we read; see isLfsCheckpointPath; default true). */
   lfs?: boolean;
+  /** Also list unchanged tensors (default false, as `git theta diff --json` without `--all`; the summary counts them either way). */
+  all?: boolean;
 }
 
 export interface RevisionsDiff {
@@ -49,7 +52,7 @@ export async function diffRevisions(o: DiffRevisionsOptions): Promise<RevisionsD
   const files: FileDiff[] = [...tfjs.diffs];
   for (const p of paths) if (!tfjs.covered.has(p)) files.push(await diffPathAt(c, p, from, to, !!o.approx));
   files.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
-  return { files };
+  return { files: o.all ? files : files.map(withoutUnchanged) };
 }
 
 type Rev = { ref: string; commit: string };

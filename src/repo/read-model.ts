@@ -32,6 +32,8 @@ export interface ModelTensor {
   byteLength: number;
   /** How this version was stored (git-theta models only): 'dense', 'sparse', 'low-rank', ... */
   update?: string;
+  /** A quantized tensor read from a file (GGUF, TF.js): what its bytes stand for. */
+  quantization?: import('../formats/convert.ts').TensorQuantization;
   /** The tensor's bytes (rebuilt and verified). Call before moving to the next tensor. */
   bytes(): Promise<Uint8Array>;
 }
@@ -58,7 +60,8 @@ async function* readerTensors(reader: CheckpointReader, onFormat?: (id: string) 
   onFormat?.(reader.format);
   try {
     for await (const t of reader.tensors()) {
-      yield { name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.byteLength, bytes: () => t.bytes() };
+      const quantization = (t as import('../formats/convert.ts').MaybeQuantized).quantization;
+      yield { name: t.name, dtype: t.dtype, shape: t.shape, byteLength: t.byteLength, ...(quantization ? { quantization } : {}), bytes: () => t.bytes() };
     }
   } finally {
     await reader.close();

@@ -13,6 +13,10 @@ import type { SideTensor, UpdateStore } from '../updates/types.ts';
 import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
 import { checkRecipe, withUniqueNames } from './exact.ts';
+import { storeSkeleton } from './skeleton.ts';
+import type { MaybeQuantized } from '../formats/convert.ts';
+import { sameQuant } from '../formats/dequantize.ts';
+import { quantInfoOf, valuesForStats } from './quantized.ts';
 
 export interface Tolerance {
   rtol: number;
@@ -90,18 +94,23 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
       filled += c.length;
     }
     const hash = hasher.digest();
+    const quant = quantInfoOf((t as MaybeQuantized).quantization);
     const before = o.previous?.tensors[t.name];
     const compatible = !!before && before.dtype === t.dtype && sameShape(before.shape, t.shape);
     if (compatible && before!.hash === hash) {
-      tensors[t.name] = before!;
-      o.onTensor?.(t.name, before!, true);
+      // same bytes; a quantization recorded now (or changed parameters) is carried on the same objects
+      const same = sameQuant(before!.quant, quant) ? before! : withQuant(before!, quant);
+      tensors[t.name] = same;
+      o.onTensor?.(t.name, same, true);
       continue;
     }
-    const lsh = lshOf(kernels, t.dtype, next, o.lshSize ?? DEFAULT_LSH_SIZE);
+    // a quantized tensor's signature is of its values, so approximate diffs estimate the right thing
+    const forLsh = valuesForStats(quant, t.dtype, next);
+    const lsh = forLsh ? lshOf(kernels, forLsh.dtype, forLsh.bytes, o.lshSize ?? DEFAULT_LSH_SIZE) : [];
     let prevBytes: Promise<Uint8Array> | null = null;
     const prev = compatible ? () => (prevBytes ??= rebuildTensor(t.name, before!, store, kernels)) : null;
 
-    if (compatible && o.tolerance && isNumeric(t.dtype) && (await withinTolerance(kernels, t.dtype, before!, lsh, prev!, next, o.tolerance))) {
+    if (compatible && o.tolerance && !quant && isNumeric(t.dtype) && (await withinTolerance(kernels, t.dtype, before!, lsh, prev!, next, o.tolerance))) {
       approximate = true;
       tensors[t.name] = before!;
       o.onTensor?.(t.name, before!, true);
@@ -125,6 +134,7 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     const entry: TensorEntry = {
       dtype: t.dtype,
       shape: t.shape,
+      ...(quant ? { quant } : {}),
       bytes: t.byteLength,
       hash,
       lsh,
@@ -134,8 +144,9 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     tensors[t.name] = entry;
     o.onTensor?.(t.name, entry, false);
   }
-  const skeleton = await store.put(o.reader.skeleton());
-  const meta: ModelMetadata = { format: o.reader.format, skeleton, size: o.fileSize, tensors };
+  // the skeleton is versioned too: a few changed bytes (CRCs) cost a small sparse delta, not a copy
+  const skeleton = await storeSkeleton(o.reader.skeleton(), o.previous?.format === o.reader.format ? o.previous : null, store, kernels, cap);
+  const meta: ModelMetadata = { format: o.reader.format, ...skeleton, size: o.fileSize, tensors };
   if (o.input && o.format) {
     const input = await o.input();
     if (o.verify !== false)
@@ -186,6 +197,11 @@ export async function rewrittenEverywhere(store: UpdateStore, before: TensorEntr
     }
   }
   return unchanged <= SAMPLE_MAX_UNCHANGED * SAMPLE_BLOCKS * SAMPLE_RUN;
+}
+
+function withQuant(e: TensorEntry, quant: TensorEntry['quant']): TensorEntry {
+  const { quant: _old, ...rest } = e;
+  return quant ? { ...rest, quant } : rest;
 }
 
 function sameShape(a: number[], b: number[]): boolean {

@@ -8,16 +8,22 @@ import { isNumeric } from '../core/dtypes.ts';
 import type { Kernels } from '../core/kernels.ts';
 import type { ModelMetadata, TensorEntry } from './metadata.ts';
 import { byCodePoint } from './metadata.ts';
+import { sameQuant, type QuantInfo } from '../formats/dequantize.ts';
+import { shownLayout, valuesForStats } from './quantized.ts';
 
 export type TensorStatus = 'added' | 'removed' | 'modified' | 'unchanged';
 
 export interface TensorDiff {
   name: string;
   status: TensorStatus;
-  dtype: DType;
+  /** The tensor's type: a dtype, or for a quantized tensor its scheme as stored (`Q8_0`, `uint8→float32 (affine)`). */
+  dtype: DType | string;
+  /** For a quantized tensor: the dtype of its stored bytes (`U8`). */
+  storage_dtype?: DType | string;
+  /** The logical shape (of the dequantized values for a quantized tensor; C order, GGUF's `ne` reversed). */
   shape: number[];
   /** Set when the dtype or shape changed. */
-  old_dtype?: DType;
+  old_dtype?: DType | string;
   old_shape?: number[];
   /** Update type the newer version was stored with. */
   update?: string;
@@ -47,6 +53,8 @@ export interface DiffTensor {
    * comparing the bytes.
    */
   composite?: boolean;
+  /** A quantized tensor: numbers are computed on its dequantized values. */
+  quant?: QuantInfo;
   load(): Promise<Uint8Array>;
 }
 
@@ -54,7 +62,7 @@ export function metadataTensors(m: ModelMetadata | null, load: (name: string, e:
   if (!m) return [];
   return Object.keys(m.tensors).sort(byCodePoint).map((name) => {
     const e = m.tensors[name];
-    return { name, dtype: e.dtype, shape: e.shape, hash: e.hash, lsh: e.lsh, update: e.update, load: () => load(name, e) };
+    return { name, dtype: e.dtype, shape: e.shape, hash: e.hash, lsh: e.lsh, update: e.update, ...(e.quant ? { quant: e.quant } : {}), load: () => load(name, e) };
   });
 }
 
@@ -70,39 +78,53 @@ export async function diffModels(
   const byName = new Map(older.map((t) => [t.name, t]));
   const seen = new Set<string>();
   const out: TensorDiff[] = [];
+  const row = (t: DiffTensor, status: TensorStatus, update = t.update): TensorDiff => ({ name: t.name, status, ...shownLayout(t), update });
   for await (const b of newer) {
     seen.add(b.name);
     const a = byName.get(b.name);
     if (!a) {
-      out.push({ name: b.name, status: 'added', dtype: b.dtype, shape: b.shape, update: b.update });
+      out.push(row(b, 'added'));
       continue;
     }
-    const sameLayout = a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((x, i) => x === b.shape[i]);
-    if (sameLayout && a.hash === b.hash) {
-      out.push({ name: b.name, status: 'unchanged', dtype: b.dtype, shape: b.shape, update: b.update });
+    // a side recorded before quantizations were (older metadata) reads its bytes as the other side does;
+    // the same scheme with other parameters (a TF.js weight re-quantized) is the same layout, other values
+    const qa = a.quant ?? b.quant, qb = b.quant ?? a.quant;
+    const sameScheme = (!qa && !qb) || (!!qa && !!qb && qa.scheme === qb.scheme && qa.shape.join() === qb.shape.join());
+    const sameLayout = a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((x, i) => x === b.shape[i]) && sameScheme;
+    const sameValuesIfSameBytes = sameQuant(qa, qb);
+    const shown = qb && !b.quant ? { ...b, quant: qb } : b;
+    if (sameLayout && a.hash === b.hash && sameValuesIfSameBytes) {
+      out.push(row(shown, 'unchanged'));
       continue;
     }
-    const d: TensorDiff = { name: b.name, status: 'modified', dtype: b.dtype, shape: b.shape, update: b.update };
+    const d = row(shown, 'modified');
+    // quantized tensors are compared on their dequantized values (the numbers `inspect` shows)
+    const numeric = qb ? true : isNumeric(b.dtype);
+    const stats = async (x: Uint8Array, y: Uint8Array) => {
+      const [vx, vy] = [valuesForStats(qa, a.dtype, x), valuesForStats(qb, b.dtype, y)];
+      return vx && vy ? exactStats(o.kernels, vy.dtype, vx.bytes, vy.bytes) : { l2: null, relative: null, maxabs: null, cosine: null };
+    };
     if (!sameLayout) {
-      d.old_dtype = a.dtype;
-      d.old_shape = a.shape;
+      const old = shownLayout(a);
+      d.old_dtype = old.dtype;
+      d.old_shape = old.shape;
     } else if ((a.composite || b.composite) && o.approx) {
       // a weight joined from pieces has no whole-tensor signature: reading nothing, nothing to estimate
       Object.assign(d, { l2: null, relative: null, maxabs: null, cosine: null });
     } else if (a.composite || b.composite) {
       const [x, y] = [await a.load(), await b.load()];
-      if (sameBytes(x, y)) {
-        out.push({ name: b.name, status: 'unchanged', dtype: b.dtype, shape: b.shape, update: b.update });
+      if (sameBytes(x, y) && sameValuesIfSameBytes) {
+        out.push(row(shown, 'unchanged'));
         continue;
       }
-      if (isNumeric(b.dtype)) Object.assign(d, await exactStats(o.kernels, b.dtype, x, y));
-    } else if (isNumeric(b.dtype)) {
-      Object.assign(d, o.approx ? approxStats(o.kernels, a.lsh, b.lsh) : await exactStats(o.kernels, b.dtype, await a.load(), await b.load()));
+      if (numeric) Object.assign(d, await stats(x, y));
+    } else if (numeric) {
+      Object.assign(d, o.approx ? approxStats(o.kernels, a.lsh, b.lsh) : await stats(await a.load(), await b.load()));
     }
     out.push(d);
   }
   for (const a of older) {
-    if (!seen.has(a.name)) out.push({ name: a.name, status: 'removed', dtype: a.dtype, shape: a.shape });
+    if (!seen.has(a.name)) out.push({ name: a.name, status: 'removed', ...shownLayout(a) });
   }
   out.sort((x, y) => byCodePoint(x.name, y.name));
   const summary = { added: 0, removed: 0, modified: 0, unchanged: 0 };
@@ -137,4 +159,12 @@ function approxStats(kernels: Kernels, a: number[], b: number[]) {
   const nb = Math.sqrt(b.reduce((s, x) => s + x * x, 0) / b.length);
   const cos = na > 0 && nb > 0 ? Math.max(-1, Math.min(1, (na * na + nb * nb - l2 * l2) / (2 * na * nb))) : null;
   return { l2: nullIfNaN(l2), relative: na > 0 ? nullIfNaN(l2 / na) : null, maxabs: null, cosine: cos };
+}
+
+/**
+ * The diff as shown without `--all`: unchanged tensors left out of `tensors` (the summary still
+ * counts them).
+ */
+export function withoutUnchanged<T extends { tensors: TensorDiff[] }>(d: T): T {
+  return { ...d, tensors: d.tensors.filter((t) => t.status !== 'unchanged') };
 }

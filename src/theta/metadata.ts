@@ -21,8 +21,11 @@
  */
 import { isDType, type DType, dtypeSize, elementCount } from '../core/dtypes.ts';
 import { ThetaError } from '../core/errors.ts';
+import type { QuantInfo } from '../formats/dequantize.ts';
 
 export const METADATA_VERSION = 1;
+/** The version of documents whose skeleton is stored as a delta (`skeleton_delta`). */
+export const METADATA_VERSION_DELTA = 2;
 export const METADATA_KEY = 'git-theta';
 
 export interface ObjectRef {
@@ -39,6 +42,12 @@ export interface UpdateStep {
 export interface TensorEntry {
   dtype: DType;
   shape: number[];
+  /**
+   * For quantized tensors (GGUF Q8_0, Q4_K, ..., TF.js uint8/uint16): what the stored bytes stand
+   * for, so diffs compute on the dequantized values (see formats/dequantize.ts). `dtype`/`shape`
+   * stay the bytes' container (U8 [rows, bytes per row]).
+   */
+  quant?: QuantInfo;
   bytes: number;
   /** Fast 128-bit content hash of the tensor's bytes (change detection; not an object id). */
   hash: string;
@@ -49,9 +58,20 @@ export interface TensorEntry {
   chain: UpdateStep[];
 }
 
+/** A skeleton stored as steps after its dense base `skeleton` (see skeleton.ts). */
+export interface SkeletonDelta {
+  /** Content hash of the skeleton's bytes (as for tensors). */
+  hash: string;
+  size: number;
+  /** Incremental steps (`sparse` over bytes) applied to the base, in order. */
+  chain: UpdateStep[];
+}
+
 export interface ModelMetadata {
   format: string;
+  /** The skeleton object, or with `skeleton_delta` the dense object its chain starts from. */
   skeleton: ObjectRef;
+  skeleton_delta?: SkeletonDelta;
   size: number;
   tensors: Record<string, TensorEntry>;
 }
@@ -75,9 +95,11 @@ export function serializeMetadata(m: ModelMetadata): string {
   const names = Object.keys(m.tensors).sort(byCodePoint);
   const lines: string[] = [];
   lines.push('{');
-  lines.push(` "${METADATA_KEY}": ${METADATA_VERSION},`);
+  // version 2 only for documents that need it (a skeleton delta), so a git-theta without deltas refuses them
+  lines.push(` "${METADATA_KEY}": ${m.skeleton_delta ? METADATA_VERSION_DELTA : METADATA_VERSION},`);
   lines.push(` "format": ${canonical(m.format)},`);
   lines.push(` "skeleton": ${canonical({ oid: m.skeleton.oid, size: m.skeleton.size })},`);
+  if (m.skeleton_delta) lines.push(` "skeleton_delta": ${canonical({ hash: m.skeleton_delta.hash, size: m.skeleton_delta.size, chain: m.skeleton_delta.chain })},`);
   lines.push(` "size": ${m.size},`);
   if (!names.length) {
     lines.push(' "tensors": {}');
@@ -88,6 +110,7 @@ export function serializeMetadata(m: ModelMetadata): string {
       const entry = {
         dtype: t.dtype,
         shape: t.shape,
+        ...(t.quant ? { quant: quantJson(t.quant) } : {}),
         bytes: t.bytes,
         hash: t.hash,
         lsh: t.lsh,
@@ -100,6 +123,14 @@ export function serializeMetadata(m: ModelMetadata): string {
   }
   lines.push('}');
   return lines.join('\n') + '\n';
+}
+
+/** A quant description with its keys in a fixed order (deterministic metadata). */
+function quantJson(q: QuantInfo): QuantInfo {
+  const out: QuantInfo = { scheme: q.scheme, shape: q.shape };
+  if (q.scale !== undefined) out.scale = q.scale;
+  if (q.min !== undefined) out.min = q.min;
+  return out;
 }
 
 export function byCodePoint(a: string, b: string): number {
@@ -123,14 +154,21 @@ export function parseMetadata(text: string | Uint8Array, where = 'metadata'): Mo
   if (!doc || typeof doc !== 'object' || doc[METADATA_KEY] === undefined) {
     throw new MetadataError(`${where}: not git-theta metadata (no "${METADATA_KEY}" key)`, { where });
   }
-  if (doc[METADATA_KEY] !== METADATA_VERSION) {
+  if (doc[METADATA_KEY] !== METADATA_VERSION && doc[METADATA_KEY] !== METADATA_VERSION_DELTA) {
     throw new MetadataError(
-      `${where}: metadata version ${doc[METADATA_KEY]} is not supported by this git-theta (supports ${METADATA_VERSION}); upgrade git-theta`,
+      `${where}: metadata version ${doc[METADATA_KEY]} is not supported by this git-theta (supports ${METADATA_VERSION} and ${METADATA_VERSION_DELTA}); upgrade git-theta`,
       { where },
     );
   }
   if (typeof doc.format !== 'string') throw new MetadataError(`${where}: "format" missing`, { where });
   checkRef(doc.skeleton, `${where}: skeleton`);
+  if (doc.skeleton_delta !== undefined) {
+    const d = doc.skeleton_delta;
+    const ok = d && typeof d.hash === 'string' && /^[0-9a-f]{32}$/.test(d.hash) && Number.isSafeInteger(d.size) && d.size >= 0 &&
+      Array.isArray(d.chain) && d.chain.length > 0 && d.chain.every((st: any) => st && typeof st.update === 'string');
+    if (!ok) throw new MetadataError(`${where}: bad skeleton_delta`, { where });
+    for (const st of d.chain) for (const v of Object.values<any>(st)) if (v && typeof v === 'object' && 'oid' in v) checkRef(v, `${where}: skeleton_delta`);
+  }
   if (!Number.isSafeInteger(doc.size) || doc.size < 0) throw new MetadataError(`${where}: bad "size"`, { where });
   if (!doc.tensors || typeof doc.tensors !== 'object') throw new MetadataError(`${where}: "tensors" missing`, { where });
   for (const [name, t] of Object.entries<any>(doc.tensors)) {
@@ -140,6 +178,12 @@ export function parseMetadata(text: string | Uint8Array, where = 'metadata'): Mo
       throw new MetadataError(`${at}: bad shape`, { where, tensor: name });
     }
     if (t.bytes !== elementCount(t.shape) * dtypeSize(t.dtype)) throw new MetadataError(`${at}: byte count does not match dtype and shape`, { where, tensor: name });
+    if (t.quant !== undefined) {
+      const q = t.quant;
+      const okShape = Array.isArray(q?.shape) && q.shape.every((d: unknown) => Number.isSafeInteger(d) && (d as number) >= 0);
+      const okNum = (x: unknown) => x === undefined || (typeof x === 'number' && Number.isFinite(x));
+      if (typeof q?.scheme !== 'string' || !okShape || !okNum(q.scale) || !okNum(q.min)) throw new MetadataError(`${at}: bad quant`, { where, tensor: name });
+    }
     if (typeof t.hash !== 'string' || !/^[0-9a-f]{32}$/.test(t.hash)) throw new MetadataError(`${at}: bad hash`, { where, tensor: name });
     if (!Array.isArray(t.lsh) || !t.lsh.every((x: unknown) => typeof x === 'number')) throw new MetadataError(`${at}: bad lsh`, { where, tensor: name });
     if (!Array.isArray(t.chain) || !t.chain.length || typeof t.update !== 'string') throw new MetadataError(`${at}: bad update chain`, { where, tensor: name });
@@ -172,6 +216,9 @@ export function entryObjects(e: TensorEntry): ObjectRef[] {
 export function referencedObjects(m: ModelMetadata): ObjectRef[] {
   const out = new Map<string, ObjectRef>();
   out.set(m.skeleton.oid, m.skeleton);
+  for (const step of m.skeleton_delta?.chain ?? []) {
+    for (const v of Object.values(step)) if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.set((v as ObjectRef).oid, v as ObjectRef);
+  }
   for (const t of Object.values(m.tensors)) for (const r of entryObjects(t)) out.set(r.oid, r);
   return [...out.values()];
 }

@@ -9,6 +9,7 @@ import type { CheckpointFormat } from '../formats/types.ts';
 import type { UpdateStore } from '../updates/types.ts';
 import type { ModelMetadata } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
+import { readSkeleton } from './skeleton.ts';
 
 export interface SmudgeOptions {
   metadata: ModelMetadata;
@@ -21,7 +22,7 @@ export interface SmudgeOptions {
 }
 
 export async function smudgeCheckpoint(o: SmudgeOptions): Promise<void> {
-  const skeleton = await o.store.get(o.metadata.skeleton.oid);
+  const skeleton = await readSkeleton(o.metadata, o.store, o.kernels);
   const chunk = o.chunkBytes ?? 1 << 20;
   await o.format.rebuild(
     skeleton,

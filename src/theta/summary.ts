@@ -1,5 +1,6 @@
 /** The readable text git shows for a tracked checkpoint (`git diff`, `git log -p` via textconv). */
 import { byCodePoint, type ModelMetadata } from './metadata.ts';
+import { shownLayout } from './quantized.ts';
 
 /**
  * One line per tensor, so git's line diff reads as a per-tensor report: a changed tensor appears
@@ -11,7 +12,8 @@ export function metadataSummary(m: ModelMetadata): string {
   for (const n of names) {
     const t = m.tensors[n];
     const depth = t.chain.length > 1 ? ` (chain ${t.chain.length})` : '';
-    lines.push(`${n}  ${t.dtype}[${t.shape.join(',')}]  ${t.update}${depth}  hash ${t.hash.slice(0, 16)}`);
+    const shown = shownLayout(t); // a quantized tensor by its type as stored and logical shape
+    lines.push(`${n}  ${shown.dtype}[${shown.shape.join(',')}]  ${t.update}${depth}  hash ${t.hash.slice(0, 16)}`);
   }
   return lines.join('\n') + '\n';
 }

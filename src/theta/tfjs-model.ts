@@ -71,9 +71,12 @@ export async function tfjsModelTensors(side: TfjsModelSide, load: PieceLoader): 
       at += meta.size;
     }
     const expected = new Map(shards.map((s) => [s.path, new Set<string>()]));
-    for (const w of weightSpans(g)) {
+    for (const [wi, w] of weightSpans(g).entries()) {
+      // uint8/uint16 affine-quantized weights are compared on their values (scale and min from this manifest)
+      const mq = g.weights[wi].quantization;
+      const quant = mq && mq.dtype !== 'float16' ? { quant: { scheme: `tfjs:${mq.dtype}`, shape: w.shape.slice(), scale: mq.scale!, min: mq.min! } } : {};
       if (w.end === w.start) {
-        out.push({ name: w.name, dtype: w.dtype, shape: w.shape, hash: 'empty', lsh: [], refs: [], load: async () => new Uint8Array(0) });
+        out.push({ name: w.name, dtype: w.dtype, shape: w.shape, ...quant, hash: 'empty', lsh: [], refs: [], load: async () => new Uint8Array(0) });
         continue;
       }
       const pieces: { path: string; name: string; entry: TensorEntry }[] = [];
@@ -99,11 +102,11 @@ export async function tfjsModelTensors(side: TfjsModelSide, load: PieceLoader): 
       const refs = pieces.flatMap((p) => entryObjects(p.entry));
       if (pieces.length === 1) {
         const [{ path, name, entry }] = pieces;
-        out.push({ name: w.name, dtype: w.dtype, shape: w.shape, hash: entry.hash, lsh: entry.lsh, update: entry.update, refs, load: () => load(path, name, entry) });
+        out.push({ name: w.name, dtype: w.dtype, shape: w.shape, ...quant, hash: entry.hash, lsh: quant.quant && !entry.quant ? [] : entry.lsh, update: entry.update, refs, load: () => load(path, name, entry) });
       } else {
         out.push({
           refs,
-          name: w.name, dtype: w.dtype, shape: w.shape,
+          name: w.name, dtype: w.dtype, shape: w.shape, ...quant,
           hash: `pieces:${pieces.map((p) => p.entry.hash).join(',')}`,
           lsh: [],
           update: [...new Set(pieces.map((p) => p.entry.update))].join('+'),

@@ -78,7 +78,7 @@ async function diff(id: number, from: string, to: string, paths?: string[]): Pro
   const { fs, dir, store, cache, flush } = need();
   const t0 = performance.now();
   activeId = id;
-  const result = await diffRevisions({ fs, dir, cache, store, from, to, filepaths: paths?.length ? paths : undefined });
+  const result = await diffRevisions({ fs, dir, cache, store, from, to, filepaths: paths?.length ? paths : undefined, all: true });
   await flush(); // the downloaded objects stay for the next opening
   return { diff: result, downloads: { ...downloads }, ms: performance.now() - t0 };
 }

@@ -61,15 +61,16 @@ t('track binds the shards of a model.json, add stores them per weight, only chan
     const v1 = await writeModel(join(dir, 'web'), model());
     const tr = await theta(dir, ['track', 'web/model.json']);
     assert.is(tr.code, 0, tr.stderr);
-    assert.match(tr.stderr, /tracking "web\/\*\.bin" \(weight shards of TF\.js model web\/model\.json/);
+    assert.is(tr.stderr.split('\n').filter((l) => l.includes('TF.js model')).length, 1, 'one line per model');
+    assert.match(tr.stderr, /tracking TF\.js model web\/model\.json: its 4 weight shards as "web\/\*\.bin"/);
     assert.match(readFileSync(join(dir, '.gitattributes'), 'utf8'), /^web\/\*\.bin filter=theta diff=theta merge=theta theta-format=tfjs-shard$/m);
-    assert.match((await theta(dir, ['track', 'web'])).stderr, /"web\/\*\.bin" already tracked/, 'the directory names the same model');
+    assert.match((await theta(dir, ['track', 'web'])).stderr, /already tracking TF\.js model web\/model\.json/, 'the directory names the same model');
 
-    // another .bin beside the shards keeps the binding to the shards' own paths
+    // another .bin beside the shards: the pattern matches the shards' names, not every .bin
     mkdirSync(join(dir, 'other'));
     await writeModel(join(dir, 'other'), model());
     writeFileSync(join(dir, 'other/pytorch_model.bin'), 'not a shard');
-    assert.match((await theta(dir, ['track', 'other'])).stderr, /tracking "other\/group1-shard1of4\.bin"/);
+    assert.match((await theta(dir, ['track', 'other'])).stderr, /tracking TF\.js model other\/model\.json: its 4 weight shards as "other\/\*-shard\*"/);
     assert.not.match(readFileSync(join(dir, '.gitattributes'), 'utf8'), /other\/\*\.bin|pytorch_model/);
     rmSync(join(dir, 'other'), { recursive: true });
     writeFileSync(join(dir, '.gitattributes'), readFileSync(join(dir, '.gitattributes'), 'utf8').split('\n').filter((l) => !l.startsWith('other/')).join('\n'));
@@ -207,8 +208,14 @@ t('git merge of branches that change different weights of a TF.js model merges e
 });
 
 t('a model.json bound to the filter is refused with what to do; a shard no model.json lists is still stored exactly', async () => {
-  const dir = await thetaRepo(['web/model.json', 'lone/*.bin']);
+  const dir = await thetaRepo(['lone/*.bin']);
   try {
+    // `track` refuses a model.json that is not there yet (it would bind the JSON itself) ...
+    const early = await theta(dir, ['track', 'web/model.json']);
+    assert.is(early.code, 1);
+    assert.match(early.stderr, /web\/model\.json does not exist yet/);
+    // ... and a line written by hand that binds it is refused by add
+    writeFileSync(join(dir, '.gitattributes'), readFileSync(join(dir, '.gitattributes'), 'utf8') + 'web/model.json filter=theta diff=theta merge=theta\n');
     await writeModel(join(dir, 'web'), model());
     const r = await theta(dir, ['add', 'web/model.json']);
     assert.is.not(r.code, 0);

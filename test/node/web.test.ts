@@ -179,7 +179,8 @@ function compareRows(rows: Shown['rows'], cli: FileJson[]): void {
 }
 
 async function cliDiff(repo: string, from: string, to: string): Promise<FileJson[]> {
-  return (JSON.parse(await thetaOk(repo, 'diff', from, to, '--json')) as { files: FileJson[] }).files;
+  // the page lists unchanged tensors too (behind a toggle): compare with --all
+  return (JSON.parse(await thetaOk(repo, 'diff', from, to, '--json', '--all')) as { files: FileJson[] }).files;
 }
 
 async function metadataAt(repo: string, rev: string, path: string): Promise<ModelMetadata> {

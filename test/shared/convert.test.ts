@@ -53,7 +53,7 @@ C('w.npy → npy via safetensors (single tensor); npz with several tensors → n
   } catch (e) { assert.is((e as { code: string }).code, 'E_ARGUMENT'); }
 });
 
-C('GGUF with Q8_0 → safetensors dequantizes; Q4_K is refused unless raw', async () => {
+C('GGUF with Q8_0 → safetensors dequantizes; IQ4_XS is refused unless raw', async () => {
   const q8 = new Uint8Array(34);
   q8[0] = 0x00; q8[1] = 0x38; // f16 0.5
   for (let j = 0; j < 32; j++) q8[2 + j] = j - 16 & 255;
@@ -67,14 +67,15 @@ C('GGUF with Q8_0 → safetensors dequantizes; Q4_K is refused unless raw', asyn
   assert.equal(q.shape, [32]);
   assert.equal(Array.from(new Float32Array(q.bytes.slice().buffer)), Array.from({ length: 32 }, (_, j) => (j - 16) * 0.5));
   const g2 = memorySink();
-  await writeGguf([{ name: 'k', dtype: 'U8', shape: [144], data: new Uint8Array(144), ggmlType: 12, dims: [256] }], g2);
+  // IQ4_XS (23): a ggml type with no dequantizer here (the K-quants have one, see dequantize.test.ts)
+  await writeGguf([{ name: 'k', dtype: 'U8', shape: [136], data: new Uint8Array(136), ggmlType: 23, dims: [256] }], g2);
   try {
     await convertCheckpoint(await getFormat('gguf').open(readerFromBytes(g2.bytes())), 'safetensors', memorySink());
     assert.unreachable();
   } catch (e) { assert.is((e as { code: string }).code, 'E_ARGUMENT'); }
   const raw = memorySink();
   await convertCheckpoint(await getFormat('gguf').open(readerFromBytes(g2.bytes())), 'safetensors', raw, { quantized: 'raw' });
-  assert.equal((await tensorsOf('safetensors', raw.bytes())).get('k')!.shape, [144]);
+  assert.equal((await tensorsOf('safetensors', raw.bytes())).get('k')!.shape, [136]);
 });
 
 C('safetensors → TF.js through a sink factory', async () => {

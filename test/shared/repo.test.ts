@@ -174,7 +174,7 @@ test('checkoutModel writes the exact file of each revision; loadModel gives the 
 test('diffModel between revisions: statuses and numbers equal plain loops over the tensors', async () => {
   const { fs, dir, versions } = state;
   for (const [a, b] of [[0, 1], [1, 2], [0, 2]]) {
-    const d = await diffModel({ fs, dir, filepath: FILE, from: versions[a].commit, to: versions[b].commit });
+    const d = await diffModel({ fs, dir, filepath: FILE, from: versions[a].commit, to: versions[b].commit, all: true });
     assert.is(d.path, FILE);
     assert.is(d.format, 'safetensors');
     assert.is(d.from, versions[a].commit);
@@ -191,9 +191,15 @@ test('diffModel between revisions: statuses and numbers equal plain loops over t
 
 test('diffRevisions lists the changed models like git theta diff --json; approx reads no object', async () => {
   const { fs, dir, versions } = state;
-  const all = await diffRevisions({ fs, dir, from: 'HEAD~2', to: 'HEAD' });
+  const all = await diffRevisions({ fs, dir, from: 'HEAD~2', to: 'HEAD', all: true });
   assert.is(all.files.length, 1);
-  assert.equal(all.files[0], await diffModel({ fs, dir, filepath: FILE, from: 'HEAD~2', to: 'HEAD' }));
+  assert.equal(all.files[0], await diffModel({ fs, dir, filepath: FILE, from: 'HEAD~2', to: 'HEAD', all: true }));
+  // without `all`, as `git theta diff --json` without --all: unchanged tensors left out, still counted
+  const everything = await diffRevisions({ fs, dir, from: 'HEAD~1', to: 'HEAD', all: true });
+  const changedOnly = await diffRevisions({ fs, dir, from: 'HEAD~1', to: 'HEAD' });
+  assert.equal(changedOnly.files[0].tensors, everything.files[0].tensors.filter((t) => t.status !== 'unchanged'));
+  assert.equal(changedOnly.files[0].summary, everything.files[0].summary);
+  assert.ok(everything.files[0].summary.unchanged > 0, 'HEAD~1..HEAD leaves some tensors unchanged');
   checkDiffAgainstLoops(all.files[0], versions[0].tensors, versions[2].tensors);
   assert.equal(await diffRevisions({ fs, dir, from: 'HEAD', to: 'HEAD' }), { files: [] }, 'nothing changed');
 
@@ -314,8 +320,8 @@ test('listModels finds git-theta models and git-lfs safetensors pointers', async
   assert.equal(tensors.map((t) => t.name), versions[1].tensors.map((t) => t.name), 'file order');
 
   // the same two versions diff to the same numbers whether stored by git-lfs or by git-theta
-  const viaLfs = await diffModel({ ...lfs, filepath: 'model.safetensors', from: commits[0], to: commits[1] });
-  const viaTheta = await diffModel({ fs, dir, filepath: FILE, from: versions[0].commit, to: versions[1].commit });
+  const viaLfs = await diffModel({ ...lfs, filepath: 'model.safetensors', from: commits[0], to: commits[1], all: true });
+  const viaTheta = await diffModel({ fs, dir, filepath: FILE, from: versions[0].commit, to: versions[1].commit, all: true });
   checkDiffAgainstLoops(viaLfs, versions[0].tensors, versions[1].tensors);
   assert.equal(viaLfs.tensors.map(({ update: _u, ...rest }) => rest), viaTheta.tensors.map(({ update: _u, ...rest }) => rest));
   const all = await diffRevisions({ ...lfs, from: commits[0], to: commits[1] });

@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isThetaError, oneLine } from '../../core/errors.ts';
+import { endQuietlyOnEpipe, isEpipe } from './epipe.ts';
 import { loadConfiguredPlugins } from './plugins.ts';
 import { setRawArgv } from './argv.ts';
 import { useFastCrc32 } from '../../core/kernels.ts';
@@ -64,6 +65,7 @@ export function buildProgram(): Command {
 /** Run the CLI; resolves to the process exit code. Never throws for expected errors. */
 export async function main(argv: string[]): Promise<ExitCode> {
   setRawArgv(argv);
+  endQuietlyOnEpipe();
   const program = buildProgram();
   try {
     await useFastCrc32(); // zip-based formats (PyTorch, npz) checksum every entry
@@ -81,6 +83,7 @@ export function reportError(err: unknown): ExitCode {
     // --help and --version end here with code 0; usage errors were already printed by commander
     return err.exitCode;
   }
+  if (isEpipe(err)) return 0; // the reader of our output went away (`| head`): not an error
   if (isThetaError(err)) {
     process.stderr.write(`git-theta: ${err.message}\n`);
     return 1;

@@ -216,12 +216,12 @@ export async function logModelPath(repo: ThetaRepo, path: string, rev = 'HEAD'):
  * object), or `<rev>:<path>` / `:<path>` (the index) as git names a file at a revision, read
  * whatever git holds for it there.
  */
-export async function openInspectTarget(file: string, format?: string): Promise<CheckpointReader> {
+export async function openInspectTarget(file: string, format?: string, onNote?: (message: string) => void): Promise<CheckpointReader> {
   const { openCheckpointFile } = await import('../files/open-checkpoint.ts');
   const { ThetaRepo } = await import('./theta-repo.ts');
   if (await stat(file).catch(() => null)) {
     const pointer = format ? null : await worktreePointer(file);
-    if (!pointer) return openCheckpointFile(file, { format });
+    if (!pointer) return openCheckpointFile(file, { format, onNote });
     const repo = await ThetaRepo.open(dirname(resolve(file)));
     return openLfsObject(repo.store, pointer, file);
   }

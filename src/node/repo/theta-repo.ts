@@ -11,6 +11,7 @@ import type { LocalObjectStore } from '../../store/local.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, parseTolerance, type Tolerance } from '../../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../../theta/diff.ts';
 import { rebuildTensor } from '../../theta/rebuild.ts';
+import { diffQuant } from '../../theta/quantized.ts';
 import { byCodePoint, looksLikeMetadata, parseMetadata, referencedObjects, serializeMetadata, type ModelMetadata, type TensorEntry } from '../../theta/metadata.ts';
 import { smudgeCheckpoint } from '../../theta/smudge.ts';
 import type { SideTensor } from '../../updates/types.ts';
@@ -25,6 +26,9 @@ import '../../merges/index.ts';
 import { openCheckpointFile } from '../files/open-checkpoint.ts';
 import { worktreeFiles } from '../files/file-access.ts';
 import { TFJS_FORMAT_ID } from '../../formats/tfjs.ts';
+import { TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
+import { sniffOrShard } from '../files/tfjs-locate.ts';
+import { noteKeptDeflate } from './clean-notes.ts';
 import { openLocalStore } from '../files/store-fs.ts';
 import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
@@ -151,7 +155,7 @@ export class ThetaRepo {
       parseMetadata(text, path);
       return text;
     }
-    const format = o.format ? getFormat(o.format) : (await this.formatAttribute(path)) ?? sniffFormat(head, path);
+    const format = o.format ? getFormat(o.format) : (await this.formatAttribute(path)) ?? (await sniffOrShard(head, path, this.files));
     let size = 0;
     const digest = inputDigest(this.kernels);
     const counted = (async function* () {
@@ -166,7 +170,9 @@ export class ThetaRepo {
     }
     const bytes = readerFromChunks(counted, path);
     const reader = await format.open(bytes, { fileName: path, files: this.files });
-    const note = reader.metadata?.note;
+    // only a TF.js shard says why it was not split; other formats' metadata (a safetensors
+    // `__metadata__` key `note`) is the user's, not a message for them
+    const note = format.id === TFJS_SHARD_FORMAT_ID ? reader.metadata?.note : undefined;
     if (typeof note === 'string') process.stderr.write(`git-theta: ${path}: stored without splitting by weight: ${note}\n`);
     let previous: ModelMetadata | null = null;
     try {
@@ -192,6 +198,7 @@ export class ThetaRepo {
           return { size: digest.size, digest: digest.digest() };
         },
       });
+      noteKeptDeflate(path, reader.metadata);
       meta.size = size;
       if (isFromPython(previous)) {
         // the very file the Python tool checks out keeps its Python metadata (a clean work tree for both tools)
@@ -264,7 +271,7 @@ export async function* worktreeTensors(repo: ThetaRepo, path: string, approx: bo
         dtype: t.dtype,
         shape: t.shape,
         hash: hashOf(repo.kernels, bytes),
-        lsh: approx ? lshOf(repo.kernels, t.dtype, bytes, DEFAULT_LSH_SIZE) : [],
+        ...diffQuant(t, bytes, approx ? (d, b) => lshOf(repo.kernels, d, b, DEFAULT_LSH_SIZE) : null),
         load: async () => bytes,
       };
     }
@@ -316,7 +323,7 @@ export async function mergeMetadata(
   if (r.conflicts.length) return { metadata: null, conflicts: r.conflicts, actions: r.actions };
   for (const side of [ours, theirs]) {
     if (side && sameLayout(r.tensors, side.tensors)) {
-      return { metadata: { format: side.format, skeleton: side.skeleton, size: side.size, tensors: r.tensors }, conflicts: [], actions: r.actions };
+      return { metadata: { format: side.format, skeleton: side.skeleton, ...(side.skeleton_delta ? { skeleton_delta: side.skeleton_delta } : {}), size: side.size, tensors: r.tensors }, conflicts: [], actions: r.actions };
     }
   }
   const like = ours ?? theirs ?? base;
@@ -344,7 +351,7 @@ export async function mergeMetadata(
     }
     const reader = await format.open(await fileReader(file), { fileName: path });
     try {
-      const synthetic: ModelMetadata = { format: like.format, skeleton: like.skeleton, size: 0, tensors: r.tensors };
+      const synthetic: ModelMetadata = { format: like.format, skeleton: like.skeleton, ...(like.skeleton_delta ? { skeleton_delta: like.skeleton_delta } : {}), size: 0, tensors: r.tensors };
       const meta = await cleanCheckpoint({ reader, previous: synthetic, store, kernels, fileSize: (await stat(file)).size });
       return { metadata: meta, conflicts: [], actions: r.actions };
     } finally {

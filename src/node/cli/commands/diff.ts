@@ -6,6 +6,7 @@ import { diffPath, ThetaRepo, type PathDiff } from '../../repo/theta-repo.ts';
 import { diffModelPath, modelPathsAmong } from '../../repo/lfs-models.ts';
 import { fmtNum } from './inspect.ts';
 import { diffTfjsModels } from '../../repo/tfjs-diff.ts';
+import { withoutUnchanged } from '../../../theta/diff.ts';
 
 async function changedPaths(repo: ThetaRepo, revs: string[]): Promise<string[]> {
   const r = await git(['diff', '--name-only', '-z', '--no-renames', ...revs, '--'], { cwd: repo.root });
@@ -33,7 +34,8 @@ export function registerDiff(program: Command): void {
       for (const f of files) if (!tfjs.covered.has(f)) results.push(await diffModelPath(repo, f, { ...spec, approx: o.approx }));
       results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       if (o.json) {
-        process.stdout.write(JSON.stringify({ files: results }) + '\n');
+        // like the table, JSON lists unchanged tensors only with --all (the summary counts them)
+        process.stdout.write(JSON.stringify({ files: o.all ? results : results.map(withoutUnchanged) }) + '\n');
         return;
       }
       if (!results.length) process.stdout.write('no tracked checkpoint differs\n');
@@ -53,7 +55,7 @@ export function renderDiff(r: PathDiff, all: boolean, color: boolean): string {
   }
   for (const t of rows) {
     const colour = t.status === 'added' ? c.green : t.status === 'removed' ? c.red : t.status === 'modified' ? c.yellow : c.dim;
-    const layout = t.old_dtype ? `${t.old_dtype}[${t.old_shape}] -> ${t.dtype}[${t.shape}]` : `${t.dtype}[${t.shape.join(',')}]`;
+    const layout = t.old_dtype ? `${t.old_dtype}[${t.old_shape}] -> ${t.dtype}[${t.shape}]` : `${t.dtype}[${t.shape.join(',')}]`; // quantized: the type as stored, logical shape
     out += `  ${colour(t.status.padEnd(9))} ${t.name.padEnd(36)} ${layout.padEnd(22)} ${(t.update ?? '').padEnd(9)} ` +
       `${fmtNum(t.l2 ?? null).padStart(10)} ${fmtNum(t.relative ?? null).padStart(10)} ${fmtNum(t.maxabs ?? null).padStart(10)} ${t.cosine == null ? '-'.padStart(9) : t.cosine.toFixed(6).padStart(9)}\n`;
   }

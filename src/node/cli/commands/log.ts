@@ -4,7 +4,7 @@ import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { referencedObjects, type ModelMetadata, type ObjectRef } from '../../../theta/metadata.ts';
 import { stat } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
-import { manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../../formats/tfjs-shard.ts';
+import { findTfjsManifest, manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../../formats/tfjs-shard.ts';
 import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsShardPaths } from '../../../theta/tfjs-model.ts';
 import { revisionFiles, worktreeFiles } from '../../files/file-access.ts';
 import { logModelPath } from '../../repo/lfs-models.ts';
@@ -108,26 +108,34 @@ export function registerLog(program: Command): void {
   program
     .command('log')
     .description('Per commit that touched a tracked checkpoint: tensors changed, bytes stored, update types')
-    .argument('<path>', 'tracked checkpoint, or a TF.js model.json (or its directory) whose shards are tracked')
-    .option('--json', 'print a JSON array')
+    .argument('<path>', 'tracked checkpoint, or a TF.js model (its manifest, one of its shards, or a directory: each model in it) whose shards are tracked')
+    .option('--json', 'print a JSON array (for a directory of several models: {"models": [{"path", "log": [...]}]})')
     .action(async (path: string, o: { json?: boolean }) => {
       const repo = await ThetaRepo.open();
       const rel = (await git(['ls-files', '--full-name', '--error-unmatch', '--', path], { allowFail: true })).stdout.toString().trim() || path;
-      // a TF.js model.json (or its directory) logs the model its shards make up
+      // a TF.js manifest, one of its shards or a directory logs the model(s) the shards make up
       const isDir = (await statSafe(path))?.isDirectory();
       const dirRel = relative(repo.root, resolve(path)).split(sep).join('/');
-      const tfjsPath = isDir ? (await manifestsIn(worktreeFiles(repo.root), dirRel)).map((m) => m.path)[0] : rel;
-      const entries: (LogEntry & { storage?: string | null })[] = (tfjsPath && (await logTfjsModel(repo, tfjsPath))) || (await logModelPath(repo, rel));
+      const files = worktreeFiles(repo.root);
+      const models = isDir
+        ? (await manifestsIn(files, dirRel)).map((m) => m.path)
+        : [(await findTfjsManifest(rel, files).catch(() => null))?.path ?? rel];
+      const logs: { path: string; log: (LogEntry & { storage?: string | null })[] }[] = [];
+      for (const m of models) logs.push({ path: m, log: (await logTfjsModel(repo, m)) || (await logModelPath(repo, m === rel ? rel : m)) });
+      if (!logs.length) logs.push({ path: rel, log: await logModelPath(repo, rel) });
       if (o.json) {
-        process.stdout.write(JSON.stringify(entries) + '\n');
+        process.stdout.write(JSON.stringify(logs.length === 1 ? logs[0].log : { models: logs }) + '\n');
         return;
       }
-      for (const e of entries) {
-        const kinds = Object.entries(e.updates).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
-        process.stdout.write(
-          `${e.commit.slice(0, 10)} ${e.subject}\n    ${e.changed} changed, ${e.added} added, ${e.removed} removed of ${e.tensors} tensors; ` +
-            `stored ${e.bytesStored} bytes (file ${e.fileSize} bytes)${e.storage === 'lfs' ? ' as one git-lfs object' : `; updates: ${kinds}`}\n`,
-        );
+      for (const { path: p, log: entries } of logs) {
+        if (logs.length > 1) process.stdout.write(`${p}:\n`);
+        for (const e of entries) {
+          const kinds = Object.entries(e.updates).map(([k, v]) => `${v} ${k}`).join(', ') || 'none';
+          process.stdout.write(
+            `${e.commit.slice(0, 10)} ${e.subject}\n    ${e.changed} changed, ${e.added} added, ${e.removed} removed of ${e.tensors} tensors; ` +
+              `stored ${e.bytesStored} bytes (file ${e.fileSize} bytes)${e.storage === 'lfs' ? ' as one git-lfs object' : `; updates: ${kinds}`}\n`,
+          );
+        }
       }
     });
 }

@@ -14,6 +14,8 @@ import type { CheckpointReader } from '../../../formats/types.ts';
 import { openLfsObject } from '../../../repo/lfs-pointer-model.ts';
 import { worktreePointer } from '../../repo/lfs-models.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
+import type { MaybeQuantized } from '../../../formats/convert.ts';
+import { quantLabel } from '../../../formats/dequantize.ts';
 
 /**
  * git hands textconv the working-tree form of the blob (it runs the smudge filter first), so this
@@ -42,18 +44,25 @@ export async function checkpointSummary(file: string, opened?: CheckpointReader)
   try {
     for await (const t of reader.tensors()) {
       const hasher = kernels.contentHasher();
-      const stats = isNumeric(t.dtype) ? kernels.statsAccumulator(t.dtype) : null;
+      // a quantized tensor's statistics are of its dequantized values, as `inspect` and `diff` show them
+      const q = (t as MaybeQuantized).quantization;
+      const deq = q?.dequantizer?.();
+      const stats = q ? (deq ? kernels.statsAccumulator('F32') : null) : isNumeric(t.dtype) ? kernels.statsAccumulator(t.dtype) : null;
+      const values = (v: Float32Array) => v.length && stats!.update(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
       for await (const c of t.chunks()) {
         hasher.update(c);
-        stats?.update(c);
+        if (deq) values(deq.push(c));
+        else stats?.update(c);
         total += c.length;
       }
+      if (deq) values(deq.finish());
       let numbers = '';
       if (stats) {
         const s = inspectStats(stats.result());
         numbers = `  mean ${fmtNum(s.mean)}  std ${fmtNum(s.std)}  l2 ${fmtNum(s.l2)}` + (s.nonfinite ? `  nan/inf ${s.nonfinite}` : '');
       }
-      rows.push([t.name, `${t.name}  ${t.dtype}[${t.shape.join(',')}]${numbers}  hash ${hasher.digest().slice(0, 16)}`]);
+      const layout = q ? `${quantLabel(q.scheme)}[${q.shape.join(',')}]` : `${t.dtype}[${t.shape.join(',')}]`;
+      rows.push([t.name, `${t.name}  ${layout}${numbers}  hash ${hasher.digest().slice(0, 16)}`]);
     }
   } finally {
     await reader.close();

@@ -43,38 +43,74 @@ export async function track(patterns: string[], cwd?: string, attrs = THETA_ATTR
 
 export const SHARD_ATTRS = `${THETA_ATTRS} theta-format=${TFJS_SHARD_FORMAT_ID}`;
 
+/** Globs tried, in order, for a directory of TF.js shards: the first that every shard there matches and nothing else does. */
+const SHARD_GLOBS = ['*.bin', '*-shard*', '*shard*'];
+
+const globRe = (glob: string) => new RegExp('^' + glob.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*') + '$', 'i');
+
+/** One TF.js model that `track` binds: its manifest, how many shards it has and the patterns that cover them. */
+export interface TrackedModel {
+  manifest: string;
+  shards: number;
+  patterns: string[];
+}
+
 /**
- * A TF.js model named by its model.json or its directory: the patterns that match its weight
- * shards (`<dir>/*.bin` when they all sit next to each other as .bin files, else each shard's path),
- * relative to the repository root. null when `arg` is neither.
+ * A TF.js model named by its manifest (model.json, a bare `*weights_manifest.json`) or a directory
+ * holding one or more: the patterns that match their weight shards, relative to the repository
+ * root, one per directory of shards (`<dir>/*.bin`, `<dir>/*-shard*`, ...) when a glob matches
+ * exactly the shards the manifests there list (so shards and models added later are covered),
+ * else each shard's path. null when `arg` is neither.
  */
-export async function tfjsShardPatterns(arg: string, cwd: string): Promise<{ models: string[]; patterns: string[] } | null> {
+export async function tfjsShardPatterns(arg: string, cwd: string): Promise<{ models: TrackedModel[]; patterns: string[] } | null> {
   const root = await worktreeRoot(cwd);
   const abs = resolve(cwd, arg);
   const rel = relative(root, abs).split(sep).join('/');
   if (rel.startsWith('..') || isAbsolute(rel)) return null;
   const st = await stat(abs).catch(() => null);
-  if (!st) return null;
+  if (!st) {
+    if (/(^|\/)(model\.json|[^/]*weights_manifest\.json)$/i.test(rel)) {
+      throw new ThetaError('E_TRACK_NO_MODEL', `${arg} does not exist yet: put the TF.js model there first, then run 'git theta track ${arg}' (it binds the weight shards the manifest lists; the manifest stays a normal file)`, { file: arg });
+    }
+    return null;
+  }
   const files = worktreeFiles(root);
   const found = st.isDirectory()
     ? await manifestsIn(files, rel)
     : rel.toLowerCase().endsWith('.json') ? (await manifestsIn(files, dirOf(rel))).filter((m) => m.path === rel) : [];
   if (!found.length) return null;
-  const patterns = new Set<string>();
+  // every shard each directory's manifests list (a glob must match nothing else in that directory)
+  const perDir = new Map<string, string | null>();
+  const patternFor = async (d: string): Promise<string | null> => {
+    if (perDir.has(d)) return perDir.get(d)!;
+    const listed = new Set<string>();
+    for (const m of await manifestsIn(files, d)) for (const p of manifestShardPaths(m.path, m.manifest).flat()) if (dirOf(p) === d) listed.add(p);
+    const names = (await files.list(d)).filter((n) => !n.toLowerCase().endsWith('.json'));
+    let pick: string | null = null;
+    for (const g of SHARD_GLOBS) {
+      const re = globRe(g);
+      const shardNames = [...listed].map((p) => p.slice(d ? d.length + 1 : 0));
+      if (shardNames.every((n) => re.test(n)) && names.filter((n) => re.test(n)).every((n) => listed.has(joinPath(d, n)))) {
+        pick = d ? `${d}/${g}` : `/${g}`;
+        break;
+      }
+    }
+    perDir.set(d, pick);
+    return pick;
+  };
+  const models: TrackedModel[] = [];
+  const all = new Set<string>();
   for (const m of found) {
     const shards = manifestShardPaths(m.path, m.manifest).flat();
-    const dirs = new Set(shards.map(dirOf));
-    const d0 = [...dirs][0];
-    // the glob only when it would match nothing but this model's shards (a PyTorch .bin beside them must not become a shard)
-    const others = dirs.size === 1 ? (await files.list(d0)).filter((n) => n.toLowerCase().endsWith('.bin') && !shards.includes(joinPath(d0, n))) : [];
-    if (dirs.size === 1 && !others.length && shards.every((p) => p.toLowerCase().endsWith('.bin'))) {
-      patterns.add(d0 ? `${d0}/*.bin` : '/*.bin');
-    } else {
+    const patterns = new Set<string>();
+    for (const p of shards) {
       // gitattributes has no escapes: a character with a meaning there matches itself as '?'
-      for (const p of shards) patterns.add(p.replace(/[\s*?[\]\\!#]/g, '?'));
+      patterns.add((await patternFor(dirOf(p))) ?? p.replace(/[\s*?[\]\\!#]/g, '?'));
     }
+    models.push({ manifest: m.path, shards: shards.length, patterns: [...patterns] });
+    for (const p of patterns) all.add(p);
   }
-  return { models: found.map((m) => m.path), patterns: [...patterns] };
+  return { models, patterns: [...all] };
 }
 
 export function registerTrack(program: Command): void {
@@ -91,8 +127,11 @@ export function registerTrack(program: Command): void {
         const tfjs = await tfjsShardPatterns(arg, process.cwd());
         if (tfjs) {
           const added = await track(tfjs.patterns, undefined, SHARD_ATTRS);
-          for (const p of tfjs.patterns) {
-            process.stderr.write(added.includes(p) ? `tracking "${p}" (weight shards of TF.js model ${tfjs.models.join(', ')}; model.json stays a normal file)\n` : `"${p}" already tracked\n`);
+          // one line per model: what it bound
+          for (const m of tfjs.models) {
+            const list = m.patterns.length > 3 ? `${m.patterns.slice(0, 3).map((p) => `"${p}"`).join(', ')} and ${m.patterns.length - 3} more` : m.patterns.map((p) => `"${p}"`).join(', ');
+            const fresh = m.patterns.some((p) => added.includes(p));
+            process.stderr.write(`${fresh ? 'tracking' : 'already tracking'} TF.js model ${m.manifest}: its ${m.shards} weight shard${m.shards === 1 ? '' : 's'} as ${list} (the manifest stays a normal file)\n`);
           }
           any ||= added.length > 0;
           continue;
