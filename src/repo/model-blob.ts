@@ -13,14 +13,8 @@ import { looksLikePyMetadata, pythonModelBlob } from './python-blob.ts';
 /** git-lfs pointers are at most this long (the spec's limit; git-lfs ignores longer blobs). */
 export const MAX_LFS_POINTER_BYTES = 1024;
 
-export interface LfsPointer {
-  oid: string;
-  size: number;
-}
-
-export type ModelBlob =
-  | { kind: 'theta'; blobOid: string; metadata: ModelMetadata }
-  | { kind: 'lfs'; blobOid: string; pointer: LfsPointer };
+export type { LfsPointer, ModelBlob } from './blob-types.ts';
+import type { LfsPointer, ModelBlob } from './blob-types.ts';
 
 const LFS_VERSIONS = ['https://git-lfs.github.com/spec/v1', 'https://hawser.github.com/spec/v1'];
 

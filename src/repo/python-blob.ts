@@ -6,7 +6,7 @@
 import git from 'isomorphic-git';
 import { convertPyMetadata, looksLikePyMetadata, parsePyMetadata, pyCheckpointFormat } from '../interop/python-git-theta/index.ts';
 import { gitArgs, type RepoContext } from './context.ts';
-import type { ModelBlob } from './model-blob.ts';
+import type { ModelBlob } from './blob-types.ts';
 
 export { looksLikePyMetadata };
 

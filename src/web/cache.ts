@@ -23,15 +23,16 @@ let lfs: LightningFS | null = null;
 
 /** The cache's file system (LightningFS on IndexedDB), or memory when IndexedDB fails. */
 export async function openCacheFs(): Promise<CacheFs> {
+  const memory = (): CacheFs => ({ fs: createMemFs(), persistent: false, flush: async () => {} });
+  if (typeof indexedDB === 'undefined') return memory();
   try {
-    if (typeof indexedDB === 'undefined') throw new Error('no IndexedDB');
     lfs ??= new LightningFS(CACHE_NAME);
     const p = lfs.promises;
     await p.readdir('/'); // fails here when IndexedDB is refused
     return { fs: lfs as unknown as RepoFs, persistent: true, flush: () => p.flush() };
   } catch {
     lfs = null;
-    return { fs: createMemFs(), persistent: false, flush: async () => {} };
+    return memory();
   }
 }
 

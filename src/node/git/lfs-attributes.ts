@@ -9,7 +9,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ThetaError } from '../../core/errors.ts';
 import { worktreeRoot } from './git.ts';
-import { THETA_ATTRS } from '../cli/commands/track.ts';
+import { THETA_ATTRS } from './theta-attrs.ts';
 
 export const LFS_DIFF_ATTRS = 'filter=lfs diff=theta merge=theta';
 

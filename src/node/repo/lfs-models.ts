@@ -18,7 +18,7 @@ import { looksLikeMetadata, parseMetadata, referencedObjects, type ModelMetadata
 import { rebuildTensor } from '../../theta/rebuild.ts';
 import { git } from '../git/git.ts';
 import { batchReadBlob } from '../git/git-batch.ts';
-import { step, type LogEntry } from '../cli/commands/log.ts';
+import { step, type LogEntry } from './log-steps.ts';
 import { diffPath, worktreeTensors, type DiffSpec, type PathDiff, type ThetaRepo } from './theta-repo.ts';
 
 /** `rev:path` as git reads it; rev ':' (or '') is the index. */

@@ -10,7 +10,15 @@ import { convertPyMetadata, looksLikePyMetadata, pyObjectRefs } from '../../inte
 import type { ModelMetadata } from '../../theta/metadata.ts';
 import { git, gitCommonDir } from '../git/git.ts';
 import { batchReadBlob } from '../git/git-batch.ts';
-import type { ThetaRepo } from './theta-repo.ts';
+import type { Kernels } from '../../core/kernels.ts';
+import type { LocalObjectStore } from '../../store/local.ts';
+
+/** What these helpers need of a ThetaRepo (named structurally: theta-repo.ts imports this file). */
+interface ThetaRepo {
+  readonly root: string;
+  readonly store: LocalObjectStore;
+  readonly kernels: Kernels;
+}
 
 export { looksLikePyMetadata };
 

@@ -8,7 +8,8 @@ import { ThetaError } from '../../../core/errors.ts';
 import { worktreeRoot } from '../../git/git.ts';
 import { reportDiffOnly, trackDiffOnly } from '../../git/lfs-attributes.ts';
 
-export const THETA_ATTRS = 'filter=theta diff=theta merge=theta';
+import { THETA_ATTRS } from '../../git/theta-attrs.ts';
+export { THETA_ATTRS };
 
 /** Add `.gitattributes` lines for the patterns; returns the patterns that were added. */
 export async function track(patterns: string[], cwd?: string, attrs = THETA_ATTRS): Promise<string[]> {
