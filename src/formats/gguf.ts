@@ -28,6 +28,7 @@ import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, readerFromBytes, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
 import type { StatsDequantizer, TensorQuantization } from './types.ts';
+import { GGML_QUANTIZABLE, quantizeGgml } from '../core/quantize-ggml.ts';
 
 export const GGUF_FORMAT_ID = 'gguf';
 export const GGUF_MAGIC = 0x46554747; // 'GGUF' read as a little-endian u32
@@ -436,7 +437,8 @@ function tensorView(info: GGUFTensorInfo): { dtype: DType; shape: number[]; quan
   if (t.dtype) return { dtype: t.dtype, shape: logical };
   const rowBytes = ((info.dims.length ? info.dims[0] : 1) / t.block) * t.bytes;
   const shape = info.dims.length ? [...logical.slice(0, -1), rowBytes] : [rowBytes];
-  return { dtype: 'U8', shape, quantization: { scheme: `ggml:${t.name}`, shape: logical, dequantizer: DEQUANTIZERS[info.ggmlType] } };
+  const quantize = GGML_QUANTIZABLE.includes(t.name) ? (v: Float32Array) => quantizeGgml(t.name, v) : undefined;
+  return { dtype: 'U8', shape, quantization: { scheme: `ggml:${t.name}`, shape: logical, dequantizer: DEQUANTIZERS[info.ggmlType], quantize } };
 }
 
 /** A ByteReader that first serves `head`, then continues with `reader`. */

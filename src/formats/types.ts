@@ -104,4 +104,10 @@ export interface TensorQuantization {
   shape: number[];
   /** Float32 values for statistics; undefined when the scheme is tracked as opaque bytes only. */
   dequantizer?: () => StatsDequantizer;
+  /**
+   * Float32 values back to stored bytes in this same scheme (same block layout, same parameters
+   * where the file fixes them, e.g. TF.js scale/min); undefined when the scheme cannot be written.
+   * Merges use it to write a quantized tensor back in its own type.
+   */
+  quantize?: (values: Float32Array) => Uint8Array;
 }
