@@ -718,6 +718,15 @@ export const gguf: GGUFFormat = {
   open,
   rebuild,
   write: (tensors, sink, opts) => writeGguf(tensors, sink, opts),
+  // the skeleton starts with the header, which records each tensor's ggml type
+  async quantizations(skeleton) {
+    const out: Record<string, TensorQuantization> = {};
+    for (const info of (await parseGgufHeader(skeleton, '<skeleton>')).tensors) {
+      const q = tensorView(info).quantization;
+      if (q) out[info.name] = q;
+    }
+    return out;
+  },
 };
 
 export function dtypeOfGgml(type: number): DType | undefined {

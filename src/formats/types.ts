@@ -84,6 +84,11 @@ export interface CheckpointFormat {
    * name in the order the format needs them.
    */
   rebuild(skeleton: Uint8Array, tensor: (name: string) => AsyncIterable<Uint8Array>, sink: ByteSink): Promise<void>;
+  /**
+   * The quantized tensors a skeleton describes (by name), for formats whose skeleton records each
+   * tensor's encoding (GGUF); merges use it to requantize. Optional.
+   */
+  quantizations?(skeleton: Uint8Array): Promise<Record<string, TensorQuantization>>;
   /** Write a new file holding these tensors (conversion, merges, tests). */
   write(tensors: AsyncIterable<TensorToWrite> | Iterable<TensorToWrite>, sink: ByteSink, opts?: { metadata?: Record<string, string> }): Promise<void>;
 }

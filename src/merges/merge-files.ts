@@ -20,6 +20,7 @@ import type { MaybeQuantized } from '../formats/convert.ts';
 import type { CheckpointReader, StreamedTensor, TensorQuantization, TensorToWrite } from '../formats/types.ts';
 import type { StrategyChoice } from './registry.ts';
 import { toDtypeBytes } from './strategies/linear.ts';
+import { dequantizeBytes as dequantize, f32Bytes, mergeDequantized, requantize } from './requantize.ts';
 
 const FLOATS = new Set(['F32', 'F16', 'BF16', 'F64']);
 
@@ -46,21 +47,6 @@ interface Item {
 async function readItem(t: MaybeQuantized & { manifestDtype?: string }): Promise<Item> {
   return { t: { name: t.name, dtype: t.dtype, shape: t.shape.slice(), manifestDtype: t.manifestDtype }, q: t.quantization, bytes: await t.bytes() };
 }
-
-/** Float32 values of a quantized tensor's stored bytes (undefined: the scheme has no dequantizer). */
-function dequantize(q: TensorQuantization, bytes: Uint8Array): Float32Array | undefined {
-  if (!q.dequantizer) return undefined;
-  const d = q.dequantizer();
-  const a = d.push(bytes);
-  const b = d.finish();
-  if (!b.length) return a;
-  const out = new Float32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-const f32Bytes = (v: Float32Array) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 
 /** Tensors of a reader by name, in any order, holding early arrivals until asked for. */
 class ByName {
@@ -119,18 +105,6 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** max |a − b| and sqrt(mean (a − b)²). */
-export function errorOf(a: Float32Array, b: Float32Array): { maxError: number; rmsError: number } {
-  let max = 0;
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(a[i] - b[i]);
-    if (e > max) max = e;
-    sum += e * e;
-  }
-  return { maxError: max, rmsError: a.length ? Math.sqrt(sum / a.length) : 0 };
-}
-
 /** The merged tensors, in the first model's order, one at a time (feed them to a format's write, or to mergeIntoFirst). */
 export async function* mergeFiles(o: MergeFilesOptions): AsyncGenerator<TensorToWrite> {
   const { strategy, params } = o.choice;
@@ -186,23 +160,15 @@ export async function* mergeFiles(o: MergeFilesOptions): AsyncGenerator<TensorTo
       continue;
     }
     if (q && !strategy.anyDtype) {
-      const floats = models.map((m) => dequantize(q, m));
-      if (floats.some((f) => !f)) {
-        throw new ArgumentError(`tensor '${name}' is ${q.scheme}, which cannot be dequantized yet, and differs between the models; merge it with --strategy ours or theirs`, { tensor: name, scheme: q.scheme });
-      }
-      const bf = b ? dequantize(q, b.bytes) : undefined;
-      const out = await strategy.merge({ name, dtype: 'F32', shape: q.shape.slice(), base: bf ? f32Bytes(bf) : null, models: floats.map((f) => f32Bytes(f!)) }, params, o.kernels);
-      if (!out) throw new ArgumentError(`strategy ${strategy.name} left tensor '${name}' unmerged`);
-      const merged = 'values' in out ? out.values : new Float32Array(out.bytes.buffer.slice(out.bytes.byteOffset, out.bytes.byteOffset + out.bytes.byteLength));
+      const merged = await mergeDequantized(name, q, strategy, params, o.kernels, models, b?.bytes ?? null);
+      if (!merged) throw new ArgumentError(`strategy ${strategy.name} left tensor '${name}' unmerged`);
       if (!o.stored) {
         report({ name, how: strategy.name });
         yield { name, dtype: 'F32', shape: q.shape.slice(), data: f32Bytes(merged) };
         continue;
       }
-      if (!q.quantize) throw new ArgumentError(`tensor '${name}': writing ${q.scheme} is not supported yet; pass --keep-float to write float32 values`, { tensor: name, scheme: q.scheme });
-      const data = q.quantize(merged);
-      if (data.length !== first.bytes.length) throw new ArgumentError(`tensor '${name}': requantized ${q.scheme} is ${data.length} bytes, stored ${first.bytes.length}`, { tensor: name });
-      report({ name, how: strategy.name, scheme: q.scheme, ...errorOf(dequantize(q, data)!, merged) });
+      const { bytes: data, maxError, rmsError } = requantize(name, q, merged, first.bytes.length);
+      report({ name, how: strategy.name, scheme: q.scheme, maxError, rmsError });
       yield { name, dtype: first.t.dtype, shape: first.t.shape, data };
       continue;
     }

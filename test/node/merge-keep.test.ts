@@ -20,7 +20,7 @@ import { mergeIntoFirst, skeletonOf } from '../../src/merges/merge-into-first.ts
 import type { TensorReport } from '../../src/merges/merge-files.ts';
 import { openCheckpointFile } from '../../src/node/files/open-checkpoint.ts';
 import { lcgFloats } from '../shared/test-data.ts';
-import { cleanup, fixturesDir, sha256, tempDir, theta } from './helpers.ts';
+import { cleanup, fixturesDir, git, run, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
 
 const PYTHON = '/usr/bin/python3';
 const t = suite('merge-models keeps the first model (non-tensor bytes, dtypes, quantized types)');
@@ -340,6 +340,41 @@ t('TF.js fine-tunes: model.json byte for byte, shard names and sizes kept, float
     assert.ok(rq.maxError! <= 0.005 + 1e-6, `uint8 error ${rq.maxError} is at most half a step`);
     const ids = new Int32Array(all.slice(2780, 2796).buffer);
     assert.equal([...ids], [1, 2, 3, 4], 'int32 taken from ours');
+  } finally {
+    cleanup(dir);
+  }
+});
+
+t('git merge of a GGUF changed on both branches: the driver requantizes Q8_0/Q4_0 into their types and keeps the header', async () => {
+  const dir = await thetaRepo(['*.gguf']);
+  try {
+    const file = join(dir, 'm.gguf');
+    const commit = async (bump: number, msg: string) => {
+      await writeGgufFile(file, bump);
+      await thetaOk(dir, 'add', 'm.gguf', '.gitattributes');
+      await git(dir, 'commit', '-q', '-m', msg);
+    };
+    await commit(0, 'base');
+    await git(dir, 'checkout', '-q', '-b', 'other');
+    await commit(0.3, 'theirs');
+    await git(dir, 'checkout', '-q', 'main');
+    await commit(0.1, 'ours');
+    const oursBytes = readFileSync(file);
+    const r = await run('git', ['merge', '--no-edit', 'other'], dir, { env: { THETA_MERGE_STRATEGY: 'average' } });
+    assert.is(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stderr + r.stdout, /blk\.0\.attn_q\.weight \(average.*requantized to ggml:Q8_0: max error/);
+    const merged = readFileSync(file);
+    assert.is(merged.length, oursBytes.length);
+    writeFileSync(join(dir, 'ours.bin'), oursBytes);
+    const [a, m] = [await hfGguf(join(dir, 'ours.bin'), { allowLocalFile: true }), await hfGguf(file, { allowLocalFile: true })];
+    assert.equal(m.metadata, a.metadata);
+    assert.equal(m.tensorInfos, a.tensorInfos);
+    const dataAt = Number(m.tensorDataOffset);
+    const [to, tt] = [ggufTensors(0.1), ggufTensors(0.3)];
+    const info = m.tensorInfos[1];
+    const got = numpyDequant('Q8_0', merged.subarray(dataAt + Number(info.offset), dataAt + Number(info.offset) + 272), dir);
+    const [xo, xt] = [numpyDequant('Q8_0', to[1].data, dir), numpyDequant('Q8_0', tt[1].data, dir)];
+    for (let k = 0; k < got.length; k++) assert.ok(Math.abs(got[k] - (xo[k] + xt[k]) / 2) < 0.02, `Q8_0 value ${k}`);
   } finally {
     cleanup(dir);
   }
