@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { gguf as hfGguf } from '@huggingface/gguf';
 import { concat, memorySink } from '../../src/core/io.ts';
 import { f32ToF16Bits, quantizeGgml } from '../../src/core/quantize-ggml.ts';
+import { quantizeGgmlK } from '../../src/core/quantize-ggml-k.ts';
 import { getKernels } from '../../src/core/kernels.ts';
 import { getFormat } from '../../src/formats/index.ts';
 import { writeGguf, GGUFValueType as V, type GGUFKeyValue } from '../../src/formats/gguf.ts';
@@ -148,6 +149,78 @@ t('ggml quantizers: blocks decoded by numpy are within a scale step of the input
           const e = Math.abs(back[b * 32 + j] - blk[j]);
           assert.ok(e <= step * 1.1 + 1e-6, `${kind} block ${b} value ${j}: error ${e} > step ${step}`);
         }
+      }
+    }
+  } finally {
+    cleanup(dir);
+  }
+});
+
+/** Independent numpy decoding of ggml K-quant super-blocks (Q4_K, Q5_K, Q6_K, Q8_K), written from ggml's block layouts. */
+const NUMPY_DEQUANT_K = `
+import sys, numpy as np
+kind, path = sys.argv[1], sys.argv[2]
+b = np.fromfile(path, dtype=np.uint8)
+size = {'Q4_K': 144, 'Q5_K': 176, 'Q6_K': 210, 'Q8_K': 292}[kind]
+out = []
+def f16(x): return float(np.frombuffer(bytes(x), dtype=np.float16)[0])
+for blk in b.reshape(-1, size):
+    y = np.zeros(256, np.float64)
+    if kind == 'Q8_K':
+        d = float(np.frombuffer(bytes(blk[0:4]), dtype=np.float32)[0])
+        y = d * blk[4:260].view(np.int8).astype(np.float64)
+    elif kind == 'Q6_K':
+        ql, qh, sc = blk[0:128].astype(np.int32), blk[128:192].astype(np.int32), blk[192:208].view(np.int8).astype(np.float64)
+        d = f16(blk[208:210])
+        for h in range(2):
+            L, H = ql[64*h:64*h+64], qh[32*h:32*h+32]
+            for l in range(32):
+                q = [(L[l] & 15) | (((H[l] >> 0) & 3) << 4), (L[l+32] & 15) | (((H[l] >> 2) & 3) << 4), (L[l] >> 4) | (((H[l] >> 4) & 3) << 4), (L[l+32] >> 4) | (((H[l] >> 6) & 3) << 4)]
+                for k in range(4):
+                    pos = 128*h + 32*k + l
+                    y[pos] = d * sc[pos // 16] * (q[k] - 32)
+    else:
+        d, dmin = f16(blk[0:2]), f16(blk[2:4])
+        s = blk[4:16].astype(np.int32)
+        def sm(j):
+            if j < 4: return s[j] & 63, s[j+4] & 63
+            return (s[j+4] & 15) | ((s[j-4] >> 6) << 4), (s[j+4] >> 4) | ((s[j] >> 6) << 4)
+        qh = blk[16:48].astype(np.int32) if kind == 'Q5_K' else None
+        qs = blk[48:176].astype(np.int32) if kind == 'Q5_K' else blk[16:144].astype(np.int32)
+        for it in range(4):
+            for half in range(2):
+                sc, m = sm(2*it + half)
+                for l in range(32):
+                    q = (qs[32*it + l] >> (4*half)) & 15
+                    if qh is not None and (qh[l] >> (2*it + half)) & 1: q += 16
+                    y[64*it + 32*half + l] = d * sc * q - dmin * m
+    out.append(y)
+sys.stdout.write(' '.join(repr(float(v)) for v in np.concatenate(out)))
+`;
+
+t('ggml K-quant quantizers: Q4_K, Q5_K, Q6_K, Q8_K super-blocks decoded by numpy are within a step of the input', async () => {
+  const dir = tempDir();
+  try {
+    // sub-blocks of different magnitudes and signs, as real weights have
+    const x = lcgFloats(256 * 3, 23).map((v, i) => v * (0.2 + ((i >> 4) % 9) * 0.3) + (((i >> 5) % 3) - 1) * 0.4);
+    for (const [kind, nmax] of [['Q4_K', 15], ['Q5_K', 31], ['Q6_K', 63], ['Q8_K', 255]] as const) {
+      const q = quantizeGgmlK(kind, x);
+      const p = join(dir, `k-${kind}.bin`);
+      writeFileSync(p, q);
+      const back = Float32Array.from(py(NUMPY_DEQUANT_K, [kind, p]).trim().split(' ').map(Number));
+      assert.is(back.length, x.length, kind);
+      for (let sb = 0; sb < 3; sb++) {
+        const blk = x.subarray(sb * 256, sb * 256 + 256);
+        const amax = Math.max(...blk.map(Math.abs));
+        // the coarsest step the super-block can have: its whole span over the codes
+        const step = (kind === 'Q4_K' || kind === 'Q5_K' ? Math.max(...blk) - Math.min(0, ...blk) : 2 * amax) / nmax;
+        let sq = 0;
+        for (let j = 0; j < 256; j++) {
+          const e = Math.abs(back[sb * 256 + j] - blk[j]);
+          sq += e * e;
+          assert.ok(e <= step + 1e-6, `${kind} super-block ${sb} value ${j}: error ${e} > ${step}`);
+        }
+        assert.ok(Math.sqrt(sq / 256) <= step / 2, `${kind} super-block ${sb}: rms error ${Math.sqrt(sq / 256)} vs step ${step}`);
       }
     }
   } finally {
