@@ -48,7 +48,7 @@ export function f16BitsToF32(h: number): number {
 }
 
 /** Scale factors tried around the reference scale of each block. */
-const TRIES = [1, 0.98, 1.02, 0.96, 1.04, 0.94];
+const TRIES = [1, 0.97, 1.03];
 
 interface BlockCodec {
   name: string;
@@ -132,28 +132,37 @@ export function ggmlBlockBytes(type: string): number | undefined {
  */
 function codesFor(c: BlockCodec, x: Float32Array, o: number, d: number, m: number, q: Int32Array): number {
   const id = d ? 1 / d : 0;
+  const top = c.qmax;
   let err = 0;
-  for (let j = 0; j < 32; j++) {
-    const v = x[o + j];
-    let k: number;
-    let back: number;
-    if (c.affine) {
-      k = Math.round((v - m) * id);
-      k = k < 0 ? 0 : k > c.qmax ? c.qmax : k;
-      back = d * k + m;
-    } else if (c.qmax === 127) {
-      k = Math.round(v * id);
-      k = k < -127 ? -127 : k > 127 ? 127 : k;
-      back = d * k;
-    } else {
-      const zero = (c.qmax + 1) >> 1; // 8 or 16
-      k = Math.round(v * id) + zero;
-      k = k < 0 ? 0 : k > c.qmax ? c.qmax : k;
-      back = d * (k - zero);
+  // one tight loop per code mapping (the branch is taken once per block, not per value)
+  if (c.affine) {
+    for (let j = 0; j < 32; j++) {
+      const v = x[o + j];
+      let k = Math.round((v - m) * id);
+      k = k < 0 ? 0 : k > top ? top : k;
+      q[j] = k;
+      const e = v - (d * k + m);
+      err += e * e;
     }
-    q[j] = k;
-    const e = v - back;
-    err += e * e;
+  } else if (top === 127) {
+    for (let j = 0; j < 32; j++) {
+      const v = x[o + j];
+      let k = Math.round(v * id);
+      k = k < -127 ? -127 : k > 127 ? 127 : k;
+      q[j] = k;
+      const e = v - d * k;
+      err += e * e;
+    }
+  } else {
+    const zero = (top + 1) >> 1; // 8 or 16
+    for (let j = 0; j < 32; j++) {
+      const v = x[o + j];
+      let k = Math.round(v * id) + zero;
+      k = k < 0 ? 0 : k > top ? top : k;
+      q[j] = k;
+      const e = v - d * (k - zero);
+      err += e * e;
+    }
   }
   return err;
 }
