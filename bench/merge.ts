@@ -9,12 +9,19 @@
  *   - into model 1: the caller hands over the first model's bytes as `out` (what merge-models
  *     does with the fresh array a reader gave it); the copy that stands in for that read is not timed.
  *
+ * Requantizing merges (GGUF Q8_0, Q4_0, Q4_K): one 64 MiB tensor's worth of values per model,
+ * stored quantized; timed: dequantize both, average in f32, quantize back, and measure the error
+ * (what merge-models and the git driver do per quantized tensor). GB/s counts float32 bytes, and
+ * × plain float merge compares with `average` into model 1 above.
+ *
  *   node build/js/bench/merge.js [--gb 1]
  */
 import { getKernels } from '../src/core/kernels.ts';
 import type { TiesStats } from '../src/core/merge-kernels.ts';
 import { tiesBytes } from '../src/core/merge-kernels.ts';
 import { parseStrategySpec, type MergeInput, type StrategyChoice } from '../src/merges/index.ts';
+import { encodeGgufHeader, gguf, GGML_TYPE_BY_NAME } from '../src/formats/gguf.ts';
+import { mergeDequantized, requantize } from '../src/merges/requantize.ts';
 
 const gb = Number(process.argv[process.argv.indexOf('--gb') + 1]) || 1;
 const PER = 16 << 20; // elements per tensor (64 MiB)
@@ -101,6 +108,26 @@ async function main() {
   report('ties (density 0.2), into model 1', tiesOwn);
   console.log(`ties / average time: ${(tiesNew / avgNew).toFixed(2)} (new output), ${(tiesOwn / avgOwn).toFixed(2)} (into model 1); goal <= 4`);
   console.log(`average x memcpy: ${(memcpy / avgNew).toFixed(2)} (new output), ${(memcpy / avgOwn).toFixed(2)} (into model 1); goal >= 0.5`);
+
+  // requantizing merges: one tensor per quantized type
+  for (const type of ['Q8_0', 'Q4_0', 'Q4_K']) {
+    const { prefix } = encodeGgufHeader({ tensors: [{ name: 'w', dims: [PER], ggmlType: GGML_TYPE_BY_NAME[type] }] });
+    const q = (await gguf.quantizations!(prefix)).w;
+    if (!q.dequantizer) { console.log(`average, requantized ${type}: skipped (no ${type} dequantizer yet)`); continue; }
+    const [qa, qb] = [q.quantize!(a[0]), q.quantize!(b[0])];
+    const times: number[] = [];
+    let err = { maxError: 0, rmsError: 0 };
+    for (let rep = 0; rep < REPS; rep++) {
+      const t0 = now();
+      const merged = await mergeDequantized('w', q, avg.strategy, avg.params, k, [qa, qb], null);
+      const r = requantize('w', q, merged!, qa.length);
+      times.push(now() - t0);
+      err = r;
+    }
+    const secs = median(times);
+    const perTensor = avgOwn / n;
+    console.log(`${`average, requantized ${type}`.padEnd(34)} ${((PER * 4) / 1e9 / secs).toFixed(2).padStart(6)} GB/s   x plain float merge ${(perTensor / secs).toFixed(3)}   (max error ${err.maxError.toPrecision(3)}, rms ${err.rmsError.toPrecision(3)})`);
+  }
 
   // where TIES's time goes (one more run, into model 1)
   const stats: TiesStats = { bracket: 0, histogram: 0 };

@@ -27,6 +27,8 @@ export * from './repo/index.ts';
 export { registerMergeStrategy, getMergeStrategy, listMergeStrategies, parseStrategySpec, type MergeStrategy } from './merges/index.ts';
 export { mergeThreeWay } from './merges/three-way.ts';
 export { mergeFiles } from './merges/merge-files.ts';
+export { mergeIntoFirst, skeletonOf } from './merges/merge-into-first.ts';
+export { quantizeGgml } from './core/quantize-ggml.ts';
 export { convertCheckpoint, dequantizeForStats } from './formats/convert.ts';
 export { pytorch } from './formats/pytorch.ts';
 export { openTfjs } from './formats/tfjs.ts';

@@ -31,6 +31,8 @@ import { concat, readerFromBytes, type ByteReader, type ByteSink } from '../core
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
 import type { StatsDequantizer, TensorQuantization } from './types.ts';
 import { dequantizerFor } from './dequantize.ts';
+import { GGML_QUANTIZABLE, quantizeGgml } from '../core/quantize-ggml.ts';
+import { GGML_K_QUANTIZABLE, quantizeGgmlK } from '../core/quantize-ggml-k.ts';
 
 export const GGUF_FORMAT_ID = 'gguf';
 export const GGUF_MAGIC = 0x46554747; // 'GGUF' read as a little-endian u32
@@ -395,7 +397,9 @@ function tensorView(info: GGUFTensorInfo): { dtype: DType; shape: number[]; quan
   if (t.dtype) return { dtype: t.dtype, shape: logical };
   const rowBytes = ((info.dims.length ? info.dims[0] : 1) / t.block) * t.bytes;
   const shape = info.dims.length ? [...logical.slice(0, -1), rowBytes] : [rowBytes];
-  return { dtype: 'U8', shape, quantization: { scheme: `ggml:${t.name}`, shape: logical, dequantizer: DEQUANTIZERS[info.ggmlType] } };
+  const quantize = GGML_QUANTIZABLE.includes(t.name) ? (v: Float32Array) => quantizeGgml(t.name, v)
+    : GGML_K_QUANTIZABLE.includes(t.name) ? (v: Float32Array) => quantizeGgmlK(t.name, v) : undefined;
+  return { dtype: 'U8', shape, quantization: { scheme: `ggml:${t.name}`, shape: logical, dequantizer: DEQUANTIZERS[info.ggmlType], quantize } };
 }
 
 /** A ByteReader that first serves `head`, then continues with `reader`. */
@@ -675,6 +679,15 @@ export const gguf: GGUFFormat = {
   open,
   rebuild,
   write: (tensors, sink, opts) => writeGguf(tensors, sink, opts),
+  // the skeleton starts with the header, which records each tensor's ggml type
+  async quantizations(skeleton) {
+    const out: Record<string, TensorQuantization> = {};
+    for (const info of (await parseGgufHeader(skeleton, '<skeleton>')).tensors) {
+      const q = tensorView(info).quantization;
+      if (q) out[info.name] = q;
+    }
+    return out;
+  },
 };
 
 export function dtypeOfGgml(type: number): DType | undefined {

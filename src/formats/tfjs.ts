@@ -17,6 +17,7 @@
  * of the format interface writes model.json only.
  */
 import { streamingTensor } from './read-once.ts';
+import { quantizeAffine } from '../core/quantize-affine.ts';
 import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
@@ -256,7 +257,7 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
       for (const w of g.weights) {
         const q = w.quantization;
         const quantization: TensorQuantization | undefined = q && q.dtype !== 'float16'
-          ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: affineDequantizer(q.dtype === 'uint8' ? 1 : 2, q.scale!, q.min!), scale: q.scale!, min: q.min! }
+          ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: affineDequantizer(q.dtype === 'uint8' ? 1 : 2, q.scale!, q.min!), scale: q.scale!, min: q.min!, quantize: (v: Float32Array) => quantizeAffine(q.dtype === 'uint8' ? 8 : 16, q.scale!, q.min!, v) }
           : undefined;
         const streamed = streamingTensor(file, {
           name: w.name,

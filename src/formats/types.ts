@@ -84,6 +84,11 @@ export interface CheckpointFormat {
    * name in the order the format needs them.
    */
   rebuild(skeleton: Uint8Array, tensor: (name: string) => AsyncIterable<Uint8Array>, sink: ByteSink): Promise<void>;
+  /**
+   * The quantized tensors a skeleton describes (by name), for formats whose skeleton records each
+   * tensor's encoding (GGUF); merges use it to requantize. Optional.
+   */
+  quantizations?(skeleton: Uint8Array): Promise<Record<string, TensorQuantization>>;
   /** Write a new file holding these tensors (conversion, merges, tests). */
   write(tensors: AsyncIterable<TensorToWrite> | Iterable<TensorToWrite>, sink: ByteSink, opts?: { metadata?: Record<string, string> }): Promise<void>;
 }
@@ -107,4 +112,10 @@ export interface TensorQuantization {
   /** Affine parameters (TF.js uint8/uint16: x = q·scale + min), recorded in metadata for diffs. */
   scale?: number;
   min?: number;
+  /**
+   * Float32 values back to stored bytes in this same scheme (same block layout, same parameters
+   * where the file fixes them, e.g. TF.js scale/min); undefined when the scheme cannot be written.
+   * Merges use it to write a quantized tensor back in its own type.
+   */
+  quantize?: (values: Float32Array) => Uint8Array;
 }

@@ -22,6 +22,8 @@ import type { StrategyChoice } from './registry.ts';
 import { toDtypeBytes } from './strategies/linear.ts';
 import { formatChoice } from './registry.ts';
 import type { MergeOutput } from './types.ts';
+import type { TensorQuantization } from '../formats/types.ts';
+import { canRequantize, mergeDequantized, requantize } from './requantize.ts';
 
 export type ConflictKind = 'both-changed' | 'both-added' | 'layout' | 'deleted-changed' | 'unmergeable';
 
@@ -37,7 +39,7 @@ export interface ThreeWayResult {
   /** The merged entries (conflicted tensors hold our version). */
   tensors: Record<string, TensorEntry>;
   conflicts: TensorConflict[];
-  actions: Record<string, { action: TensorAction; strategy?: string }>;
+  actions: Record<string, { action: TensorAction; strategy?: string; requantized?: { scheme: string; maxError: number; rmsError: number } }>;
 }
 
 /** What a strategy chooser is told about a tensor that needs one. */
@@ -57,6 +59,11 @@ export interface ThreeWayOptions {
   /** The strategy for a tensor that needs one, or null to leave it conflicted. */
   choose(info: ConflictInfo): StrategyChoice | null | Promise<StrategyChoice | null>;
   lshSize?: number;
+  /**
+   * Quantized tensors of the file (from its format's `quantizations(skeleton)`): a tensor merged by
+   * a float strategy is dequantized, merged and requantized into its own scheme.
+   */
+  quantization?: Record<string, TensorQuantization>;
 }
 
 const same = (a: TensorEntry | undefined, b: TensorEntry | undefined): boolean =>
@@ -140,6 +147,19 @@ export async function mergeThreeWay(o: ThreeWayOptions): Promise<ThreeWayResult>
       continue;
     }
     const entry = a!;
+    const q = o.quantization?.[name];
+    if (!s.anyDtype && canRequantize(q) && !(s.needsBase && !b)) {
+      const merged = await mergeDequantized(name, q!, s, choice.params, o.kernels, [await load(name, a!), await load(name, t!)], b && s.needsBase ? await load(name, b) : null);
+      if (!merged) {
+        conflicts.push({ name, kind: c.why, message: `tensor '${name}': ${label}; strategy ${s.name} left it unresolved` });
+        actions[name] = { action: 'ours' };
+        continue;
+      }
+      const { bytes, maxError, rmsError } = requantize(name, q!, merged, entry.bytes);
+      tensors[name] = await newDenseEntry(entry, bytes, o.store, o.kernels, o.lshSize ?? DEFAULT_LSH_SIZE);
+      actions[name] = { action: 'merged', strategy: formatChoice(choice), requantized: { scheme: q!.scheme, maxError, rmsError } };
+      continue;
+    }
     if (!s.anyDtype && !['F32', 'F16', 'BF16', 'F64'].includes(entry.dtype)) {
       conflicts.push({ name, kind: 'unmergeable', message: `tensor '${name}': ${label}; it is ${entry.dtype}, which only ours, theirs or base can merge (not ${s.name})` });
       actions[name] = { action: 'ours' };

@@ -239,12 +239,16 @@ t('a model.json bound to the filter is refused with what to do; a shard no model
   }
 });
 
-t('merge-models and convert read and write TF.js models (quantized weights merged as float32)', async () => {
+t('merge-models and convert read and write TF.js models (quantized weights merged as float32 with --keep-float)', async () => {
   const dir = await thetaRepo([]);
   try {
     await writeModel(join(dir, 'a'), model());
     await writeModel(join(dir, 'b'), model(0.5, 2));
-    const r = await theta(dir, ['merge-models', 'a/model.json', 'b', '--strategy', 'average', '-o', 'out/merged.json']);
+    // by default the merge is model a with merged values: its model.json byte for byte
+    const k = await theta(dir, ['merge-models', 'a/model.json', 'b', '--strategy', 'average', '-o', 'kept/merged.json']);
+    assert.is(k.code, 0, k.stderr);
+    assert.is(sha256(readFileSync(join(dir, 'kept/merged.json'))), sha256(readFileSync(join(dir, 'a/model.json'))));
+    const r = await theta(dir, ['merge-models', 'a/model.json', 'b', '--strategy', 'average', '--keep-float', '-o', 'out/merged.json']);
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stderr, /wrote out\/merged\.json \(tfjs, 5 tensors, average\)/);
     const json = JSON.parse(readFileSync(join(dir, 'out/merged.json'), 'utf8'));

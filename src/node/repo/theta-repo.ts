@@ -5,8 +5,8 @@
 import { FormatError, ThetaError } from '../../core/errors.ts';
 import { getKernels, type Kernels } from '../../core/kernels.ts';
 import { collect, peekChunks, readerFromChunks, type ByteSink } from '../../core/io.ts';
-import { getFormat, sniffFormat, SNIFF_BYTES } from '../../formats/index.ts';
-import type { CheckpointFormat, FileAccess } from '../../formats/types.ts';
+import { getFormat, listFormats, sniffFormat, SNIFF_BYTES } from '../../formats/index.ts';
+import type { CheckpointFormat, FileAccess, TensorQuantization } from '../../formats/types.ts';
 import type { LocalObjectStore } from '../../store/local.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, parseTolerance, type Tolerance } from '../../theta/clean.ts';
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../../theta/diff.ts';
@@ -309,6 +309,13 @@ export interface RepoMergeResult {
   actions: ThreeWayResult['actions'];
 }
 
+/** The quantized tensors a side's skeleton describes (GGUF), so the merge can requantize them. */
+async function quantizationsOf(repo: ThetaRepo, side: ModelMetadata | null): Promise<Record<string, TensorQuantization> | undefined> {
+  const format = side && listFormats().find((f) => f.id === side.format);
+  if (!format?.quantizations) return undefined;
+  return format.quantizations(await repo.store.get(side!.skeleton.oid));
+}
+
 /**
  * Merge three versions of a tracked file's metadata. With no conflict left, the result is complete
  * metadata: the file layout of ours (or theirs) when the merged tensors keep it, else a new layout
@@ -319,7 +326,8 @@ export async function mergeMetadata(
   repo: ThetaRepo, path: string, base: ModelMetadata | null, ours: ModelMetadata | null, theirs: ModelMetadata | null,
   choose: ThreeWayOptions['choose'],
 ): Promise<RepoMergeResult> {
-  const r = await mergeThreeWay({ base, ours, theirs, store: repo.store, kernels: repo.kernels, choose });
+  const quantization = await quantizationsOf(repo, ours ?? theirs);
+  const r = await mergeThreeWay({ base, ours, theirs, store: repo.store, kernels: repo.kernels, choose, quantization });
   if (r.conflicts.length) return { metadata: null, conflicts: r.conflicts, actions: r.actions };
   for (const side of [ours, theirs]) {
     if (side && sameLayout(r.tensors, side.tensors)) {

@@ -1,42 +1,74 @@
 import type { Command } from 'commander';
 import { extname } from 'node:path';
 import { ArgumentError } from '../../../core/errors.ts';
+import type { ByteSink } from '../../../core/io.ts';
 import { getKernels } from '../../../core/kernels.ts';
 import { getFormat, listFormats } from '../../../formats/index.ts';
-import { mergeFiles } from '../../../merges/merge-files.ts';
+import { mergeFiles, type NonFloatChoice, type TensorReport } from '../../../merges/merge-files.ts';
+import { mergeIntoFirst, skeletonOf } from '../../../merges/merge-into-first.ts';
 import { listMergeStrategies, parseStrategySpec } from '../../../merges/index.ts';
-import { writeCheckpointTo } from '../../files/output-files.ts';
+import { writeCheckpointTo, writeOutput } from '../../files/output-files.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
+
+interface Options { output: string; strategy: string; base?: string; format?: string; keepFloat?: boolean; nonFloat?: string; json?: boolean }
+
+const NON_FLOAT = ['ours', 'theirs', 'base', 'fail'];
 
 export function registerMergeModels(program: Command): void {
   program
     .command('merge-models')
-    .description('Merge checkpoint files outside git with a merge strategy, streaming tensor by tensor')
-    .argument('<models...>', 'two or more checkpoints (the first sets the tensor order; alpha weighs it)')
+    .description('Merge checkpoint files outside git with a merge strategy, streaming tensor by tensor; the result is the first model with merged tensor values')
+    .argument('<models...>', 'two or more checkpoints (the first sets the tensors, their order and every non-tensor byte; alpha weighs it)')
     .requiredOption('-o, --output <file>', 'where to write the merged checkpoint (format from its extension, else the first model\'s; for tfjs, the model.json path, shards beside it)')
     .requiredOption('-s, --strategy <spec>', `one of ${listMergeStrategies().filter((s) => s.name !== 'fail').map((s) => s.name).join(', ')}, with parameters as name:key=value,...`)
     .option('--base <checkpoint>', 'the common base (needed by task-arithmetic, ties, dare)')
-    .option('--format <id>', 'output format id')
-    .action(async (paths: string[], o: { output: string; strategy: string; base?: string; format?: string }) => {
+    .option('--format <id>', 'output format id (another format than the first model\'s writes a new file from the tensors alone)')
+    .option('--keep-float', 'write quantized tensors as float32 (through the format\'s writer; non-tensor fields are not kept)')
+    .option('--non-float <side>', 'integer and bool tensors that differ: ours, theirs, base or fail', 'fail')
+    .option('--json', 'print {"output", "format", "strategy", "tensors": [{"name", "how", "scheme", "maxError", "rmsError"}]} on stdout')
+    .action(async (paths: string[], o: Options) => {
       if (paths.length < 2) throw new ArgumentError('give at least two models to merge');
+      if (!NON_FLOAT.includes(o.nonFloat ?? 'fail')) throw new ArgumentError(`--non-float takes ${NON_FLOAT.join(', ')}; got '${o.nonFloat}'`);
       const choice = parseStrategySpec(o.strategy);
       const readers = await Promise.all(paths.map((p) => openCheckpointFile(p)));
       const base = o.base ? await openCheckpointFile(o.base) : undefined;
       const ext = extname(o.output).toLowerCase();
-      const format = o.format ? getFormat(o.format) : listFormats().find((f) => f.extensions.includes(ext)) ?? getFormat(readers[0].format);
+      const firstFormat = listFormats().find((f) => f.id === readers[0].format);
+      const format = o.format ? getFormat(o.format) : listFormats().find((f) => f.extensions.includes(ext)) ?? firstFormat ?? getFormat(readers[0].format);
+      const intoFirst = !o.keepFloat && firstFormat !== undefined && format.id === firstFormat.id;
+      const reports: TensorReport[] = [];
       let n = 0;
+      const common = {
+        models: readers.map((reader, i) => ({ reader, label: paths[i] })),
+        base: base ? { reader: base, label: o.base! } : undefined,
+        choice,
+        kernels: await getKernels(),
+        nonFloat: (o.nonFloat ?? 'fail') as NonFloatChoice,
+        onTensor: () => n++,
+        onReport: (r: TensorReport) => { if (r.how === 'only-first' || r.how === 'dropped' || r.scheme) reports.push(r); },
+      };
       try {
-        const merged = mergeFiles({
-          models: readers.map((reader, i) => ({ reader, label: paths[i] })),
-          base: base ? { reader: base, label: o.base! } : undefined,
-          choice,
-          kernels: await getKernels(),
-          onTensor: () => n++,
-        });
-        await writeCheckpointTo(o.output, format, merged);
+        if (intoFirst) {
+          const again = await openCheckpointFile(paths[0]);
+          let skeleton: Uint8Array;
+          try { skeleton = await skeletonOf(again); } finally { await again.close(); }
+          // a multi-file model (TF.js) writes its entry file (model.json, under the first model's
+          // name for it) first: that one goes to --output, the rest beside it
+          let entry: string | undefined;
+          await writeOutput(o.output, format, (sink) =>
+            mergeIntoFirst({ ...common, format, skeleton, sink: typeof sink === 'function' ? (p: string) => sink((entry ??= p) === p ? 'model.json' : p) : (sink as ByteSink) }));
+        } else {
+          await writeCheckpointTo(o.output, format, mergeFiles(common));
+        }
       } finally {
         for (const r of [...readers, ...(base ? [base] : [])]) await r.close();
       }
-      process.stderr.write(`git-theta: wrote ${o.output} (${format.id}, ${n} tensors, ${o.strategy})\n`);
+      for (const r of reports) {
+        if (r.how === 'only-first') process.stderr.write(`git-theta: '${r.name}' is only in ${paths[0]}: kept as it is\n`);
+        else if (r.how === 'dropped') process.stderr.write(`git-theta: '${r.name}' is only in ${r.model}: dropped (the first model sets the tensors)\n`);
+        else process.stderr.write(`git-theta: '${r.name}' requantized to ${r.scheme}: max error ${r.maxError!.toPrecision(3)}, rms ${r.rmsError!.toPrecision(3)} against the float merge\n`);
+      }
+      process.stderr.write(`git-theta: wrote ${o.output} (${format.id}, ${n} tensors, ${o.strategy}${intoFirst ? ', everything else as in ' + paths[0] : ''})\n`);
+      if (o.json) process.stdout.write(JSON.stringify({ output: o.output, format: format.id, strategy: o.strategy, keptFirst: intoFirst, tensors: reports }) + '\n');
     });
 }

@@ -47,7 +47,8 @@ function report(path: string, conflicts: TensorConflict[]): string {
 function summaryLine(path: string, r: RepoMergeResult): string {
   const counts: Record<string, number> = {};
   for (const a of Object.values(r.actions)) counts[a.action] = (counts[a.action] ?? 0) + 1;
-  const merged = Object.entries(r.actions).filter(([, a]) => a.action === 'merged').map(([n, a]) => `${n} (${a.strategy})`);
+  const merged = Object.entries(r.actions).filter(([, a]) => a.action === 'merged').map(([n, a]) =>
+    `${n} (${a.strategy}${a.requantized ? `, requantized to ${a.requantized.scheme}: max error ${a.requantized.maxError.toPrecision(3)}, rms ${a.requantized.rmsError.toPrecision(3)}` : ''})`);
   return `git-theta: merged ${path}: ${Object.entries(counts).map(([k, v]) => `${v} ${k}`).join(', ')}${merged.length ? `; merged with a strategy: ${merged.join(', ')}` : ''}\n`;
 }
 
