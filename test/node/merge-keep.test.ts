@@ -453,4 +453,50 @@ t('git merge of a GGUF changed on both branches: the driver requantizes Q8_0/Q4_
   }
 });
 
+t('GGUF K-quants merge: Q6_K and Q4_K tensors changed on both sides are dequantized (the shared dequantizers), averaged and requantized to their own type within the reported error (numpy decodes)', async () => {
+  const dir = tempDir();
+  try {
+    const xs = (bump: number, seed: number) => lcgFloats(512, seed).map((v, i) => v * (0.3 + ((i >> 4) % 5) * 0.2) + (i % 5 === 0 ? bump : 0));
+    const mk = (bump: number): (TensorToWrite & { ggmlType?: number; dims?: number[] })[] => [
+      { name: 'blk.0.ffn_down.weight', dtype: 'U8', shape: [2, 210], data: quantizeGgmlK('Q6_K', xs(bump, 31)), ggmlType: 14, dims: [256, 2] },
+      { name: 'blk.0.ffn_gate.weight', dtype: 'U8', shape: [2, 144], data: quantizeGgmlK('Q4_K', xs(bump, 32)), ggmlType: 12, dims: [256, 2] },
+    ];
+    const [a, b, out] = [join(dir, 'a.gguf'), join(dir, 'b.gguf'), join(dir, 'm.gguf')];
+    for (const [p, bump] of [[a, 0], [b, 0.3]] as const) {
+      const s = memorySink();
+      await writeGguf(mk(bump), s, { kv: KV.map((x) => ({ ...x })), alignment: 64 });
+      writeFileSync(p, s.bytes());
+    }
+    const r = await theta(dir, ['merge-models', a, b, '--strategy', 'average', '--json', '-o', out]);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stderr, /requantized to ggml:Q6_K: max error/);
+    assert.match(r.stderr, /requantized to ggml:Q4_K: max error/);
+    assert.is(statSync(out).size, statSync(a).size, 'same types, same size');
+    const report = JSON.parse(r.stdout) as { tensors: TensorReport[] };
+    const hm = await hfGguf(out, { allowLocalFile: true });
+    const merged = readFileSync(out);
+    const dataAt = Number(hm.tensorDataOffset);
+    const decode = (kind: string, bytes: Uint8Array) => {
+      const p = join(dir, `d-${kind}.bin`);
+      writeFileSync(p, bytes);
+      return Float32Array.from(py(NUMPY_DEQUANT_K, [kind, p]).trim().split(' ').map(Number));
+    };
+    const [ta, tb] = [mk(0), mk(0.3)];
+    for (const [i, kind] of [[0, 'Q6_K'], [1, 'Q4_K']] as const) {
+      const info = hm.tensorInfos[i];
+      const n = ta[i].data.length;
+      const got = decode(kind, merged.subarray(dataAt + Number(info.offset), dataAt + Number(info.offset) + n));
+      const [xa, xb] = [decode(kind, ta[i].data), decode(kind, tb[i].data)];
+      const rep = report.tensors.find((x) => x.name === info.name)!;
+      let max = 0;
+      for (let k = 0; k < got.length; k++) max = Math.max(max, Math.abs(got[k] - (xa[k] + xb[k]) / 2));
+      assert.ok(rep.maxError! > 0, `${kind}: a requantized tensor reports its error`);
+      assert.ok(max <= rep.maxError! * 1.0001 + 1e-6, `${kind}: numpy max error ${max} vs reported ${rep.maxError}`);
+      assert.ok(max < (kind === 'Q6_K' ? 0.05 : 0.25), `${kind}: error ${max} is within a quantization step`);
+    }
+  } finally {
+    cleanup(dir);
+  }
+});
+
 t.run();
