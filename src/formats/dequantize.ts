@@ -16,6 +16,7 @@
  */
 import { FormatError } from '../core/errors.ts';
 import { concat } from '../core/io.ts';
+import { f16BitsToF32 } from '../core/quantize-ggml.ts';
 import type { StatsDequantizer } from './convert.ts';
 
 /** What a quantized tensor is, as recorded in metadata and carried to diffs. */
@@ -32,14 +33,7 @@ export interface QuantInfo {
 const fr = Math.fround;
 
 /** IEEE half to number (exact). */
-export function f16ToNumber(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
+export const f16ToNumber: (h: number) => number = f16BitsToF32;
 
 const h16 = (b: Uint8Array, at: number) => f16ToNumber(b[at] | (b[at + 1] << 8));
 const i8 = (x: number) => (x << 24) >> 24;

@@ -22,7 +22,8 @@ import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
-import type { StatsDequantizer, TensorQuantization } from './types.ts';
+import type { TensorQuantization } from './types.ts';
+import { dequantizerFor } from './dequantize.ts';
 
 export const TFJS_FORMAT_ID = 'tfjs';
 
@@ -154,26 +155,6 @@ export function parseTfjsModelJson(bytes: Uint8Array, file = 'model.json'): Tfjs
   return { groups, json: Array.isArray(json) ? { weightsManifest: json } : json };
 }
 
-function affineDequantizer(item: 1 | 2, scale: number, min: number): () => StatsDequantizer {
-  return () => {
-    let carry = new Uint8Array(0);
-    return {
-      push(bytes) {
-        const all = carry.length ? concat([carry, bytes]) : bytes;
-        const n = Math.floor(all.length / item);
-        const out = new Float32Array(n);
-        for (let i = 0; i < n; i++) out[i] = (item === 1 ? all[i] : all[2 * i] | (all[2 * i + 1] << 8)) * scale + min;
-        carry = all.slice(n * item);
-        return out;
-      },
-      finish() {
-        if (carry.length) throw new FormatError('tfjs: a uint16 weight has an odd number of bytes', { format: TFJS_FORMAT_ID });
-        return new Float32Array(0);
-      },
-    };
-  };
-}
-
 // ---------------------------------------------------------------------------------------------
 // Reading
 
@@ -257,7 +238,7 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
       for (const w of g.weights) {
         const q = w.quantization;
         const quantization: TensorQuantization | undefined = q && q.dtype !== 'float16'
-          ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: affineDequantizer(q.dtype === 'uint8' ? 1 : 2, q.scale!, q.min!), scale: q.scale!, min: q.min!, quantize: (v: Float32Array) => quantizeAffine(q.dtype === 'uint8' ? 8 : 16, q.scale!, q.min!, v) }
+          ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: dequantizerFor({ scheme: `tfjs:${q.dtype}`, scale: q.scale!, min: q.min! }), scale: q.scale!, min: q.min!, quantize: (v: Float32Array) => quantizeAffine(q.dtype === 'uint8' ? 8 : 16, q.scale!, q.min!, v) }
           : undefined;
         const streamed = streamingTensor(file, {
           name: w.name,

@@ -70,6 +70,7 @@ const U16 = 0xffff;
 
 export { crc32 } from '../core/crc32.ts';
 import { crc32 } from '../core/crc32.ts';
+import { ReproductionCheck } from './zlib-deflate.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Names
@@ -541,27 +542,10 @@ export async function* deflateChunks(content: AsyncIterable<Uint8Array> | Iterab
  * Checks, while a member is read, that deflating its content again at `level` reproduces its
  * compressed bytes exactly. `push` the content as it is inflated; `matches()` at the end.
  */
-export class DeflateVerifier {
-  private readonly d: FixedDeflater;
-  private at = 0;
-  private ok = true;
-  constructor(private readonly compressed: Uint8Array, readonly level: number) {
-    this.d = new FixedDeflater(level);
+export class DeflateVerifier extends ReproductionCheck {
+  constructor(compressed: Uint8Array, level: number) {
+    super(compressed, new FixedDeflater(level), false);
   }
-  private check(parts: Uint8Array[]): void {
-    for (const p of parts) {
-      if (!this.ok) return;
-      if (this.at + p.length > this.compressed.length) { this.ok = false; return; }
-      for (let i = 0; i < p.length; i++) if (p[i] !== this.compressed[this.at + i]) { this.ok = false; return; }
-      this.at += p.length;
-    }
-  }
-  push(content: Uint8Array): void { if (this.ok) this.check(this.d.push(content)); }
-  matches(): boolean {
-    if (this.ok) this.check(this.d.finish());
-    return this.ok && this.at === this.compressed.length;
-  }
-  get failed(): boolean { return !this.ok; }
 }
 
 // ---------------------------------------------------------------------------------------------
