@@ -17,7 +17,7 @@
 import { FormatError } from '../core/errors.ts';
 import { concat } from '../core/io.ts';
 import { f16BitsToF32 } from '../core/quantize-ggml.ts';
-import type { StatsDequantizer } from './convert.ts';
+import type { StatsDequantizer } from './types.ts';
 
 /** What a quantized tensor is, as recorded in metadata and carried to diffs. */
 export interface QuantInfo {
