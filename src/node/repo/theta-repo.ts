@@ -34,6 +34,7 @@ import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import '../../updates/index.ts';
 import { inputDigest } from '../../theta/exact.ts';
+import { mergedLikeSide } from './merge-skeleton.ts';
 import { fromPythonBlob, isFromPython, looksLikePyMetadata, notePythonSwitch, samePythonVersion, specPath } from './python-theta.ts';
 
 export interface ThetaSettings {
@@ -331,7 +332,8 @@ export async function mergeMetadata(
   if (r.conflicts.length) return { metadata: null, conflicts: r.conflicts, actions: r.actions };
   for (const side of [ours, theirs]) {
     if (side && sameLayout(r.tensors, side.tensors)) {
-      return { metadata: { format: side.format, skeleton: side.skeleton, ...(side.skeleton_delta ? { skeleton_delta: side.skeleton_delta } : {}), size: side.size, tensors: r.tensors }, conflicts: [], actions: r.actions };
+      // a skeleton holding bytes computed from values (zip CRC-32s) is made again for the merged values
+      return { metadata: await mergedLikeSide(repo, path, side, r.tensors), conflicts: [], actions: r.actions };
     }
   }
   const like = ours ?? theirs ?? base;
