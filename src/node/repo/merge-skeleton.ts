@@ -31,6 +31,7 @@ import { smudgeCheckpoint } from '../../theta/smudge.ts';
 import { atomicFileSink, fileReader } from '../files/fs-source.ts';
 import type { Kernels } from '../../core/kernels.ts';
 import type { UpdateStore } from '../../updates/types.ts';
+import { readSkeleton } from '../../theta/skeleton.ts';
 
 /** What the merge needs of a repository (ThetaRepo has both; taken apart to keep imports one-way). */
 export interface MergeRepo {
@@ -55,7 +56,7 @@ export async function mergedLikeSide(repo: MergeRepo, path: string, side: ModelM
   if (!VALUE_DEPENDENT_SKELETONS.has(side.format) || !valuesDiffer(side.tensors, tensors)) return reused;
   const { store, kernels } = repo;
   if (side.format === NPZ_FORMAT_ID) {
-    const compress = npzDeflateLevel(await store.get(side.skeleton.oid));
+    const compress = npzDeflateLevel(await readSkeleton(side, store, kernels));
     const names = Object.keys(tensors).sort(byCodePoint);
     async function* merged() {
       for (const name of names) {
