@@ -20,6 +20,7 @@ import { git } from '../git/git.ts';
 import { batchReadBlob } from '../git/git-batch.ts';
 import { step, type LogEntry } from './log-steps.ts';
 import { diffPath, worktreeTensors, type DiffSpec, type PathDiff, type ThetaRepo } from './theta-repo.ts';
+import { looksLikePyMetadata } from './python-theta.ts';
 
 /** `rev:path` as git reads it; rev ':' (or '') is the index. */
 export function blobSpec(rev: string, path: string): string {
@@ -42,6 +43,11 @@ export async function storedVersion(repo: ThetaRepo, rev: string, path: string):
   const b = await batchReadBlob(repo.root, spec);
   if (!b) return null;
   if (looksLikeMetadata(b)) return { kind: 'theta', metadata: parseMetadata(b, spec) };
+  if (looksLikePyMetadata(u8(b))) {
+    // the Python Git-Theta's metadata, read as ours (its update chains followed through history)
+    const m = await repo.metadataAt(spec, { batch: true });
+    if (m) return { kind: 'theta', metadata: m };
+  }
   const pointer = parseLfsPointer(b);
   return pointer ? { kind: 'lfs', pointer } : { kind: 'blob', blob: u8(b) };
 }
@@ -63,6 +69,10 @@ export async function openRevisionCheckpoint(repo: ThetaRepo, rev: string, path:
   if (!b) return null;
   const blob = u8(b);
   if (looksLikeMetadata(blob)) return metadataReader(parseMetadata(blob, spec), repo.store, repo.kernels);
+  if (looksLikePyMetadata(blob)) {
+    const m = await repo.metadataAt(spec, { batch: true });
+    if (m) return metadataReader(m, repo.store, repo.kernels);
+  }
   const sibling = async (p: string) => {
     const x = await batchReadBlob(repo.root, blobSpec(rev, p));
     return x && u8(x);
