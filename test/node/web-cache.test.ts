@@ -63,7 +63,8 @@ async function commit(file: string): Promise<void> {
   await git(state.repo!, 'commit', '-q', '-m', file);
 }
 
-const cliDiff = async () => JSON.parse(await thetaOk(state.repo!, 'diff', 'HEAD~1', 'HEAD', '--json'));
+// the page lists unchanged tensors too (behind a toggle): compare with --all
+const cliDiff = async () => JSON.parse(await thetaOk(state.repo!, 'diff', 'HEAD~1', 'HEAD', '--json', '--all'));
 
 test.before(async () => {
   requireTool('git-lfs', 'git-lfs');
