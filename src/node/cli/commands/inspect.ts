@@ -3,7 +3,6 @@ import pc from 'picocolors';
 import { inspectCheckpoint, type InspectTensor } from '../../../inspect.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
 import { useNodeSha256 } from '../../files/sha256-node.ts';
-import { openInspectTarget } from '../../repo/lfs-models.ts';
 
 export function registerInspect(program: Command): void {
   program
@@ -14,6 +13,7 @@ export function registerInspect(program: Command): void {
     .option('--format <id>', 'read as this format instead of detecting it')
     .option('--sha256', 'also give each tensor\'s SHA-256 (of its contiguous little-endian bytes)')
     .action(async (file: string, opts: { json?: boolean; format?: string; sha256?: boolean }) => {
+      const { openInspectTarget } = await import('../../repo/lfs-models.ts'); // heavy (git, LFS); textconv imports this module
       const reader = await openInspectTarget(file, opts.format);
       try {
         const tty = !opts.json && process.stdout.isTTY;
