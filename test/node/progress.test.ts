@@ -58,4 +58,21 @@ t('git theta add and git theta checkout show progress on a terminal, nothing in 
   }
 });
 
+t('inspect, convert and merge-models show tensors and bytes on a terminal, nothing in a pipe', async () => {
+  const dir = await thetaRepo([]);
+  try {
+    const cli = `${sh(process.execPath)} ${sh(BIN)}`;
+    const a = sh(join(fixturesDir, 'history-v0.safetensors'));
+    const b = sh(join(fixturesDir, 'history-v1.safetensors'));
+    assert.match(await inTerminal(`${cli} inspect ${a}`, dir), /git-theta: inspect: 6 tensors, [\d.]+ MB/);
+    assert.match(await inTerminal(`${cli} convert ${a} out.npz`, dir), /git-theta: convert: 6 tensors/);
+    assert.match(await inTerminal(`${cli} merge-models ${a} ${b} -o m.safetensors -s average`, dir), /git-theta: merge-models: 6 tensors/);
+    const piped = await theta(dir, ['inspect', join(fixturesDir, 'history-v0.safetensors')], { env: LOW });
+    assert.is(piped.code, 0, piped.stderr);
+    assert.not.match(piped.stdout + piped.stderr, /git-theta: inspect:/);
+  } finally {
+    cleanup(dir);
+  }
+});
+
 t.run();

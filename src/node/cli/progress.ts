@@ -5,6 +5,7 @@
  * THETA_PROGRESS_MIN_BYTES (default 100 MB), so small commands stay quiet.
  */
 import cliProgress from 'cli-progress';
+import type { CheckpointReader, StreamedTensor } from '../../formats/types.ts';
 
 export interface WorkProgress {
   /** Bytes read or written since the last call. */
@@ -67,4 +68,29 @@ export function workProgress(label: string, o: { items?: number; unit?: string; 
       if (bar) { bar.update(items, payload()); bar.stop(); }
     },
   };
+}
+
+/**
+ * The reader, its `tensors()` patched in place (every other property kept) to count the bytes of
+ * every tensor read into `progress`, and one item per tensor when `items` is true. Tensors are
+ * patched in place too, so class instances keep working. Nothing changes when `progress` is quiet.
+ */
+export function readerWithProgress(reader: CheckpointReader, progress: WorkProgress, items = true): CheckpointReader {
+  if (progress === QUIET) return reader;
+  const tensors = reader.tensors.bind(reader);
+  reader.tensors = async function* (): AsyncGenerator<StreamedTensor> {
+    for await (const t of tensors()) {
+      const chunks = t.chunks.bind(t);
+      const bytes = t.bytes.bind(t);
+      t.chunks = (n?: number) => ({
+        async *[Symbol.asyncIterator]() {
+          for await (const c of chunks(n)) { progress.bytes(c.length); yield c; }
+        },
+      });
+      t.bytes = async () => { const b = await bytes(); progress.bytes(b.length); return b; };
+      yield t;
+      if (items) progress.item();
+    }
+  };
+  return reader;
 }

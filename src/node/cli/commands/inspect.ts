@@ -3,6 +3,7 @@ import pc from 'picocolors';
 import { inspectCheckpoint, type InspectTensor } from '../../../inspect.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
 import { useNodeSha256 } from '../../files/sha256-node.ts';
+import { readerWithProgress, workProgress } from '../progress.ts';
 
 export function registerInspect(program: Command): void {
   program
@@ -14,7 +15,8 @@ export function registerInspect(program: Command): void {
     .option('--sha256', 'also give each tensor\'s SHA-256 (of its contiguous little-endian bytes)')
     .action(async (file: string, opts: { json?: boolean; format?: string; sha256?: boolean }) => {
       const { openInspectTarget } = await import('../../repo/lfs-models.ts'); // heavy (git, LFS); textconv imports this module
-      const reader = await openInspectTarget(file, opts.format);
+      const progress = workProgress('git-theta: inspect', { unit: 'tensors' });
+      const reader = readerWithProgress(await openInspectTarget(file, opts.format), progress);
       try {
         const tty = !opts.json && process.stdout.isTTY;
         if (!opts.json) process.stdout.write(pc.bold(header()) + '\n');
@@ -29,6 +31,7 @@ export function registerInspect(program: Command): void {
           process.stdout.write((tty ? pc.dim : String)(summary(report.format, report.tensors)) + '\n');
         }
       } finally {
+        progress.done();
         await reader.close();
       }
     });

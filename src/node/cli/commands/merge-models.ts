@@ -7,6 +7,7 @@ import { mergeFiles } from '../../../merges/merge-files.ts';
 import { listMergeStrategies, parseStrategySpec } from '../../../merges/index.ts';
 import { writeCheckpointTo } from '../../files/output-files.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
+import { readerWithProgress, workProgress } from '../progress.ts';
 
 export function registerMergeModels(program: Command): void {
   program
@@ -25,16 +26,18 @@ export function registerMergeModels(program: Command): void {
       const ext = extname(o.output).toLowerCase();
       const format = o.format ? getFormat(o.format) : listFormats().find((f) => f.extensions.includes(ext)) ?? getFormat(readers[0].format);
       let n = 0;
+      const progress = workProgress('git-theta: merge-models', { unit: 'tensors' });
       try {
         const merged = mergeFiles({
-          models: readers.map((reader, i) => ({ reader, label: paths[i] })),
-          base: base ? { reader: base, label: o.base! } : undefined,
+          models: readers.map((reader, i) => ({ reader: readerWithProgress(reader, progress, false), label: paths[i] })),
+          base: base ? { reader: readerWithProgress(base, progress, false), label: o.base! } : undefined,
           choice,
           kernels: await getKernels(),
-          onTensor: () => n++,
+          onTensor: () => { n++; progress.item(); },
         });
         await writeCheckpointTo(o.output, format, merged);
       } finally {
+        progress.done();
         for (const r of [...readers, ...(base ? [base] : [])]) await r.close();
       }
       process.stderr.write(`git-theta: wrote ${o.output} (${format.id}, ${n} tensors, ${o.strategy})\n`);
