@@ -64,7 +64,11 @@ export async function main(argv: string[]): Promise<ExitCode> {
     const versionOnly = sub === '--version' || sub === '-V';
     const program = await buildProgram(versionOnly ? '' : known ? sub : undefined);
     if (!versionOnly) {
-      const { useFastCrc32 } = await import('../../core/kernels.ts');
+      // every command sees the built-in formats, update types and merge strategies registered, as
+      // when all command modules were imported (reading the Python tool's metadata needs 'pytorch')
+      const [{ useFastCrc32 }] = await Promise.all([
+        import('../../core/kernels.ts'), import('../../formats/index.ts'), import('../../updates/index.ts'), import('../../merges/index.ts'),
+      ]);
       await useFastCrc32(); // zip-based formats (PyTorch, npz) checksum every entry
     }
     if (sub && !sub.startsWith('-') && sub !== 'help' && sub !== 'install') await (await import('./plugins.ts')).loadConfiguredPlugins();
