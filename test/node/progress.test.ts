@@ -27,9 +27,10 @@ t('git add and git checkout through the filter show "Filtering content" on a ter
     assert.not.match(piped.stderr, /Filtering content/, 'no progress in a pipe');
     await git(dir, 'commit', '-qm', 'v0');
     copyFileSync(join(fixturesDir, 'history-v1.safetensors'), join(dir, 'm.safetensors'));
-    assert.match(await inTerminal('git add m.safetensors', dir), /Filtering content: 1 files, [\d.]+ MB, [\d.]+ MB\/s/);
+    assert.match(await inTerminal('git add m.safetensors', dir), /Filtering content: \d+ files, [\d.]+ MB, [\d.]+ MB\/s/);
     await git(dir, 'commit', '-qm', 'v1');
-    assert.match(await inTerminal('git checkout -q HEAD~1', dir), /Filtering content: 1 files/);
+    const shown = await inTerminal('git checkout -q HEAD~1', dir);
+    assert.match(shown, /Filtering content: \d+ files/, JSON.stringify(shown)); // 2 when git also re-cleans a racily clean file
     const back = await run('git', ['checkout', '-q', 'main'], dir, { env: LOW });
     assert.not.match(back.stderr, /Filtering content/);
   } finally {
