@@ -7,7 +7,7 @@
  *   node build/js/bench/git.js [--gb 1] [--keep]
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync, existsSync } from 'node:fs';
+import { closeSync, writeFileSync, mkdtempSync, openSync, readdirSync, rmSync, statSync, writeSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,7 +78,7 @@ async function main() {
   console.log(`model: ${tensors.length} tensors, ${(size / 1e9).toFixed(2)} GB; v2 changes ${changed.size} tensors (${(changedBytes / 1e6).toFixed(1)} MB)`);
 
   const results: Record<string, Record<string, { seconds: number; maxRssMB: number } | number>> = {};
-  for (const tool of ['lfs', 'theta', 'direct'] as const) {
+  for (const tool of ['lfs', 'theta', 'direct', 'floor'] as const) {
     const dir = join(work, tool);
     spawnSync('mkdir', ['-p', dir]);
     const git = (...a: string[]) => sh(dir, ['git', ...a], GIT_ENV);
@@ -86,6 +86,11 @@ async function main() {
     if (tool === 'lfs') {
       git('lfs', 'install', '--local');
       git('lfs', 'track', '*.safetensors');
+    } else if (tool === 'floor') {
+      // a do-nothing filter that streams the same bytes: what any filter's checkout costs (bench/null-filter.ts)
+      git('config', 'filter.null.process', `${process.execPath} ${join(root, 'build/js/bench/null-filter.js')}`);
+      git('config', 'filter.null.required', 'true');
+      writeFileSync(join(dir, '.gitattributes'), '*.safetensors filter=null\n');
     } else {
       // 'theta': plain git add/checkout through the filter; 'direct': git theta add/checkout
       sh(dir, [process.execPath, BIN, 'install', '--local']);
@@ -108,9 +113,9 @@ async function main() {
       ? sh(dir, [process.execPath, BIN, 'checkout', 'HEAD~1', '--', 'model.safetensors'])
       : git('checkout', 'HEAD~1', '--', 'model.safetensors');
     results[tool] = r;
-    if (!keep) rmSync(join(dir, '.git', 'lfs'), { recursive: true, force: true });
+    if (!keep) for (const d of ['lfs', 'null-filter']) rmSync(join(dir, '.git', d), { recursive: true, force: true });
   }
-  const L = results.lfs, T = results.theta, D = results.direct;
+  const L = results.lfs, T = results.theta, D = results.direct, F = results.floor;
   const secs = (x: unknown) => (x as { seconds: number }).seconds;
   const mb = (x: unknown) => (x as { maxRssMB: number }).maxRssMB;
   const row = (label: string, k: string, goal: string) =>
@@ -118,6 +123,7 @@ async function main() {
   row('add v1', 'addV1', '<= 0.7');
   row('add v2', 'addV2', '<= 0.15');
   row('checkout v1', 'checkoutV1', '<= 0.8');
+  console.log(`floor: a do-nothing filter streaming the same bytes: git checkout ${secs(F.checkoutV1).toFixed(2)} s (git-lfs = ${(secs(L.checkoutV1) / secs(F.checkoutV1)).toFixed(2)}x it, the theta filter = ${(secs(T.checkoutV1) / secs(F.checkoutV1)).toFixed(2)}x it), git add ${secs(F.addV1).toFixed(2)} s`);
   console.log(`stored for v2: git-lfs ${((L.storedV2 as number) / 1e6).toFixed(1)} MB, git-theta ${((T.storedV2 as number) / 1e6).toFixed(1)} MB = ${((T.storedV2 as number) / changedBytes).toFixed(3)}x the changed tensors' bytes (goal <= 1.1)`);
   console.log(`peak RSS: git-lfs add ${Math.max(mb(L.addV1), mb(L.addV2)).toFixed(0)} MB, checkout ${mb(L.checkoutV1).toFixed(0)} MB; git add with the theta filter ${Math.max(mb(T.addV1), mb(T.addV2)).toFixed(0)} MB, checkout ${mb(T.checkoutV1).toFixed(0)} MB (git holds the file); git theta add ${Math.max(mb(D.addV1), mb(D.addV2)).toFixed(0)} MB, checkout ${mb(D.checkoutV1).toFixed(0)} MB`);
   const largest = Math.max(...tensors.map((t) => t.shape.reduce((x, y) => x * y, 4)));

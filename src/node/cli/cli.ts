@@ -5,60 +5,52 @@
 import { Command, CommanderError } from 'commander';
 import { isThetaError, oneLine } from '../../core/errors.ts';
 import { endQuietlyOnEpipe, isEpipe } from './epipe.ts';
-import { loadConfiguredPlugins } from './plugins.ts';
 import { setRawArgv } from './argv.ts';
-import { useFastCrc32 } from '../../core/kernels.ts';
-import { registerInspect } from './commands/inspect.ts';
-import { registerInstall } from './commands/install.ts';
-import { registerTrack } from './commands/track.ts';
-import { registerAdd } from './commands/add.ts';
-import { registerDiff } from './commands/diff.ts';
-import { registerFilter } from './commands/filter.ts';
-import { registerTextconv } from './commands/textconv.ts';
-import { registerHooks } from './commands/hooks.ts';
-import { registerLog } from './commands/log.ts';
-import { registerGc } from './commands/gc.ts';
-import { registerDemo } from './commands/demo.ts';
-import { registerMerge } from './commands/merge.ts';
-import { registerCheckout } from './commands/checkout.ts';
-import { registerConvert } from './commands/convert.ts';
-import { registerMergeModels } from './commands/merge-models.ts';
-import { registerServe } from './commands/serve.ts';
-import { registerFetch } from './commands/fetch.ts';
-import { registerFsck } from './commands/fsck.ts';
-import { registerMigrate } from './commands/migrate.ts';
+
+/**
+ * The command modules, loaded on demand: a run imports only the module of the command it runs
+ * (`--version` none), so start-up does not pay for every format, isomorphic-git and undici.
+ * Order = order in --help. `names` are the commands each module registers.
+ */
+type Register = (program: Command) => void;
+const COMMANDS: { names: string[]; load: () => Promise<Register> }[] = [
+  { names: ['demo'], load: async () => (await import('./commands/demo.ts')).registerDemo },
+  { names: ['install'], load: async () => (await import('./commands/install.ts')).registerInstall },
+  { names: ['track'], load: async () => (await import('./commands/track.ts')).registerTrack },
+  { names: ['add'], load: async () => (await import('./commands/add.ts')).registerAdd },
+  { names: ['diff'], load: async () => (await import('./commands/diff.ts')).registerDiff },
+  { names: ['checkout'], load: async () => (await import('./commands/checkout.ts')).registerCheckout },
+  { names: ['inspect'], load: async () => (await import('./commands/inspect.ts')).registerInspect },
+  { names: ['convert'], load: async () => (await import('./commands/convert.ts')).registerConvert },
+  { names: ['log'], load: async () => (await import('./commands/log.ts')).registerLog },
+  { names: ['gc'], load: async () => (await import('./commands/gc.ts')).registerGc },
+  { names: ['filter-process'], load: async () => (await import('./commands/filter.ts')).registerFilter },
+  { names: ['textconv'], load: async () => (await import('./commands/textconv.ts')).registerTextconv },
+  { names: ['pre-push'], load: async () => (await import('./commands/hooks.ts')).registerHooks },
+  { names: ['merge-driver', 'merge', 'resolve'], load: async () => (await import('./commands/merge.ts')).registerMerge },
+  { names: ['merge-models'], load: async () => (await import('./commands/merge-models.ts')).registerMergeModels },
+  { names: ['serve'], load: async () => (await import('./commands/serve.ts')).registerServe },
+  { names: ['fetch', 'pull'], load: async () => (await import('./commands/fetch.ts')).registerFetch },
+  { names: ['fsck'], load: async () => (await import('./commands/fsck.ts')).registerFsck },
+  { names: ['migrate'], load: async () => (await import('./commands/migrate.ts')).registerMigrate },
+];
 
 export const VERSION = '0.1.0';
 
 /** Exit code of a command; commands write their own output. */
 export type ExitCode = number;
 
-export function buildProgram(): Command {
+/** The program with the commands `only` names (all of them when `only` is undefined). */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('git-theta')
     .description('Version control for machine-learning models: git tracks each tensor of a checkpoint on its own.')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  registerDemo(program);
-  registerInstall(program);
-  registerTrack(program);
-  registerAdd(program);
-  registerDiff(program);
-  registerCheckout(program);
-  registerInspect(program);
-  registerConvert(program);
-  registerLog(program);
-  registerGc(program);
-  registerFilter(program);
-  registerTextconv(program);
-  registerHooks(program);
-  registerMerge(program);
-  registerMergeModels(program);
-  registerServe(program);
-  registerFetch(program);
-  registerFsck(program);
-  registerMigrate(program);
+  const wanted = COMMANDS.filter((c) => only === undefined || c.names.includes(only));
+  const registers = await Promise.all(wanted.map((c) => c.load()));
+  for (const register of registers) register(program);
   return program;
 }
 
@@ -66,11 +58,22 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<ExitCode> {
   setRawArgv(argv);
   endQuietlyOnEpipe();
-  const program = buildProgram();
   try {
-    await useFastCrc32(); // zip-based formats (PyTorch, npz) checksum every entry
     const sub = argv[2];
-    if (sub && !sub.startsWith('-') && sub !== 'help' && sub !== 'install') await loadConfiguredPlugins();
+    // --version / -V need no command; a known command loads only its module; anything else (help,
+    // a typo that commander answers with a suggestion) loads them all
+    const known = sub !== undefined && COMMANDS.some((c) => c.names.includes(sub));
+    const versionOnly = sub === '--version' || sub === '-V';
+    const program = await buildProgram(versionOnly ? '' : known ? sub : undefined);
+    if (!versionOnly) {
+      // every command sees the built-in formats, update types and merge strategies registered, as
+      // when all command modules were imported (reading the Python tool's metadata needs 'pytorch')
+      const [{ useFastCrc32 }] = await Promise.all([
+        import('../../core/kernels.ts'), import('../../formats/index.ts'), import('../../updates/index.ts'), import('../../merges/index.ts'),
+      ]);
+      await useFastCrc32(); // zip-based formats (PyTorch, npz) checksum every entry
+    }
+    if (sub && !sub.startsWith('-') && sub !== 'help' && sub !== 'install') await (await import('./plugins.ts')).loadConfiguredPlugins();
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {

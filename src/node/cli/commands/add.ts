@@ -9,6 +9,7 @@ import { git } from '../../git/git.ts';
 import { recordStat } from '../../git/git-index.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { getFormat } from '../../../formats/index.ts';
+import { workProgress } from '../progress.ts';
 
 /** Environment through which `git theta add` tells the filter process what to do. */
 export const ENV_UPDATE_TYPE = 'THETA_UPDATE_TYPE';
@@ -49,13 +50,19 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
   const tracked = new Set(await repo.trackedAmong(candidates.map((c) => c.rel)));
   const direct = candidates.filter((c) => tracked.has(c.rel));
   rest.push(...candidates.filter((c) => !tracked.has(c.rel)).map((c) => c.arg));
+  const progress = workProgress('git-theta: add', { items: direct.length });
+  const counted = async function* (chunks: AsyncIterable<Uint8Array>) {
+    for await (const b of chunks) { progress.bytes(b.length); yield b; }
+  };
   for (const c of direct) {
-    const meta = await repo.clean(c.rel, fileChunks(c.abs), {
+    const meta = await repo.clean(c.rel, counted(fileChunks(c.abs)), {
       updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format,
     });
     const blob = (await git(['hash-object', '-w', '--no-filters', '--stdin'], { cwd: repo.root, input: meta })).stdout.toString().trim();
     await git(['update-index', '--add', '--cacheinfo', `${c.mode},${blob},${c.rel}`], { cwd: repo.root });
+    progress.item();
   }
+  progress.done();
   if (direct.length) await recordStat(await repo.gitDir(), repo.root, direct.map((c) => c.rel));
   if (!rest.length) return 0;
   const r = await git(['add', '--', ...rest], { cwd, env, allowFail: true, inheritStderr: true });

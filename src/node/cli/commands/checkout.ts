@@ -4,11 +4,13 @@ import { mkdir, utimes } from 'node:fs/promises';
 import { ThetaError } from '../../../core/errors.ts';
 import { git, gitDir } from '../../git/git.ts';
 import { recordStat } from '../../git/git-index.ts';
+import { unchangedInWorkTree } from '../../git/unchanged.ts';
 import { revisionsAndPaths } from '../argv.ts';
 import { atomicFileSink } from '../../files/fs-source.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { looksLikeMetadata } from '../../../theta/metadata.ts';
 import { looksLikePyMetadata } from '../../repo/python-theta.ts';
+import { workProgress } from '../progress.ts';
 
 /**
  * The direct path for tracked checkpoints: write each file from the object store ourselves and
@@ -32,16 +34,19 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
     if (f[0] === '100644') entries.push({ path, blob });
   }
   const tracked = new Set(await repo.trackedAmong(entries.map((e) => e.path)));
+  // files that already hold the target content (index entry = target blob, stat unchanged) stay as they are
+  const unchanged = await unchangedInWorkTree(root, entries.filter((e) => tracked.has(e.path)));
   const done: string[] = [];
+  const progress = workProgress('git-theta: checkout', { items: entries.filter((e) => tracked.has(e.path) && !unchanged.has(e.path)).length });
   for (const e of entries) {
-    if (!tracked.has(e.path)) continue;
+    if (!tracked.has(e.path) || unchanged.has(e.path)) continue;
     const blob = (await git(['cat-file', 'blob', e.blob], { cwd: root })).stdout;
     // not (yet) a theta blob, nor one the Python Git-Theta wrote: leave it to git
     if (!looksLikeMetadata(blob) && !looksLikePyMetadata(blob)) continue;
     await mkdir(dirname(join(root, e.path)), { recursive: true }); // its directory may be gone
     const sink = await atomicFileSink(join(root, e.path), { fsync: false }); // git does not fsync work-tree files either
     try {
-      await repo.smudge(e.path, blob, sink);
+      await repo.smudge(e.path, blob, { write: (b) => { progress.bytes(b.length); return sink.write(b); }, close: () => sink.close() });
       await sink.close();
     } catch (err) {
       await sink.abort();
@@ -53,11 +58,13 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
     await utimes(join(root, e.path), past, past);
     if (rev) await git(['update-index', '--add', '--cacheinfo', `100644,${e.blob},${e.path}`], { cwd: root });
     done.push(e.path);
+    progress.item();
   }
+  progress.done();
   if (done.length) await recordStat(await gitDir(root), root, done);
   // everything else the paths name (a TF.js model's model.json, code, ...) the way git checks it out
   const written = new Set(done);
-  const rest = all.filter((p) => !written.has(p));
+  const rest = all.filter((p) => !written.has(p) && !unchanged.has(p));
   if (rest.length) {
     await git(['checkout', ...(rev ? [rev] : []), '--pathspec-from-file=-', '--pathspec-file-nul'], {
       cwd: root, input: Buffer.from(rest.join('\0')), env: { ...process.env, GIT_LITERAL_PATHSPECS: '1' },

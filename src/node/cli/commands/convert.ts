@@ -5,6 +5,7 @@ import { convertCheckpoint } from '../../../formats/convert.ts';
 import { getFormat, listFormats } from '../../../formats/index.ts';
 import { writeOutput } from '../../files/output-files.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
+import { readerWithProgress, workProgress } from '../progress.ts';
 
 export function registerConvert(program: Command): void {
   program
@@ -20,10 +21,12 @@ export function registerConvert(program: Command): void {
       const target = o.to ? getFormat(o.to) : listFormats().find((f) => f.extensions.includes(ext));
       if (!target) throw new ArgumentError(`cannot tell the output format from '${output}'; give --to <id> (${listFormats().map((f) => f.id).join(', ')})`);
       if (!['dequantize', 'raw', 'error'].includes(o.quantized)) throw new ArgumentError(`--quantized must be dequantize, raw or error`);
-      const reader = await openCheckpointFile(input, { format: o.from });
+      const progress = workProgress('git-theta: convert', { unit: 'tensors' });
+      const reader = readerWithProgress(await openCheckpointFile(input, { format: o.from }), progress);
       try {
         await writeOutput(output, target, (sink) => convertCheckpoint(reader, target, sink, { quantized: o.quantized }));
       } finally {
+        progress.done();
         await reader.close();
       }
       process.stderr.write(`git-theta: wrote ${output} (${target.id})\n`);

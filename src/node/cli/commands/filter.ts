@@ -4,6 +4,7 @@ import { runFilterProcess } from '../../git/filter-process.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { ensurePrePushHook } from '../../git/ensure-hook.ts';
 import { faultPoint } from '../../faults.ts';
+import { workProgress } from '../progress.ts';
 import { ENV_FORMAT, ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
 
 export function registerFilter(program: Command): void {
@@ -14,20 +15,28 @@ export function registerFilter(program: Command): void {
       const repo = await ThetaRepo.open();
       // a repository the filter runs in needs the pre-push hook (a global install + plain clone has none)
       await ensurePrePushHook(process.cwd());
+      // git hands its stderr to the filter: a "Filtering content" line like git-lfs's, on a terminal only
+      const progress = workProgress('Filtering content');
+      const counted = async function* (content: AsyncIterable<Uint8Array>) {
+        for await (const c of content) { progress.bytes(c.length); yield c; }
+      };
       const summary = await runFilterProcess({
         clean: async (req, content, out) => {
-          const meta = await repo.clean(req.pathname, content, {
+          const meta = await repo.clean(req.pathname, counted(content), {
             updateType: process.env[ENV_UPDATE_TYPE],
             updateData: process.env[ENV_UPDATE_DATA],
             format: process.env[ENV_FORMAT] || undefined,
           });
           await out.write(meta);
+          progress.item();
         },
         smudge: async (req, content, out) => {
           const blob = await collect(content);
-          await repo.smudge(req.pathname, blob, { write: async (b) => { await out.write(b); faultPoint('smudge-write'); }, close: async () => {} });
+          await repo.smudge(req.pathname, blob, { write: async (b) => { await out.write(b); progress.bytes(b.length); faultPoint('smudge-write'); }, close: async () => {} });
+          progress.item();
         },
       });
+      progress.done();
       process.exitCode = 0;
       void summary;
     });

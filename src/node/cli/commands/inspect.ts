@@ -4,7 +4,7 @@ import { stat } from 'node:fs/promises';
 import { inspectCheckpoint, type InspectReport, type InspectTensor } from '../../../inspect.ts';
 import { tfjsModelsIn } from '../../files/open-checkpoint.ts';
 import { useNodeSha256 } from '../../files/sha256-node.ts';
-import { openInspectTarget } from '../../repo/lfs-models.ts';
+import { readerWithProgress, workProgress } from '../progress.ts';
 
 export function registerInspect(program: Command): void {
   program
@@ -34,7 +34,9 @@ export function registerInspect(program: Command): void {
 
 async function inspectOne(file: string, opts: { json?: boolean; format?: string; sha256?: boolean }): Promise<InspectReport> {
   // a file, or <rev>:<path> (a file at a revision, also one git-lfs stores)
-  const reader = await openInspectTarget(file, opts.format, (m) => process.stderr.write(`git-theta: ${m}\n`));
+  const { openInspectTarget } = await import('../../repo/lfs-models.ts'); // heavy (git, LFS); textconv imports this module
+  const progress = workProgress('git-theta: inspect', { unit: 'tensors' });
+  const reader = readerWithProgress(await openInspectTarget(file, opts.format, (m) => process.stderr.write(`git-theta: ${m}\n`)), progress);
   try {
     const tty = !opts.json && process.stdout.isTTY;
     const sha = !!opts.sha256;
@@ -47,6 +49,7 @@ async function inspectOne(file: string, opts: { json?: boolean; format?: string;
     if (!opts.json) process.stdout.write((tty ? pc.dim : String)(summary(report.format, report.tensors)) + '\n');
     return report;
   } finally {
+    progress.done();
     await reader.close();
   }
 }

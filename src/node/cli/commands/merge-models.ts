@@ -9,6 +9,7 @@ import { mergeIntoFirst, skeletonOf } from '../../../merges/merge-into-first.ts'
 import { listMergeStrategies, parseStrategySpec } from '../../../merges/index.ts';
 import { writeCheckpointTo, writeOutput } from '../../files/output-files.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
+import { readerWithProgress, workProgress } from '../progress.ts';
 
 interface Options { output: string; strategy: string; base?: string; format?: string; keepFloat?: boolean; nonFloat?: string; json?: boolean }
 
@@ -38,13 +39,14 @@ export function registerMergeModels(program: Command): void {
       const intoFirst = !o.keepFloat && firstFormat !== undefined && format.id === firstFormat.id;
       const reports: TensorReport[] = [];
       let n = 0;
+      const progress = workProgress('git-theta: merge-models', { unit: 'tensors' });
       const common = {
-        models: readers.map((reader, i) => ({ reader, label: paths[i] })),
-        base: base ? { reader: base, label: o.base! } : undefined,
+        models: readers.map((reader, i) => ({ reader: readerWithProgress(reader, progress, false), label: paths[i] })),
+        base: base ? { reader: readerWithProgress(base, progress, false), label: o.base! } : undefined,
         choice,
         kernels: await getKernels(),
         nonFloat: (o.nonFloat ?? 'fail') as NonFloatChoice,
-        onTensor: () => n++,
+        onTensor: () => { n++; progress.item(); },
         onReport: (r: TensorReport) => { if (r.how === 'only-first' || r.how === 'dropped' || r.scheme) reports.push(r); },
       };
       try {
@@ -61,6 +63,7 @@ export function registerMergeModels(program: Command): void {
           await writeCheckpointTo(o.output, format, mergeFiles(common));
         }
       } finally {
+        progress.done();
         for (const r of [...readers, ...(base ? [base] : [])]) await r.close();
       }
       for (const r of reports) {

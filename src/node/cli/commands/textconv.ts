@@ -11,9 +11,6 @@ import { looksLikePyMetadata, pySummary } from '../../../interop/python-git-thet
 import { fmtNum } from './inspect.ts';
 import { inspectStats } from '../../../inspect.ts';
 import type { CheckpointReader } from '../../../formats/types.ts';
-import { openLfsObject } from '../../../repo/lfs-pointer-model.ts';
-import { worktreePointer } from '../../repo/lfs-models.ts';
-import { ThetaRepo } from '../../repo/theta-repo.ts';
 import type { MaybeQuantized } from '../../../formats/convert.ts';
 import { quantLabel } from '../../../formats/dequantize.ts';
 
@@ -82,8 +79,14 @@ export function registerTextconv(program: Command): void {
       else if (looksLikeMetadata(head)) process.stdout.write(metadataSummary(parseMetadata(await readFile(file), file)));
       else {
         // a git-lfs pointer (git-lfs did not smudge it): the checkpoint is its object, local or on the LFS server
+        // (imported here: git runs textconv once per file, and most files need none of this)
+        const { worktreePointer } = await import('../../repo/lfs-models.ts');
         const pointer = await worktreePointer(file);
-        const opened = pointer ? await openLfsObject((await ThetaRepo.open()).store, pointer, file) : undefined;
+        let opened: CheckpointReader | undefined;
+        if (pointer) {
+          const [{ openLfsObject }, { ThetaRepo }] = await Promise.all([import('../../../repo/lfs-pointer-model.ts'), import('../../repo/theta-repo.ts')]);
+          opened = await openLfsObject((await ThetaRepo.open()).store, pointer, file);
+        }
         process.stdout.write(await checkpointSummary(file, opened));
       }
     });
