@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { memorySink } from '../../src/core/io.ts';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import '../../src/formats/safetensors.ts';
 import { BIN, cleanup, git, requireTool, run, tempDir, thetaRepo } from './helpers.ts';
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { readerFromBytes } from '../../src/core/io.ts';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import '../../src/formats/numpy.ts';
 import { cleanup, git, objectFiles, run, sha256, thetaRepo } from './helpers.ts';
 

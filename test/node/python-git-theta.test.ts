@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import { writePytorch } from '../../src/formats/pytorch.ts';
 import { memorySink, readerFromBytes } from '../../src/core/io.ts';
 import type { TensorToWrite } from '../../src/formats/types.ts';

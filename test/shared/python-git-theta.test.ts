@@ -12,7 +12,7 @@ import { getKernels } from '../../src/core/kernels.ts';
 import { simdSupported } from '../../src/core/wasm.ts';
 import { memorySink, readerFromBytes } from '../../src/core/io.ts';
 import { writePytorch } from '../../src/formats/pytorch.ts';
-import { getFormat } from '../../src/formats/registry.ts';
+import { getFormat } from '../../src/formats/index.ts';
 import { createMemoryStore } from '../../src/store/memory.ts';
 import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
 import { rebuildTensor } from '../../src/theta/rebuild.ts';
