@@ -11,13 +11,11 @@
  *   node build/js/bench/lfs-diff.js [--gb 1] [--keep]
  */
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { getFormat } from '../src/formats/registry.ts';
-import type { TensorToWrite } from '../src/formats/types.ts';
-import { gptLayout } from './gpt-layout.ts';
+import { gptLayout, writeModel } from './gpt-layout.ts';
 
 const root = join(fileURLToPath(import.meta.url), '../../../..');
 const BIN = join(root, 'bin/git-theta.js');
@@ -25,27 +23,6 @@ const gb = Number(process.argv[process.argv.indexOf('--gb') + 1]) || 1;
 const keep = process.argv.includes('--keep');
 const ENV = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x', GIT_TERMINAL_PROMPT: '0' };
 
-function fill(n: number, seed: number): Uint8Array {
-  const a = new Uint32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
-    a[i] = ((s >>> 0) & 0x807fffff) | 0x3c000000; // finite floats of magnitude ~0.01
-  }
-  return new Uint8Array(a.buffer);
-}
-
-async function writeModel(path: string, tensors: { name: string; shape: number[] }[], changed: Set<string>, version: number) {
-  const fd = openSync(path, 'w');
-  async function* gen(): AsyncGenerator<TensorToWrite> {
-    for (const [i, t] of tensors.entries()) {
-      const n = t.shape.reduce((a, b) => a * b, 1);
-      yield { name: t.name, dtype: 'F32', shape: t.shape, data: fill(n, i + 1 + (changed.has(t.name) ? version * 100003 : 0)) };
-    }
-  }
-  await getFormat('safetensors').write(gen(), { async write(b) { writeSync(fd, b); }, async close() {} });
-  closeSync(fd);
-}
 
 /** Run a command without blocking the event loop (the server's request log must keep flowing). */
 function sh(cwd: string, cmd: string[], env: NodeJS.ProcessEnv = {}): Promise<{ seconds: number; stdout: string }> {
