@@ -57,21 +57,22 @@ export async function mergedLikeSide(repo: MergeRepo, path: string, side: ModelM
   const { store, kernels } = repo;
   if (side.format === NPZ_FORMAT_ID) {
     const compress = npzDeflateLevel(await readSkeleton(side, store, kernels));
-    const names = Object.keys(tensors).sort(byCodePoint);
-    async function* merged() {
-      for (const name of names) {
-        const e = tensors[name];
-        yield { name, dtype: e.dtype, shape: e.shape, data: await rebuildTensor(name, e, store, kernels) };
-      }
-    }
-    return cleanWritten(repo, path, reused, (sink) => writeNpz(merged(), sink, { compress }));
+    return cleanWritten(repo, path, reused, (sink) => writeNpz(rebuiltByName(tensors, store, kernels), sink, { compress }));
   }
   const format = getFormat(side.format);
   return cleanWritten(repo, path, reused, (sink) => smudgeCheckpoint({ metadata: reused, format, store, kernels, sink }));
 }
 
+/** The tensors of merged entries, rebuilt one at a time, sorted by name (a layout written anew). */
+export async function* rebuiltByName(tensors: Record<string, TensorEntry>, store: MergeRepo['store'], kernels: MergeRepo['kernels']) {
+  for (const name of Object.keys(tensors).sort(byCodePoint)) {
+    const e = tensors[name];
+    yield { name, dtype: e.dtype, shape: e.shape, data: await rebuildTensor(name, e, store, kernels) };
+  }
+}
+
 /** Write a file to a temporary directory and clean it against `previous`'s entries. */
-async function cleanWritten(repo: MergeRepo, path: string, previous: ModelMetadata, write: (sink: ByteSink) => Promise<void>): Promise<ModelMetadata> {
+export async function cleanWritten(repo: MergeRepo, path: string, previous: ModelMetadata, write: (sink: ByteSink) => Promise<void>): Promise<ModelMetadata> {
   const format = getFormat(previous.format);
   const tmp = await mkdtemp(join(tmpdir(), 'git-theta-merge-'));
   const file = join(tmp, basename(path) || 'merged');

@@ -12,15 +12,13 @@ import { cleanCheckpoint, DEFAULT_CHAIN_CAP, DEFAULT_LSH_SIZE, hashOf, lshOf, pa
 import { diffModels, metadataTensors, type DiffTensor, type ModelDiff } from '../../theta/diff.ts';
 import { rebuildTensor } from '../../theta/rebuild.ts';
 import { diffQuant } from '../../theta/quantized.ts';
-import { byCodePoint, looksLikeMetadata, parseMetadata, referencedObjects, serializeMetadata, type ModelMetadata, type TensorEntry } from '../../theta/metadata.ts';
+import { looksLikeMetadata, parseMetadata, referencedObjects, serializeMetadata, type ModelMetadata, type TensorEntry } from '../../theta/metadata.ts';
 import { smudgeCheckpoint } from '../../theta/smudge.ts';
 import type { SideTensor } from '../../updates/types.ts';
 import { git, gitCommonDir, gitDir, readBlob } from '../git/git.ts';
 import { batchAttribute, batchReadBlob } from '../git/git-batch.ts';
-import { basename, join, resolve } from 'node:path';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { atomicFileSink, fileReader } from '../files/fs-source.ts';
+import { join, resolve } from 'node:path';
+
 import { mergeThreeWay, sameLayout, type TensorConflict, type ThreeWayOptions, type ThreeWayResult } from '../../merges/three-way.ts';
 import '../../merges/index.ts';
 import { openCheckpointFile } from '../files/open-checkpoint.ts';
@@ -34,7 +32,7 @@ import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import '../../updates/index.ts';
 import { inputDigest } from '../../theta/exact.ts';
-import { mergedLikeSide } from './merge-skeleton.ts';
+import { cleanWritten, mergedLikeSide, rebuiltByName } from './merge-skeleton.ts';
 import { fromPythonBlob, isFromPython, looksLikePyMetadata, notePythonSwitch, samePythonVersion, specPath } from './python-theta.ts';
 
 export interface ThetaSettings {
@@ -338,36 +336,9 @@ export async function mergeMetadata(
   }
   const like = ours ?? theirs ?? base;
   if (!like) return { metadata: null, conflicts: [], actions: r.actions };
+  // a new layout written by the format (tensors sorted by name), cleaned against the merged entries
+  const synthetic: ModelMetadata = { format: like.format, skeleton: like.skeleton, ...(like.skeleton_delta ? { skeleton_delta: like.skeleton_delta } : {}), size: 0, tensors: r.tensors };
   const format = getFormat(like.format);
-  const tmp = await mkdtemp(join(tmpdir(), 'git-theta-merge-'));
-  const file = join(tmp, basename(path) || 'merged');
-  try {
-    const names = Object.keys(r.tensors).sort(byCodePoint);
-    const store = repo.store;
-    const kernels = repo.kernels;
-    async function* merged() {
-      for (const name of names) {
-        const e = r.tensors[name];
-        yield { name, dtype: e.dtype, shape: e.shape, data: await rebuildTensor(name, e, store, kernels) };
-      }
-    }
-    const sink = await atomicFileSink(file);
-    try {
-      await format.write(merged(), sink);
-      await sink.close();
-    } catch (e) {
-      await sink.abort();
-      throw e;
-    }
-    const reader = await format.open(await fileReader(file), { fileName: path });
-    try {
-      const synthetic: ModelMetadata = { format: like.format, skeleton: like.skeleton, ...(like.skeleton_delta ? { skeleton_delta: like.skeleton_delta } : {}), size: 0, tensors: r.tensors };
-      const meta = await cleanCheckpoint({ reader, previous: synthetic, store, kernels, fileSize: (await stat(file)).size });
-      return { metadata: meta, conflicts: [], actions: r.actions };
-    } finally {
-      await reader.close();
-    }
-  } finally {
-    await rm(tmp, { recursive: true, force: true });
-  }
+  const metadata = await cleanWritten(repo, path, synthetic, (sink) => format.write(rebuiltByName(r.tensors, repo.store, repo.kernels), sink));
+  return { metadata, conflicts: [], actions: r.actions };
 }
