@@ -119,7 +119,7 @@ async function main() {
     let err = { maxError: 0, rmsError: 0 };
     for (let rep = 0; rep < REPS; rep++) {
       const t0 = now();
-      const merged = await mergeDequantized('w', q, avg.strategy, avg.params, k, [qa, qb], null);
+      const merged = await mergeDequantized('w', [q], avg.strategy, avg.params, k, [qa, qb], null);
       const r = requantize('w', q, merged!, qa.length);
       times.push(now() - t0);
       err = r;

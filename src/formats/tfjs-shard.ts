@@ -29,8 +29,9 @@ import { ArgumentError, FormatError } from '../core/errors.ts';
 import type { DType } from '../core/dtypes.ts';
 import { dtypeSize } from '../core/dtypes.ts';
 import type { ByteReader, ByteSink } from '../core/io.ts';
-import { MAX_MODEL_JSON_BYTES, parseTfjsModelJson, type TfjsGroup, type TfjsManifest } from './tfjs.ts';
-import type { CheckpointFormat, CheckpointReader, FileAccess, OpenOptions, StreamedTensor } from './types.ts';
+import { MAX_MODEL_JSON_BYTES, parseTfjsModelJson, type TfjsGroup, type TfjsManifest, type TfjsWeight } from './tfjs.ts';
+import { tfjsAffine } from './tfjs-quant.ts';
+import type { CheckpointFormat, CheckpointReader, FileAccess, OpenOptions, StreamedTensor, TensorQuantization } from './types.ts';
 import { memoryTensor, DEFAULT_CHUNK_BYTES } from './read-once.ts';
 
 export const TFJS_SHARD_FORMAT_ID = 'tfjs-shard';
@@ -144,15 +145,28 @@ export interface WeightSpan {
   /** Byte range in the group's stream (all of its shards, end to end). */
   start: number;
   end: number;
+  /** The manifest's dtype (float32, int32, bool) and its affine quantization, if any. */
+  manifestDtype?: string;
+  quantization?: TfjsWeight['quantization'];
 }
 
 export function weightSpans(g: TfjsGroup): WeightSpan[] {
   let at = 0;
   return g.weights.map((w) => {
-    const span = { name: w.name, dtype: w.dtype, shape: w.shape, start: at, end: at + w.byteLength };
+    const span: WeightSpan = { name: w.name, dtype: w.dtype, shape: w.shape, start: at, end: at + w.byteLength, manifestDtype: w.manifestDtype, quantization: w.quantization };
     at += w.byteLength;
     return span;
   });
+}
+
+/**
+ * The affine mapping of a float32 weight quantized to uint8/uint16 codes, for a whole weight or a
+ * piece of whole codes (the mapping is per element), so diffs and merges work on its values. An
+ * int32 weight stored as codes gets none: its values are integers, which merges never average.
+ */
+export function spanQuantization(w: WeightSpan, dtype: DType, shape: number[]): TensorQuantization | undefined {
+  if (w.manifestDtype !== 'float32' || dtype !== w.dtype) return undefined;
+  return tfjsAffine(w.quantization, shape);
 }
 
 /** The name a shard gives the part [from, to) of a weight (both in group-stream bytes). */
@@ -241,7 +255,9 @@ async function openShard(reader: ByteReader, opts: OpenOptions = {}): Promise<Tf
         const name = pieceName(w, pos, pos + data.length);
         const { dtype, shape } = pieceLayout(w, pos, pos + data.length);
         names.push(name);
-        yield memoryTensor(file, { name, dtype, shape, byteLength: data.length }, () => data, DEFAULT_CHUNK_BYTES);
+        const tensor = memoryTensor(file, { name, dtype, shape, byteLength: data.length }, () => data, DEFAULT_CHUNK_BYTES);
+        const quantization = spanQuantization(w, dtype, shape);
+        yield quantization ? Object.assign(tensor, { quantization }) : tensor;
         pos += data.length;
         if (pos < w.end) { ended = true; break; }
       }

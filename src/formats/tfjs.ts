@@ -17,13 +17,12 @@
  * of the format interface writes model.json only.
  */
 import { streamingTensor } from './read-once.ts';
-import { quantizeAffine } from '../core/quantize-affine.ts';
 import type { DType } from '../core/dtypes.ts';
 import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
 import type { TensorQuantization } from './types.ts';
-import { dequantizerFor } from './dequantize.ts';
+import { tfjsAffine } from './tfjs-quant.ts';
 
 export const TFJS_FORMAT_ID = 'tfjs';
 
@@ -236,10 +235,7 @@ export async function openTfjs(modelJson: ByteReader | Uint8Array, opts: TfjsOpe
         }
       };
       for (const w of g.weights) {
-        const q = w.quantization;
-        const quantization: TensorQuantization | undefined = q && q.dtype !== 'float16'
-          ? { scheme: `tfjs:${q.dtype}`, shape: w.shape.slice(), dequantizer: dequantizerFor({ scheme: `tfjs:${q.dtype}`, scale: q.scale!, min: q.min! }), scale: q.scale!, min: q.min!, quantize: (v: Float32Array) => quantizeAffine(q.dtype === 'uint8' ? 8 : 16, q.scale!, q.min!, v) }
-          : undefined;
+        const quantization = tfjsAffine(w.quantization, w.shape);
         const streamed = streamingTensor(file, {
           name: w.name,
           dtype: w.dtype,

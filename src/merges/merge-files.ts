@@ -20,7 +20,7 @@ import type { MaybeQuantized } from '../formats/convert.ts';
 import type { CheckpointReader, StreamedTensor, TensorQuantization, TensorToWrite } from '../formats/types.ts';
 import type { StrategyChoice } from './registry.ts';
 import { toDtypeBytes } from './strategies/linear.ts';
-import { dequantizeBytes as dequantize, f32Bytes, mergeDequantized, requantize } from './requantize.ts';
+import { dequantizeBytes as dequantize, f32Bytes, mergeDequantized, requantize, sameMapping } from './requantize.ts';
 
 const FLOATS = new Set(['F32', 'F16', 'BF16', 'F64']);
 
@@ -142,7 +142,8 @@ export async function* mergeFiles(o: MergeFilesOptions): AsyncGenerator<TensorTo
       }
     }
     const models = [first.bytes, ...rest.map((r) => r.bytes)];
-    if (models.every((m) => sameBytes(m, first.bytes))) {
+    // the same codes read with another TF.js scale or min are other values
+    if (models.every((m) => sameBytes(m, first.bytes)) && rest.every((r) => sameMapping(r.q, q))) {
       report({ name, how: 'identical' });
       yield asFloat ? floatOut(first.bytes) : { name, dtype: first.t.dtype, shape: first.t.shape, data: first.bytes };
       continue;
@@ -160,7 +161,8 @@ export async function* mergeFiles(o: MergeFilesOptions): AsyncGenerator<TensorTo
       continue;
     }
     if (q && !strategy.anyDtype) {
-      const merged = await mergeDequantized(name, q, strategy, params, o.kernels, models, b?.bytes ?? null);
+      // each model's codes are read with its own mapping; the result is written with the first's
+      const merged = await mergeDequantized(name, [q, ...rest.map((r) => r.q!)], strategy, params, o.kernels, models, b?.bytes ?? null, b?.q ?? q);
       if (!merged) throw new ArgumentError(`strategy ${strategy.name} left tensor '${name}' unmerged`);
       if (!o.stored) {
         report({ name, how: strategy.name });

@@ -38,15 +38,25 @@ export function errorOf(a: Float32Array, b: Float32Array): { maxError: number; r
 /** True when tensors in this scheme can be merged and written back in it. */
 export const canRequantize = (q: TensorQuantization | undefined): boolean => !!q?.dequantizer && !!q.quantize;
 
-/** The strategy's float merge of the sides' dequantized values (null: the strategy left it unmerged). */
+/** The same mapping from stored bytes to values (scheme, and for TF.js the affine scale and min). */
+export const sameMapping = (a: TensorQuantization | undefined, b: TensorQuantization | undefined): boolean =>
+  a === b || (!!a && !!b && a.scheme === b.scheme && a.scale === b.scale && a.min === b.min);
+
+/**
+ * The strategy's float merge of the sides' dequantized values (null: the strategy left it
+ * unmerged). `qs[i]` reads `models[i]` (sides of a TF.js model may have their own scale and min);
+ * the base is read with `baseQ`.
+ */
 export async function mergeDequantized(
-  name: string, q: TensorQuantization, strategy: MergeStrategy, params: MergeParams, kernels: Kernels, models: Uint8Array[], base: Uint8Array | null,
+  name: string, qs: readonly TensorQuantization[], strategy: MergeStrategy, params: MergeParams, kernels: Kernels, models: Uint8Array[], base: Uint8Array | null,
+  baseQ: TensorQuantization = qs[0],
 ): Promise<Float32Array | null> {
-  const floats = models.map((m) => dequantizeBytes(q, m));
+  const q = qs[0];
+  const floats = models.map((m, i) => dequantizeBytes(qs[i] ?? q, m));
   if (floats.some((f) => !f)) {
     throw new ArgumentError(`tensor '${name}' is ${q.scheme}, which cannot be dequantized yet, and differs between the models; merge it with --strategy ours or theirs`, { tensor: name, scheme: q.scheme });
   }
-  const bf = base ? dequantizeBytes(q, base) : undefined;
+  const bf = base ? dequantizeBytes(baseQ, base) : undefined;
   const out = await strategy.merge({ name, dtype: 'F32', shape: q.shape.slice(), base: bf ? f32Bytes(bf) : null, models: floats.map((f) => f32Bytes(f!)) }, params, kernels);
   if (!out) return null;
   return 'values' in out ? out.values : new Float32Array(out.bytes.buffer.slice(out.bytes.byteOffset, out.bytes.byteOffset + out.bytes.byteLength));

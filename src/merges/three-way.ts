@@ -24,6 +24,9 @@ import { formatChoice } from './registry.ts';
 import type { MergeOutput } from './types.ts';
 import type { TensorQuantization } from '../formats/types.ts';
 import { canRequantize, mergeDequantized, requantize } from './requantize.ts';
+import { sideQuantizations } from './side-quant.ts';
+import { sameQuant, type QuantInfo } from '../formats/dequantize.ts';
+import { valuesForStats } from '../theta/quantized.ts';
 
 export type ConflictKind = 'both-changed' | 'both-added' | 'layout' | 'deleted-changed' | 'unmergeable';
 
@@ -66,8 +69,11 @@ export interface ThreeWayOptions {
   quantization?: Record<string, TensorQuantization>;
 }
 
+// the same codes under another TF.js scale or min are other values (an entry recorded before
+// quantizations were has no `quant` and is compared by its bytes alone)
 const same = (a: TensorEntry | undefined, b: TensorEntry | undefined): boolean =>
-  a === b || (!!a && !!b && a.hash === b.hash && a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((x, i) => x === b.shape[i]));
+  a === b || (!!a && !!b && a.hash === b.hash && a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((x, i) => x === b.shape[i])
+    && (!a.quant || !b.quant || sameQuant(a.quant, b.quant)));
 
 const layout = (e: TensorEntry) => `${e.dtype}[${e.shape.join(',')}]`;
 
@@ -147,17 +153,18 @@ export async function mergeThreeWay(o: ThreeWayOptions): Promise<ThreeWayResult>
       continue;
     }
     const entry = a!;
-    const q = o.quantization?.[name];
-    if (!s.anyDtype && canRequantize(q) && !(s.needsBase && !b)) {
-      const merged = await mergeDequantized(name, q!, s, choice.params, o.kernels, [await load(name, a!), await load(name, t!)], b && s.needsBase ? await load(name, b) : null);
+    const q = sideQuantizations(o.quantization?.[name], b, a!, t!);
+    if (!s.anyDtype && q && [...q.models, q.out].every(canRequantize) && !(s.needsBase && !b)) {
+      const baseQ = b && s.needsBase ? (q.base ?? q.models[0]) : undefined;
+      const merged = await mergeDequantized(name, q.models, s, choice.params, o.kernels, [await load(name, a!), await load(name, t!)], b && s.needsBase ? await load(name, b) : null, baseQ);
       if (!merged) {
         conflicts.push({ name, kind: c.why, message: `tensor '${name}': ${label}; strategy ${s.name} left it unresolved` });
         actions[name] = { action: 'ours' };
         continue;
       }
-      const { bytes, maxError, rmsError } = requantize(name, q!, merged, entry.bytes);
-      tensors[name] = await newDenseEntry(entry, bytes, o.store, o.kernels, o.lshSize ?? DEFAULT_LSH_SIZE);
-      actions[name] = { action: 'merged', strategy: formatChoice(choice), requantized: { scheme: q!.scheme, maxError, rmsError } };
+      const { bytes, maxError, rmsError } = requantize(name, q.out, merged, entry.bytes);
+      tensors[name] = await newDenseEntry(entry, bytes, o.store, o.kernels, o.lshSize ?? DEFAULT_LSH_SIZE, q.outInfo);
+      actions[name] = { action: 'merged', strategy: formatChoice(choice), requantized: { scheme: q.out.scheme, maxError, rmsError } };
       continue;
     }
     if (!s.anyDtype && !['F32', 'F16', 'BF16', 'F64'].includes(entry.dtype)) {
@@ -198,16 +205,19 @@ export async function mergeThreeWay(o: ThreeWayOptions): Promise<ThreeWayResult>
   return { tensors, conflicts, actions };
 }
 
-export async function newDenseEntry(like: Pick<TensorEntry, 'dtype' | 'shape'>, bytes: Uint8Array, store: UpdateStore, kernels: Kernels, lshSize: number): Promise<TensorEntry> {
+/** A dense entry for merged bytes; a quantized tensor's `quant` is recorded and its signature is of its values, as clean makes them. */
+export async function newDenseEntry(like: Pick<TensorEntry, 'dtype' | 'shape'>, bytes: Uint8Array, store: UpdateStore, kernels: Kernels, lshSize: number, quant?: QuantInfo): Promise<TensorEntry> {
   const object = await store.put(bytes);
+  const values = valuesForStats(quant, like.dtype, bytes);
   return {
     dtype: like.dtype,
     shape: like.shape,
     bytes: bytes.length,
     hash: hashOf(kernels, bytes),
-    lsh: isNumeric(like.dtype) ? lshOf(kernels, like.dtype, bytes, lshSize) : [],
+    lsh: values && isNumeric(values.dtype) ? lshOf(kernels, values.dtype, values.bytes, lshSize) : [],
     update: 'dense',
     chain: [{ update: 'dense', object }],
+    ...(quant ? { quant } : {}),
   };
 }
 
