@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
-import { extname } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
 import { ArgumentError } from '../../../core/errors.ts';
 import type { ByteSink } from '../../../core/io.ts';
 import { getKernels } from '../../../core/kernels.ts';
 import { getFormat, listFormats } from '../../../formats/index.ts';
+import { isShardIndexName, SHARDED_FORMAT_ID, type ShardedReader } from '../../../formats/sharded.ts';
+import { shardedSafetensors, shardedSkeleton } from '../../../formats/sharded-rebuild.ts';
 import { mergeFiles, type NonFloatChoice, type TensorReport } from '../../../merges/merge-files.ts';
 import { mergeIntoFirst, skeletonOf } from '../../../merges/merge-into-first.ts';
 import { listMergeStrategies, parseStrategySpec } from '../../../merges/index.ts';
@@ -20,7 +22,7 @@ export function registerMergeModels(program: Command): void {
     .command('merge-models')
     .description('Merge checkpoint files outside git with a merge strategy, streaming tensor by tensor; the result is the first model with merged tensor values')
     .argument('<models...>', 'two or more checkpoints (the first sets the tensors, their order and every non-tensor byte; alpha weighs it)')
-    .requiredOption('-o, --output <file>', 'where to write the merged checkpoint (format from its extension, else the first model\'s; for tfjs, the model.json path, shards beside it)')
+    .requiredOption('-o, --output <file>', 'where to write the merged checkpoint (format from its extension, else the first model\'s; for tfjs, the model.json path, shards beside it; for a sharded safetensors model, an *.safetensors.index.json in another directory, shards beside it under their names)')
     .requiredOption('-s, --strategy <spec>', `one of ${listMergeStrategies().filter((s) => s.name !== 'fail').map((s) => s.name).join(', ')}, with parameters as name:key=value,...`)
     .option('--base <checkpoint>', 'the common base (needed by task-arithmetic, ties, dare)')
     .option('--format <id>', 'output format id (another format than the first model\'s writes a new file from the tensors alone)')
@@ -34,8 +36,14 @@ export function registerMergeModels(program: Command): void {
       const readers = await Promise.all(paths.map((p) => openCheckpointFile(p)));
       const base = o.base ? await openCheckpointFile(o.base) : undefined;
       const ext = extname(o.output).toLowerCase();
-      const firstFormat = listFormats().find((f) => f.id === readers[0].format);
-      const format = o.format ? getFormat(o.format) : listFormats().find((f) => f.extensions.includes(ext)) ?? firstFormat ?? getFormat(readers[0].format);
+      // a sharded safetensors model (named by its index) merged into an index: the first model's
+      // index and shard headers, its shard names, beside the output
+      const sharded = readers[0].format === SHARDED_FORMAT_ID && !o.keepFloat && !o.format && isShardIndexName(o.output);
+      if (sharded && resolve(dirname(o.output)) === resolve(dirname(paths[0]))) {
+        throw new ArgumentError(`${o.output}: a merged sharded model keeps ${paths[0]}'s shard file names, so it goes into another directory than ${paths[0]}`);
+      }
+      const firstFormat = sharded ? shardedSafetensors : listFormats().find((f) => f.id === readers[0].format);
+      const format = sharded ? shardedSafetensors : o.format ? getFormat(o.format) : listFormats().find((f) => f.extensions.includes(ext)) ?? firstFormat ?? getFormat(readers[0].format);
       const intoFirst = !o.keepFloat && firstFormat !== undefined && format.id === firstFormat.id;
       const reports: TensorReport[] = [];
       let n = 0;
@@ -53,7 +61,10 @@ export function registerMergeModels(program: Command): void {
         if (intoFirst) {
           const again = await openCheckpointFile(paths[0]);
           let skeleton: Uint8Array;
-          try { skeleton = await skeletonOf(again); } finally { await again.close(); }
+          try {
+            skeleton = await skeletonOf(again);
+            if (sharded) skeleton = shardedSkeleton(skeleton, (again as ShardedReader).shardSkeletons());
+          } finally { await again.close(); }
           // a multi-file model (TF.js) writes its entry file (model.json, under the first model's
           // name for it) first: that one goes to --output, the rest beside it
           let entry: string | undefined;
