@@ -5,9 +5,10 @@
  *
  * - A read smaller than READ_AHEAD_BYTES fetches READ_AHEAD_BYTES (a header parsed field by field
  *   costs one request, not hundreds); larger reads (tensor chunks) fetch exactly what is asked.
- * - A server that ignores Range answers 200 with the whole object: the body is dropped and the
- *   object is downloaded whole through the caller's `whole()` (the store's verified download),
- *   then read locally.
+ * - A server that ignores Range answers 200 with the whole object: that body is stored as the
+ *   object through the caller's `whole(body)` (hashed as it streams; stored only if its SHA-256 and
+ *   size match), then read locally. (git-lfs's lfstest-gitserver does this for every object but
+ *   its magic retry-range ones.)
  * - What a ranged read can be checked against: its length and Content-Range. Its bytes cannot be
  *   checked against the object's SHA-256 unless every byte of the object is read; when reads do
  *   cover the object from byte 0 in order, the SHA-256 is checked at the end (a mismatch throws
@@ -53,14 +54,47 @@ export interface RangedObjectOptions {
   name: string;
   /** A GET on the download href, with this Range header (LfsClient.rangeGetter). */
   get(range: string | null): Promise<Response>;
-  /** Download the object whole (verified) and read it locally: the fallback when Range is ignored. */
-  whole(): Promise<RandomAccessSource>;
+  /** Store this whole-object body (verifiedBody) and read the object locally: the fallback when Range is ignored. */
+  whole(body: AsyncIterable<Uint8Array>): Promise<RandomAccessSource>;
   count: FetchCount;
   readAhead?: number;
 }
 
 async function bodyBytes(res: Response): Promise<Uint8Array> {
   return new Uint8Array(await res.arrayBuffer());
+}
+
+/**
+ * A whole-object body as chunks, counted, hashed as they pass; the last step throws
+ * LfsCorruptDownloadError when the bytes are not `oid` of `size` bytes (a store's put then keeps nothing).
+ */
+export async function* verifiedBody(res: Response, oid: string, size: number, count: FetchCount): AsyncGenerator<Uint8Array> {
+  const h = createSha256();
+  let n = 0;
+  const take = (c: Uint8Array) => {
+    n += c.length;
+    count.bytes += c.length;
+    if (n > size) throw new LfsCorruptDownloadError(oid, `more than the ${size} bytes announced`);
+    h.update(c);
+  };
+  if (!res.body) {
+    const b = await bodyBytes(res);
+    take(b);
+    yield b;
+  } else {
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!value?.length) continue;
+      take(value);
+      yield value;
+    }
+  }
+  if (n !== size) throw new LfsCorruptDownloadError(oid, `${n} bytes, expected ${size}`);
+  const actual = h.digestHex();
+  if (actual !== oid) throw new LfsCorruptDownloadError(oid, `its bytes hash to ${actual}`);
+  count.wholeObjects++;
 }
 
 export function rangedObjectSource(o: RangedObjectOptions): RandomAccessSource & { readonly ranged: boolean } {
@@ -103,16 +137,14 @@ export function rangedObjectSource(o: RangedObjectOptions): RandomAccessSource &
       const asked = `bytes=${from}-${fetchEnd - 1}`;
       const res = await o.get(asked);
       if (res.status !== 206) {
-        // the server sends the whole object: download it the verified way and read it locally
-        await res.body?.cancel().catch(() => {});
-        whole = await o.whole();
+        // the server sends the whole object: store it (verified) and read it locally
+        whole = await o.whole(verifiedBody(res, o.oid, o.size, o.count));
         buf = null;
         return whole.read(offset, end - offset);
       }
       const cr = res.headers.get('content-range') ?? '';
       const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/i.exec(cr.trim());
       if (!m || Number(m[1]) !== from || Number(m[2]) !== fetchEnd - 1 || (m[3] !== '*' && Number(m[3]) !== o.size)) {
-        await res.body?.cancel().catch(() => {});
         throw new RangeMismatchError(o.oid, asked, cr ? `Content-Range: ${cr}` : 'no Content-Range');
       }
       const bytes = await bodyBytes(res);

@@ -154,8 +154,9 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
       const get = await d.rangeGetter(ref);
       return rangedObjectSource({
         oid: ref.oid, size: ref.size, name: ref.name ?? ref.oid, get, count: fetched,
-        whole: async () => {
-          await ensure(ref.oid);
+        whole: async (body) => {
+          const put = await local.put(body);
+          if (put.oid !== ref.oid) throw new ThetaError('E_OBJECT_CORRUPT', `object ${ref.oid} was stored as ${put.oid}`, { oid: ref.oid });
           return localSource(ref);
         },
       });
