@@ -14,6 +14,7 @@ import { objectsToCompare, ShardLayoutError, tfjsModelAt, tfjsModelsTouched } fr
 import { prefetch, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { diffPathAt, type FileDiff } from './diff-model.ts';
 import { tensorSelection } from './lfs-partial.ts';
+import { diffShardedAt } from './diff-sharded.ts';
 import { modelsAt, treeFiles, type ListedModel } from './list-models.ts';
 import { readModelBlob } from './model-blob.ts';
 import { commitFiles } from './revision-files.ts';
@@ -54,7 +55,11 @@ export async function diffRevisions(o: DiffRevisionsOptions): Promise<RevisionsD
   const tfjs = await diffTfjsModelsAt(c, from, to, paths, a, b, only, !!o.approx);
   const files: FileDiff[] = [...tfjs.diffs];
   const select = tensorSelection(o.tensors);
-  for (const p of paths) if (!tfjs.covered.has(p)) files.push(await diffPathAt(c, p, from, to, !!o.approx, select));
+  // sharded safetensors models git-lfs stores: one diff per model, under its index's path
+  const changedPaths = new Set([...paths, ...(await changedJson(c, from, to, only))]);
+  const sharded = o.lfs === false ? null : await diffShardedAt(c, from, to, changedPaths, !!o.approx, select);
+  for (const p of paths) if (!tfjs.covered.has(p) && !sharded?.covered.has(p)) files.push(await diffPathAt(c, p, from, to, !!o.approx, select));
+  if (sharded) files.push(...(await sharded.diff()));
   files.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   return { files: o.all ? files : files.map(withoutUnchanged) };
 }

@@ -11,7 +11,7 @@ import { ThetaError } from '../../core/errors.ts';
 import { readerFromBytes } from '../../core/io.ts';
 import { sniffFormat, SNIFF_BYTES } from '../../formats/registry.ts';
 import type { CheckpointReader } from '../../formats/types.ts';
-import { isLfsCheckpointPath, lfsRereader, metadataReader, openLfsBlob, openLfsObject, openLfsObjectTracked, prefetchObjects, readerDiffTensors, rereader, tensorHashes, type Rereader } from '../../repo/lfs-pointer-model.ts';
+import { isLfsCheckpointPath, lfsRereader, metadataReader, openLfsBlob, openLfsObject, openLfsObjectTracked, prefetchObjects, readerDiffTensors, rereader, tensorHashes, type PartialOpeners, type Rereader } from '../../repo/lfs-pointer-model.ts';
 import { openLfsPartial, selectNamed, selectTensors, type TensorSelection } from '../../repo/lfs-partial.ts';
 import { MAX_LFS_POINTER_BYTES, parseLfsPointer, type LfsPointer } from '../../repo/model-blob.ts';
 import { diffModels, metadataTensors, type DiffTensor } from '../../theta/diff.ts';
@@ -64,7 +64,7 @@ export async function modelPathsAmong(repo: ThetaRepo, paths: string[]): Promise
  * rebuilt from their objects), a git-lfs object, a sharded index's shards at the same revision, or
  * a checkpoint committed as a plain blob. null when the path is not there.
  */
-export async function openRevisionCheckpoint(repo: ThetaRepo, rev: string, path: string): Promise<CheckpointReader | null> {
+export async function openRevisionCheckpoint(repo: ThetaRepo, rev: string, path: string, partial?: PartialOpeners): Promise<CheckpointReader | null> {
   const spec = blobSpec(rev, path);
   const b = await batchReadBlob(repo.root, spec);
   if (!b) return null;
@@ -78,7 +78,7 @@ export async function openRevisionCheckpoint(repo: ThetaRepo, rev: string, path:
     const x = await batchReadBlob(repo.root, blobSpec(rev, p));
     return x && u8(x);
   };
-  const lfs = await openLfsBlob(repo.store, blob, path, sibling);
+  const lfs = await openLfsBlob(repo.store, blob, path, sibling, partial);
   if (lfs) return lfs;
   const format = sniffFormat(blob.subarray(0, SNIFF_BYTES), path);
   return format.open(readerFromBytes(blob, spec), { fileName: path });

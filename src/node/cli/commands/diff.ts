@@ -4,6 +4,7 @@ import { git } from '../../git/git.ts';
 import { revisionsAndPaths } from '../argv.ts';
 import { diffPath, ThetaRepo, type PathDiff } from '../../repo/theta-repo.ts';
 import { diffModelPath, modelPathsAmong } from '../../repo/lfs-models.ts';
+import { diffShardedModel, shardedModelsAmong } from '../../repo/sharded-lfs.ts';
 import { fmtNum } from './inspect.ts';
 import { diffTfjsModels } from '../../repo/tfjs-diff.ts';
 import { withoutUnchanged } from '../../../theta/diff.ts';
@@ -44,7 +45,10 @@ export function registerDiff(program: Command): void {
       // TF.js models: their shards (and model.json) diffed together, weight by weight, as one model
       const tfjs = await diffTfjsModels(repo, files, candidates, { ...spec, approx: o.approx });
       const results: PathDiff[] = tfjs.diffs.map((d) => onlySelected(d, tensors));
-      for (const f of files) if (!tfjs.covered.has(f)) results.push(await diffModelPath(repo, f, { ...spec, approx: o.approx, tensors }));
+      // sharded safetensors models git-lfs stores: one diff per model, under its index's path
+      const sharded = await shardedModelsAmong(repo, candidates, spec);
+      for (const f of files) if (!tfjs.covered.has(f) && !sharded.covered.has(f)) results.push(await diffModelPath(repo, f, { ...spec, approx: o.approx, tensors }));
+      for (const m of sharded.models) results.push(await diffShardedModel(repo, m, { ...spec, approx: o.approx, tensors }));
       results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       if (o.json) {
         // like the table, JSON lists unchanged tensors only with --all (the summary counts them)
