@@ -2,7 +2,8 @@
 // that has no LFS object reads each side's header and the selected tensors by Range requests on
 // the LFS download href of `git theta serve` (which honours Range); a server that ignores Range
 // (git-lfs's own lfstest-gitserver, for all but its magic objects) costs whole, verified downloads. The Deno example
-// (examples/deno/diff.ts, the library's diffRevisions) does the same against both servers. Bytes
+// (examples/deno/diff.ts, the library's diffRevisions) does the same against both servers, and the
+// library bundle in Chromium against `git theta serve`. Bytes
 // are counted on both ends and must be what ranged reading gives: the header read-ahead plus the
 // selected tensors' bytes on each side (whole objects would be ~15x more here).
 import { suite } from 'uvu';
@@ -172,6 +173,35 @@ test('Deno (the library) reads by Range from git theta serve: header + selected 
   assert.is(fetched.whole_objects, 0);
   assert.ok(fetched.bytes >= RANGED_BYTES && fetched.bytes <= RANGED_BYTES + 4 * READ_AHEAD_BYTES, `fetched ${fetched.bytes}, ranged reading gives ${RANGED_BYTES} + the other models' headers`);
   assert.is(server.stats.bytesSent, fetched.bytes, 'the server sent what the library counted');
+});
+
+test('Chromium (the library bundle) reads by Range from git theta serve: header + selected tensors', async () => {
+  const dir = await origin();
+  const server = await served({ repo: dir, port: 0 }); // serves build/web, where the library bundle is
+  const { launchChromium } = await import('./chromium.ts');
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const base = new URL(server.repoUrl).origin;
+    await page.goto(`${base}/styles.css`, { timeout: 15_000 }); // a page of that origin that clones nothing itself
+    const sentBefore = server.stats.bytesSent ?? 0;
+    // a string, so the compiler leaves its dynamic import alone
+    const r = (await page.evaluate(`(async (url) => {
+      const m = await import(new URL(url).origin + '/git-theta.js');
+      const repo = await m.openRemote({ url });
+      const d = await m.diffRevisions({ ...repo, from: 'HEAD~1', to: 'HEAD', tensors: ['t07', 't1?'] });
+      return { d, fetched: { ...repo.store.fetched } };
+    })(${JSON.stringify(server.repoUrl)})`)) as { d: unknown; fetched: unknown };
+    const big = (r.d as Diff).files.find((f) => f.path === 'big.safetensors')!;
+    assert.equal(big.summary, { added: 0, removed: 0, modified: 1, unchanged: 10 });
+    assert.equal(JSON.parse(JSON.stringify(big.tensors)), (await diff(dir, ...SELECT, 'HEAD~1', 'HEAD', '--', 'big.safetensors')).files[0]!.tensors, 'same numbers as the CLI');
+    const f = r.fetched as { bytes: number; rangeRequests: number; wholeObjects: number };
+    assert.is(f.wholeObjects, 0);
+    assert.ok(f.bytes >= RANGED_BYTES && f.bytes <= RANGED_BYTES + 4 * READ_AHEAD_BYTES, `fetched ${f.bytes}, ranged reading gives ${RANGED_BYTES} + the other models' headers`);
+    assert.is((server.stats.bytesSent ?? 0) - sentBefore, f.bytes, 'the server sent what the page counted');
+  } finally {
+    await browser.close();
+  }
 });
 
 const where = locateLfsTestServer();
