@@ -3,12 +3,15 @@
  * ~1 GB GPT-like safetensors v1 and a v2 with 5% of its tensors changed, committed with git-lfs,
  * served by `git theta serve`. Two clones made with GIT_LFS_SKIP_SMUDGE=1 (no object yet):
  *   - `git theta diff --json HEAD~1 HEAD` (downloads what it reads, then diffs);
+ *   - `git theta diff --json --tensor <name>... HEAD~1 HEAD` in a third clone, the changed tensors
+ *     named: both objects read by HTTP Range requests (each side's header and those tensors);
  *   - `git lfs fetch origin HEAD~1 HEAD` (what `git lfs pull` of both revisions downloads; no diff).
- * Prints the bytes the server sent (from its request log) and the times. A git-lfs version has no
- * per-tensor hashes, so which tensors changed is known only after reading both objects: expect the
- * same bytes, and compare the times.
+ * Prints the bytes fetched (the server's request log for whole objects, `fetched` of diff --json
+ * for ranges) and the times. A git-lfs version has no per-tensor hashes, so which tensors changed
+ * is known only after reading both objects: the full diff downloads both whole; reading less
+ * needs the tensors named (`--tensor`).
  *
- *   node build/js/bench/lfs-diff.js [--gb 1] [--keep]
+ *   node build/js/bench/lfs-diff.js [--gb 1] [--keep]   (THETA_BENCH_ROOT: the checkout whose bin/ runs)
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -17,7 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gptLayout, writeModel } from './gpt-layout.ts';
 
-const root = join(fileURLToPath(import.meta.url), '../../../..');
+const root = process.env.THETA_BENCH_ROOT ?? join(fileURLToPath(import.meta.url), '../../../..');
 const BIN = join(root, 'bin/git-theta.js');
 const gb = Number(process.argv[process.argv.indexOf('--gb') + 1]) || 1;
 const keep = process.argv.includes('--keep');
@@ -104,12 +107,20 @@ async function main() {
     const thetaBytes = await served();
     const again = await sh(a, [process.execPath, BIN, 'diff', '--json', 'HEAD~1', 'HEAD']); // objects now local
     const summary = JSON.parse(diff.stdout).files[0].summary;
+    const r = await clone('ranged');
+    const tensorArgs = [...changed].flatMap((n) => ['--tensor', n]);
+    const ranged = await sh(r, [process.execPath, BIN, 'diff', '--json', ...tensorArgs, 'HEAD~1', 'HEAD']);
+    const rj = JSON.parse(ranged.stdout);
+    const rangedBytes: number = rj.fetched?.bytes ?? 0;
+    await served();
+    const changedBytes = tensors.filter((t) => changed.has(t.name)).reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1) * 4, 0);
     const b = await clone('lfs');
     const fetch = await sh(b, ['git', 'lfs', 'fetch', 'origin', 'HEAD~1', 'HEAD']);
     const lfsBytes = await served();
     console.log(`git theta diff: ${(thetaBytes / 1e6).toFixed(1)} MB fetched, ${diff.seconds.toFixed(2)} s (download + diff; ${summary.modified} modified, ${summary.unchanged} unchanged); the same diff with the objects local: ${again.seconds.toFixed(2)} s`);
+    console.log(`git theta diff --tensor (the ${changed.size} changed tensors named): ${(rangedBytes / 1e6).toFixed(1)} MB fetched by ${rj.fetched?.range_requests ?? 0} Range requests (${(rangedBytes / (2 * changedBytes)).toFixed(3)}x both sides of those tensors, ${rj.fetched?.whole_objects ?? 0} whole objects), ${ranged.seconds.toFixed(2)} s; ${rj.files[0].summary.modified} modified`);
     console.log(`git lfs fetch of both revisions: ${(lfsBytes / 1e6).toFixed(1)} MB fetched, ${fetch.seconds.toFixed(2)} s (download only)`);
-    console.log(`ratio: bytes ${(thetaBytes / lfsBytes).toFixed(3)}x, time ${(diff.seconds / fetch.seconds).toFixed(2)}x`);
+    console.log(`ratio to git lfs fetch: full diff bytes ${(thetaBytes / lfsBytes).toFixed(3)}x, time ${(diff.seconds / fetch.seconds).toFixed(2)}x; --tensor diff bytes ${(rangedBytes / lfsBytes).toFixed(3)}x, time ${(ranged.seconds / fetch.seconds).toFixed(2)}x`);
   } finally {
     server.kill('SIGTERM');
     if (!keep) rmSync(work, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // Per-tensor diff of the models in a git repository, from Deno, with no git binary:
 //
-//   deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--all] [--lfs-url URL] [--header 'Name: value']...
+//   deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--all] [--lfs-url URL] [--header 'Name: value']... [--tensor NAME]...
 //
 // (run from the repository root after `npm install`; isomorphic-git's `ignore` dependency reads
 // that one environment variable when it loads, so Deno must be allowed to.)
@@ -11,12 +11,14 @@
 // repository's LFS server (derived from the URL as git-lfs does, or --lfs-url), downloaded in
 // batches and only for tensors that changed; --approx downloads none (LSH estimates only); --all
 // also lists unchanged tensors.
+// --tensor NAME (a name or a glob, repeatable) compares only those tensors: a git-lfs checkpoint is
+// then read by HTTP Range requests (its header and those tensors); stderr says what was fetched.
 // --header adds an HTTP header to git and LFS requests (e.g. 'Authorization: Bearer <token>').
 import { parseArgs } from 'node:util';
 // (From the installed package it is `import { openRemote, diffRevisions } from 'npm:git-theta'`.)
 import { diffRevisions, openRemote, type RemoteRepo } from '../../src/repo/index.ts';
 
-const USAGE = 'usage: deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--all] [--lfs-url URL] [--header "Name: value"]...';
+const USAGE = 'usage: deno run --allow-net --allow-env=IGNORE_TEST_WIN32 examples/deno/diff.ts <repo-url> <rev-a> <rev-b> [--approx] [--all] [--lfs-url URL] [--header "Name: value"]... [--tensor NAME]...';
 
 function fail(message: string): never {
   console.error(`git-theta: ${message}`);
@@ -34,6 +36,7 @@ const { values, positionals } = parseArgs({
     all: { type: 'boolean', default: false },
     'lfs-url': { type: 'string' },
     header: { type: 'string', multiple: true, default: [] },
+    tensor: { type: 'string', multiple: true, default: [] },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -57,8 +60,12 @@ if (values.help) {
     fail((e as Error).message);
   }
   try {
-    const result = await diffRevisions({ ...repo, from, to, approx: values.approx as boolean, all: values.all as boolean });
+    const tensors = values.tensor as string[];
+    const result = await diffRevisions({ ...repo, from, to, approx: values.approx as boolean, all: values.all as boolean, ...(tensors.length ? { tensors } : {}) });
     console.log(JSON.stringify(result));
+    // what came from the LFS server (whole objects, or Range requests with --tensor), on stderr
+    const f = repo.store.fetched;
+    console.error(`fetched ${JSON.stringify({ bytes: f.bytes, range_requests: f.rangeRequests, whole_objects: f.wholeObjects, verified_by_ranges: f.verified })}`);
   } catch (e) {
     fail((e as Error).message);
   }

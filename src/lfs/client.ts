@@ -426,6 +426,28 @@ export class LfsClient {
   }
 
   /**
+   * A GET on one object's download href (asked of the batch API once, refreshed when expired),
+   * with a `Range` header when `range` is given (`bytes=a-b`) and no content coding, so the body
+   * is the plain bytes asked for. For reading parts of an object (ranged-object.ts); the caller
+   * checks the status (206, or 200 when the server ignores Range) and the bytes.
+   */
+  async rangeGetter(x: LfsObject): Promise<(range: string | null) => Promise<Response>> {
+    assertOid(x.oid);
+    const answer = await this.batch('download', [x]);
+    const a = answer.objects.find((o) => o && o.oid === x.oid);
+    if (!a) throw new ThetaError('E_LFS_NO_ANSWER', `object ${x.oid}: the server did not mention this object`, { oid: x.oid });
+    if (a.error) throw new ThetaError('E_LFS_OBJECT', `object ${x.oid}: server: ${a.error.code} ${a.error.message}`, { oid: x.oid, status: a.error.code });
+    const fresh = await this.fresh('download', x, a, answer.receivedAt);
+    const action = fresh.actions?.download;
+    if (!action?.href) throw new ThetaError('E_LFS_NO_ACTION', `object ${x.oid}: the server gave no download action`, { oid: x.oid });
+    const authenticated = fresh.authenticated === true;
+    return (range) => this.request(action.href, () => ({
+      method: 'GET',
+      headers: { ...sendableHeaders(this.actionHeaders(action, authenticated)), ...(range ? { Range: range, 'Accept-Encoding': '' } : {}) },
+    }), `download ${x.oid}${range ? ` (${range})` : ''}`);
+  }
+
+  /**
    * GET one object into `into`. A body cut off by the network is resumed with a Range request from the
    * bytes already stored (a server that ignores Range sends the whole object again and the bytes we
    * have are skipped), a bounded number of times; the SHA-256 covers every byte stored.

@@ -8,12 +8,16 @@
  * The downloader is created lazily: nothing is read or contacted until an object is missing.
  */
 import { ThetaError } from '../core/errors.ts';
+import type { RandomAccessSource } from '../core/io.ts';
 import { LfsTransferError, type LfsObject, type LfsTransferResult } from './client.ts';
+import { newFetchCount, rangedObjectSource, type FetchCount } from './ranged-object.ts';
 import { assertOid, type ObjectStore, type Oid } from '../store/types.ts';
 
 /** What a remote store needs from a transfer client (LfsClient has this shape). */
 export interface ObjectDownloader {
   download(objects: LfsObject[], into: ObjectStore): Promise<LfsTransferResult>;
+  /** GETs on one object's download href with a Range header (LfsClient has it; a local-path remote has not). */
+  rangeGetter?(x: LfsObject): Promise<(range: string | null) => Promise<Response>>;
 }
 
 export interface RemoteStoreOptions {
@@ -39,6 +43,15 @@ export interface RemoteStoreExtras {
   hint(refs: LfsObject[]): void;
   /** The local store underneath. */
   readonly local: ObjectStore;
+  /** Bytes downloaded so far (whole objects and ranged reads), for reports such as `diff --json`. */
+  readonly fetched: FetchCount;
+  /**
+   * Random access to an object that is not in the local store, by HTTP Range requests (see
+   * ranged-object.ts: nothing is stored; a server ignoring Range makes it a whole, verified
+   * download). null when the object is local, or no remote that can serve ranges is known: read it
+   * through the store then.
+   */
+  openRanged(ref: LfsObject): Promise<(RandomAccessSource & { readonly ranged: boolean }) | null>;
 }
 
 export type RemoteObjectStore<S extends ObjectStore = ObjectStore> = S & RemoteStoreExtras;
@@ -53,6 +66,7 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
   const inflight = new Map<Oid, Promise<void>>();
   const failed = new Map<Oid, ThetaError>();
   let downloader: Promise<ObjectDownloader | null> | null = null;
+  const fetched = newFetchCount();
 
   const getDownloader = (): Promise<ObjectDownloader | null> => {
     if (!downloader) {
@@ -84,6 +98,8 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
         if (!d) return; // no remote: reads fail as they would on the local store
         try {
           result = await d.download(missing, local);
+          fetched.bytes += result!.bytes;
+          fetched.wholeObjects += result!.transferred.length;
           options.onDownloaded?.(result);
         } catch (e) {
           if (!(e instanceof LfsTransferError)) throw e;
@@ -113,8 +129,38 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
     // still absent (no remote known): the local store's own ObjectMissingError follows
   }
 
+  /** A downloaded (verified) local object read at offsets. */
+  const localSource = (ref: LfsObject): RandomAccessSource => {
+    let all: Promise<Uint8Array> | null = null;
+    return {
+      name: ref.name ?? ref.oid,
+      size: ref.size,
+      async read(offset, length) {
+        if (local.readRanges) return (await local.readRanges(ref.oid, [{ offset, length: Math.min(length, ref.size - offset) }]))[0]!;
+        all ??= local.get(ref.oid);
+        return (await all).subarray(offset, offset + length);
+      },
+    };
+  };
+
   const extras: RemoteStoreExtras & Partial<ObjectStore> = {
     local,
+    fetched,
+    async openRanged(ref) {
+      assertOid(ref.oid);
+      if (!(ref.size > 0) || (await local.has(ref.oid)) || failed.has(ref.oid)) return null;
+      const d = await getDownloader();
+      if (!d?.rangeGetter) return null;
+      const get = await d.rangeGetter(ref);
+      return rangedObjectSource({
+        oid: ref.oid, size: ref.size, name: ref.name ?? ref.oid, get, count: fetched,
+        whole: async (body) => {
+          const put = await local.put(body);
+          if (put.oid !== ref.oid) throw new ThetaError('E_OBJECT_CORRUPT', `object ${ref.oid} was stored as ${put.oid}`, { oid: ref.oid });
+          return localSource(ref);
+        },
+      });
+    },
     prefetch: (refs) => fetchMissing(refs),
     hint(refs) {
       for (const r of refs) if (r.size > 0) sizes.set(r.oid, r.size);

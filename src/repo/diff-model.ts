@@ -18,6 +18,8 @@ import { readBlobAt, classifyModelBlob, type ModelBlob } from './model-blob.ts';
 import { modelTensors } from './read-model.ts';
 import { lfsRereader, openLfsObjectTracked, readerDiffTensors, type Rereader } from './lfs-pointer-model.ts';
 import { resolveRevision } from './revision.ts';
+import { openLfsPartial, selectTensors, tensorSelection, type TensorSelection } from './lfs-partial.ts';
+import type { CheckpointReader } from '../formats/types.ts';
 
 export interface DiffModelOptions extends RepoOptions {
   filepath: string;
@@ -29,6 +31,12 @@ export interface DiffModelOptions extends RepoOptions {
   approx?: boolean;
   /** Also list unchanged tensors (default false, as `git theta diff --json` without `--all`). */
   all?: boolean;
+  /**
+   * Only tensors whose name matches one of these (exact, or a glob with `*` and `?`), as
+   * `git theta diff --tensor`. A git-lfs object not in the local store is then read by HTTP Range
+   * requests (its header and these tensors' bytes; what was downloaded: the store's `fetched`).
+   */
+  tensors?: string[];
 }
 
 /** One file of `git theta diff --json`. Keys in the CLI's order. */
@@ -49,9 +57,24 @@ async function sideAt(c: RepoContext, ref: string, commit: string, filepath: str
   return { model, present: true };
 }
 
-/** A git-lfs checkpoint's tensors as the diff wants them, read one at a time. */
-async function* lfsDiffTensors(c: RepoContext, m: ModelBlob, filepath: string, approx: boolean, onFormat: (id: string) => void): AsyncGenerator<DiffTensor> {
-  for await (const t of modelTensors(c, m, filepath, onFormat)) {
+/** The selected tensors of a checkpoint read in part, as modelTensors gives them. */
+async function* partialTensors(reader: CheckpointReader, onFormat: (id: string) => void): AsyncGenerator<ModelTensorLike> {
+  onFormat(reader.format);
+  try {
+    for await (const t of reader.tensors()) yield t as ModelTensorLike;
+  } finally {
+    await reader.close();
+  }
+}
+
+type ModelTensorLike = Parameters<typeof diffQuant>[0] & { name: string; dtype: string; shape: number[]; bytes(): Promise<Uint8Array> };
+
+/** A git-lfs checkpoint's tensors as the diff wants them, read one at a time (only the selected ones, read in part, with a selection). */
+async function* lfsDiffTensors(c: RepoContext, m: ModelBlob, filepath: string, approx: boolean, onFormat: (id: string) => void, select: TensorSelection = null): AsyncGenerator<DiffTensor> {
+  const source = select && m.kind === 'lfs'
+    ? partialTensors(selectTensors(await openLfsPartial(c.store, m.pointer, filepath), select), onFormat)
+    : modelTensors(c, m, filepath, onFormat);
+  for await (const t of source) {
     const bytes = await t.bytes();
     yield {
       name: t.name, dtype: t.dtype, shape: t.shape,
@@ -87,11 +110,14 @@ export function objectsForDiff(a: ModelBlob | null, b: ModelBlob | null, approx:
 /** Diff of one path between two already-resolved commits (shared with diffRevisions). */
 export async function diffPathAt(
   c: RepoContext, filepath: string, from: { ref: string; commit: string }, to: { ref: string; commit: string }, approx: boolean,
+  select: TensorSelection = null,
 ): Promise<FileDiff> {
-  const a = await sideAt(c, from.ref, from.commit, filepath);
-  const b = await sideAt(c, to.ref, to.commit, filepath);
+  const a = narrowed(await sideAt(c, from.ref, from.commit, filepath), select);
+  const b = narrowed(await sideAt(c, to.ref, to.commit, filepath), select);
   if (!a.present && !b.present) throw new PathNotFoundError(filepath, `${from.ref}' or '${to.ref}`);
-  await prefetch(c, objectsForDiff(a.model, b.model, approx));
+  // with a selection a git-lfs side is read in part (by ranges), not downloaded whole first
+  const lfsOids = new Set([a.model, b.model].flatMap((m) => (m?.kind === 'lfs' ? [m.pointer.oid] : [])));
+  await prefetch(c, objectsForDiff(a.model, b.model, approx).filter((r) => !select || !lfsOids.has(r.oid)));
   const load = (name: string, e: TensorEntry) => rebuildTensor(name, e, c.store, c.kernels);
   let format = 'unknown';
   let older: DiffTensor[] = [];
@@ -99,6 +125,9 @@ export async function diffPathAt(
   if (a.model?.kind === 'theta') {
     format = a.model.metadata.format;
     older = metadataTensors(a.model.metadata, load);
+  } else if (a.model && select) {
+    // the selected tensors' bytes are kept (no second read of a ranged object)
+    for await (const t of lfsDiffTensors(c, a.model, filepath, approx, (id) => (format = id), select)) older.push(t);
   } else if (a.model) {
     // kept as hashes: the bytes of modified tensors are read again when compared
     const pointer = a.model.pointer;
@@ -112,7 +141,7 @@ export async function diffPathAt(
     format = b.model.metadata.format;
     newer = metadataTensors(b.model.metadata, load);
   } else if (b.model) {
-    newer = lfsDiffTensors(c, b.model, filepath, approx, (id) => (format = id));
+    newer = lfsDiffTensors(c, b.model, filepath, approx, (id) => (format = id), select);
   }
   try {
     const d = await diffModels(older, newer, { kernels: c.kernels, approx });
@@ -135,10 +164,18 @@ export async function diffModel(o: DiffModelOptions): Promise<FileDiff> {
   const from = { ref: o.from, commit: await resolveRevision(c, o.from) };
   const to = { ref: o.to, commit: await resolveRevision(c, o.to) };
   try {
-    const d = await diffPathAt(c, o.filepath, from, to, !!o.approx);
+    const d = await diffPathAt(c, o.filepath, from, to, !!o.approx, tensorSelection(o.tensors));
     return o.all ? d : withoutUnchanged(d);
   } catch (e) {
     if (e instanceof ThetaError && !('filepath' in e.data)) (e.data as Record<string, unknown>).filepath = o.filepath;
     throw e;
   }
+}
+
+/** A side with only the selected tensors of its git-theta metadata (a git-lfs side is narrowed as it is read). */
+function narrowed(side: Side, select: TensorSelection): Side {
+  const m = side.model;
+  if (!select || m?.kind !== 'theta') return side;
+  const tensors = Object.fromEntries(Object.entries(m.metadata.tensors).filter(([n]) => select(n)));
+  return { ...side, model: { ...m, metadata: { ...m.metadata, tensors } } };
 }

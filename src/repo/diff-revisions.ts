@@ -13,6 +13,8 @@ import { rebuildTensor } from '../theta/rebuild.ts';
 import { objectsToCompare, ShardLayoutError, tfjsModelAt, tfjsModelsTouched } from '../theta/tfjs-model.ts';
 import { prefetch, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { diffPathAt, type FileDiff } from './diff-model.ts';
+import { tensorSelection } from './lfs-partial.ts';
+import { diffShardedAt } from './diff-sharded.ts';
 import { modelsAt, treeFiles, type ListedModel } from './list-models.ts';
 import { readModelBlob } from './model-blob.ts';
 import { commitFiles } from './revision-files.ts';
@@ -28,6 +30,8 @@ export interface DiffRevisionsOptions extends RepoOptions {
   lfs?: boolean;
   /** Also list unchanged tensors (default false, as `git theta diff --json` without `--all`; the summary counts them either way). */
   all?: boolean;
+  /** Only these tensors (names or globs), as `git theta diff --tensor`; see DiffModelOptions.tensors. */
+  tensors?: string[];
 }
 
 export interface RevisionsDiff {
@@ -50,7 +54,12 @@ export async function diffRevisions(o: DiffRevisionsOptions): Promise<RevisionsD
   // TF.js models: the changed shards (and changed model.json files) of one model, diffed as that model
   const tfjs = await diffTfjsModelsAt(c, from, to, paths, a, b, only, !!o.approx);
   const files: FileDiff[] = [...tfjs.diffs];
-  for (const p of paths) if (!tfjs.covered.has(p)) files.push(await diffPathAt(c, p, from, to, !!o.approx));
+  const select = tensorSelection(o.tensors);
+  // sharded safetensors models git-lfs stores: one diff per model, under its index's path
+  const changedPaths = new Set([...paths, ...(await changedJson(c, from, to, only))]);
+  const sharded = o.lfs === false ? null : await diffShardedAt(c, from, to, changedPaths, !!o.approx, select);
+  for (const p of paths) if (!tfjs.covered.has(p) && !sharded?.covered.has(p)) files.push(await diffPathAt(c, p, from, to, !!o.approx, select));
+  if (sharded) files.push(...(await sharded.diff()));
   files.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0));
   return { files: o.all ? files : files.map(withoutUnchanged) };
 }

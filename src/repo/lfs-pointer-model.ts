@@ -107,6 +107,12 @@ export function lfsRereader(store: ObjectStore, kernels: Kernels, pointer: LfsPo
   };
 }
 
+/** How to open objects when only part of them will be read (lfs-partial.ts: by Range requests). */
+export interface PartialOpeners {
+  object(store: ObjectStore, pointer: LfsPointer, path: string): Promise<CheckpointReader>;
+  shard(store: ObjectStore, pointer: LfsPointer, path: string): Promise<ByteReader>;
+}
+
 /** Reads a file next to the one being opened, at the same revision (null when absent). */
 export type SiblingBlob = (path: string) => Promise<Uint8Array | null>;
 
@@ -119,14 +125,17 @@ function dirOf(path: string): string {
  * A sharded safetensors model from its index blob: each shard is read from the blob next to the
  * index at the same revision, from its LFS object when that blob is a pointer.
  */
-export async function openShardedBlobs(store: ObjectStore, index: Uint8Array, filepath: string, sibling: SiblingBlob): Promise<CheckpointReader> {
+export async function openShardedBlobs(
+  store: ObjectStore, index: Uint8Array, filepath: string, sibling: SiblingBlob,
+  shardReader: (store: ObjectStore, pointer: LfsPointer, path: string) => Promise<ByteReader> = lfsObjectReader,
+): Promise<CheckpointReader> {
   const dir = dirOf(filepath);
   return openSharded(index, async (shard) => {
     const path = dir ? `${dir}/${shard}` : shard;
     const blob = await sibling(path);
     if (!blob) throw new ThetaError('E_SHARD_MISSING', `${filepath} lists shard '${shard}', but ${path} is not in that revision; commit the shard or fix the index`, { file: filepath, shard: path });
     const pointer = parseLfsPointer(blob);
-    return pointer ? lfsObjectReader(store, pointer, path) : readerFromBytes(blob, path);
+    return pointer ? shardReader(store, pointer, path) : readerFromBytes(blob, path);
   }, { fileName: filepath });
 }
 
@@ -135,10 +144,10 @@ export async function openShardedBlobs(store: ObjectStore, index: Uint8Array, fi
  * index (its shards read through `sibling`). null for anything else (git-theta metadata, a plain
  * blob), which the caller reads its own way.
  */
-export async function openLfsBlob(store: ObjectStore, blob: Uint8Array, filepath: string, sibling?: SiblingBlob): Promise<CheckpointReader | null> {
+export async function openLfsBlob(store: ObjectStore, blob: Uint8Array, filepath: string, sibling?: SiblingBlob, partial?: PartialOpeners): Promise<CheckpointReader | null> {
   const pointer = parseLfsPointer(blob);
-  if (pointer) return openLfsObject(store, pointer, filepath);
-  if (sibling && isShardIndexName(filepath)) return openShardedBlobs(store, blob, filepath, sibling);
+  if (pointer) return (partial?.object ?? openLfsObject)(store, pointer, filepath);
+  if (sibling && isShardIndexName(filepath)) return openShardedBlobs(store, blob, filepath, sibling, partial?.shard);
   return null;
 }
 

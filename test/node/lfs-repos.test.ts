@@ -73,10 +73,11 @@ async function diffJson(dir: string, ...args: string[]): Promise<JsonDiff> {
   return JSON.parse(await thetaOk(dir, 'diff', '--json', ...args));
 }
 
-function checkDiff(d: JsonDiff): void {
+/** The sharded model is diffed as one model, under its index's path. */
+function checkDiff(d: JsonDiff, sharded = true): void {
   assert.equal(d.files.map((f) => [f.path, f.format, f.summary.modified, f.summary.unchanged]), [
     ['m.safetensors', 'safetensors', 1, 2],
-    ['model-00002-of-00002.safetensors', 'safetensors', 1, 0],
+    sharded ? ['model.safetensors.index.json', 'safetensors-sharded', 1, 2] : ['model-00002-of-00002.safetensors', 'safetensors', 1, 0],
     ['tiny.gguf', 'gguf', 1, 1],
   ]);
   const b = d.files[0].tensors.find((t) => t.name === 'b')!;
@@ -116,6 +117,14 @@ test('git theta log and inspect <rev>:<path> read git-lfs versions; inspect read
   const text = await thetaOk(dir, 'log', 'tiny.gguf');
   assert.match(text, /1 changed, 0 added, 0 removed of 2 tensors; stored \d+ bytes \(file \d+ bytes\) as one git-lfs object/);
 
+  // a sharded model's log is the model's: its tensors, named by the index, over commits touching any shard
+  const slog = JSON.parse(await thetaOk(dir, 'log', 'model.safetensors.index.json', '--json'));
+  assert.equal(slog.map((e: { subject: string; changed: number; added: number; tensors: number; storage: string }) => [e.subject, e.changed, e.added, e.tensors, e.storage]),
+    [['v1', 1, 0, 3, 'lfs'], ['v0', 0, 3, 3, 'lfs']]);
+  const shard2 = await git(dir, 'cat-file', 'blob', 'HEAD:model-00002-of-00002.safetensors');
+  assert.is(slog[0].bytesStored, Number(/size (\d+)/.exec(shard2)![1]), 'v1 stored one new shard object');
+  const only = await diffJson(dir, '--tensor', 'z', 'HEAD~1', 'HEAD', '--', 'model.safetensors.index.json');
+  assert.equal(only.files.map((f) => [f.path, f.summary.modified, f.summary.unchanged, f.tensors.map((t) => t.name)]), [['model.safetensors.index.json', 1, 0, ['z']]]);
   const sharded = JSON.parse(await thetaOk(dir, 'inspect', 'HEAD~1:model.safetensors.index.json', '--json'));
   assert.is(sharded.format, 'safetensors-sharded');
   assert.equal(sharded.tensors.map((t: { name: string; shape: number[] }) => [t.name, t.shape]), [['x', [32]], ['y', [8]], ['z', [5, 5]]]);
@@ -314,6 +323,9 @@ test('a clone over HTTP from git theta serve downloads from the LFS server only 
       /oid sha256:([0-9a-f]{64})/.exec(await git(origin, 'cat-file', 'blob', `${r}:${p}`))![1]!)));
     const got = log.flatMap((l) => /^GET \/[^ ]*\/info\/lfs\/objects\/([0-9a-f]{64}) 200 /.exec(l)?.[1] ?? []);
     assert.equal(new Set(got), new Set(pointers), 'both versions of the three changed files, nothing of the unchanged shard');
+    // the unchanged shard (the same object on both sides) is read for its header only, by a Range request
+    const shard1 = /oid sha256:([0-9a-f]{64})/.exec(await git(origin, 'cat-file', 'blob', 'HEAD:model-00001-of-00002.safetensors'))![1]!;
+    assert.ok(log.some((l) => l.includes(`/info/lfs/objects/${shard1} 206 `)), `the unchanged shard's header by Range: ${log.filter((l) => l.includes(shard1)).join(' | ')}`);
     assert.is(got.length, pointers.length, 'no object downloaded twice');
   } finally {
     child.kill('SIGTERM');

@@ -71,9 +71,11 @@ test('listModels lists the shards and the GGUF; readModel reads the sharded mode
   }
 });
 
-test('diffRevisions diffs the changed shard and the GGUF tensor by tensor', async () => {
+test('diffRevisions diffs the sharded model as one model and the GGUF tensor by tensor', async () => {
   const r = await hfRepo();
-  // each object is read once; a modified tensor of the older side is read back from its byte range
+  // the GGUF: each version read once, its older modified tensor read back from its byte range; the
+  // sharded model: the unchanged shard (same object) for its header only, the changed one once per
+  // side, and the older side passed again for its modified tensor
   const base = defaultStore(r.fs, `${r.dir}/.git`);
   let streams = 0, ranges = 0;
   const store = Object.assign(Object.create(base), {
@@ -81,10 +83,10 @@ test('diffRevisions diffs the changed shard and the GGUF tensor by tensor', asyn
     readRanges: (oid: string, x: { offset: number; length: number }[]) => { ranges++; return base.readRanges!(oid, x); },
   });
   const d = await diffRevisions({ ...r, store, from: r.commits[0], to: r.commits[1] });
-  assert.is(streams, 4, 'two versions of two files, each read once');
-  assert.is(ranges, 2, 'the older z and g read back by range');
+  assert.is(streams, 8, 'GGUF 2; shards: 2 × 2 on the first pass, 2 for the older side again');
+  assert.is(ranges, 1, 'the older g read back by range');
   assert.equal(d.files.map((f) => [f.path, f.format, f.summary.modified, f.summary.unchanged]), [
-    ['model-00002-of-00002.safetensors', 'safetensors', 1, 0],
+    ['model.safetensors.index.json', 'safetensors-sharded', 1, 2],
     ['tiny.gguf', 'gguf', 1, 0],
   ]);
   const z = d.files[0].tensors[0];

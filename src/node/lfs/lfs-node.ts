@@ -226,7 +226,9 @@ export function withRemoteObjects(store: LocalObjectStore, cwd: string): RemoteO
       const remote = await defaultRemote(cwd);
       bar = progressBar('git-theta: downloading');
       const t = await openTransfer({ cwd, remote, operation: 'download', onProgress: (p) => bar?.onProgress?.(p), ref: await currentRef(cwd) });
-      return t && { download: async (objects, into) => { try { return await t.download(objects, into); } finally { bar?.done(); } } };
+      if (!t) return null;
+      const ranged = t instanceof LfsClient ? { rangeGetter: (x: LfsObject) => t.rangeGetter(x) } : {};
+      return { download: async (objects, into) => { try { return await t.download(objects, into); } finally { bar?.done(); } }, ...ranged };
     },
   });
 }

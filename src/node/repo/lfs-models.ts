@@ -11,7 +11,8 @@ import { ThetaError } from '../../core/errors.ts';
 import { readerFromBytes } from '../../core/io.ts';
 import { sniffFormat, SNIFF_BYTES } from '../../formats/registry.ts';
 import type { CheckpointReader } from '../../formats/types.ts';
-import { isLfsCheckpointPath, lfsRereader, metadataReader, openLfsBlob, openLfsObject, openLfsObjectTracked, prefetchObjects, readerDiffTensors, rereader, tensorHashes, type Rereader } from '../../repo/lfs-pointer-model.ts';
+import { isLfsCheckpointPath, lfsRereader, metadataReader, openLfsBlob, openLfsObject, openLfsObjectTracked, prefetchObjects, readerDiffTensors, rereader, tensorHashes, type PartialOpeners, type Rereader } from '../../repo/lfs-pointer-model.ts';
+import { openLfsPartial, selectNamed, selectTensors, type TensorSelection } from '../../repo/lfs-partial.ts';
 import { MAX_LFS_POINTER_BYTES, parseLfsPointer, type LfsPointer } from '../../repo/model-blob.ts';
 import { diffModels, metadataTensors, type DiffTensor } from '../../theta/diff.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects, type ModelMetadata, type ObjectRef, type TensorEntry } from '../../theta/metadata.ts';
@@ -63,7 +64,7 @@ export async function modelPathsAmong(repo: ThetaRepo, paths: string[]): Promise
  * rebuilt from their objects), a git-lfs object, a sharded index's shards at the same revision, or
  * a checkpoint committed as a plain blob. null when the path is not there.
  */
-export async function openRevisionCheckpoint(repo: ThetaRepo, rev: string, path: string): Promise<CheckpointReader | null> {
+export async function openRevisionCheckpoint(repo: ThetaRepo, rev: string, path: string, partial?: PartialOpeners): Promise<CheckpointReader | null> {
   const spec = blobSpec(rev, path);
   const b = await batchReadBlob(repo.root, spec);
   if (!b) return null;
@@ -77,7 +78,7 @@ export async function openRevisionCheckpoint(repo: ThetaRepo, rev: string, path:
     const x = await batchReadBlob(repo.root, blobSpec(rev, p));
     return x && u8(x);
   };
-  const lfs = await openLfsBlob(repo.store, blob, path, sibling);
+  const lfs = await openLfsBlob(repo.store, blob, path, sibling, partial);
   if (lfs) return lfs;
   const format = sniffFormat(blob.subarray(0, SNIFF_BYTES), path);
   return format.open(readerFromBytes(blob, spec), { fileName: path });
@@ -110,23 +111,30 @@ type Side = { format: string | null; tensors: AsyncIterable<DiffTensor> | Iterab
  * One diff side, whatever git holds. `rev` null = the work tree. `needAll` = the other side is a
  * git-lfs file, so every tensor of a git-theta side may be compared (its objects fetched in one batch).
  */
-async function sideOf(repo: ThetaRepo, rev: string | null, path: string, v: StoredVersion, approx: boolean, needAll: boolean, keep?: Rereader[]): Promise<Side> {
+async function sideOf(repo: ThetaRepo, rev: string | null, path: string, v: StoredVersion, approx: boolean, needAll: boolean, keep?: Rereader[], select: TensorSelection = null): Promise<Side> {
   const load = (name: string, e: TensorEntry) => rebuildTensor(name, e, repo.store, repo.kernels);
   if (rev === null) {
     const pointer = await worktreePointer(join(repo.root, path));
-    if (!pointer) return { format: null, tensors: worktreeTensors(repo, path, approx) };
+    if (!pointer) return { format: null, tensors: selectNamed(worktreeTensors(repo, path, approx), select) };
     v = { kind: 'lfs', pointer };
   }
   if (!v) return { format: null, tensors: [] };
   if (v.kind === 'theta') {
-    if (needAll && !approx) await prefetchObjects(repo.store, referencedObjects(v.metadata));
-    return { format: v.metadata.format, tensors: metadataTensors(v.metadata, load) };
+    const meta = select ? { ...v.metadata, tensors: Object.fromEntries(Object.entries(v.metadata.tensors).filter(([n]) => select(n))) } : v.metadata;
+    if (needAll && !approx) await prefetchObjects(repo.store, referencedObjects(meta).filter((r) => !select || r.oid !== meta.skeleton.oid));
+    return { format: meta.format, tensors: metadataTensors(meta, load) };
   }
   if (approx) throw new ApproxNeedsMetadataError(path, rev ?? 'the work tree');
+  if (select && v.kind === 'lfs') {
+    // only some tensors: the object is read by Range requests when it is not local (header + those
+    // tensors), and the selected tensors' bytes are kept for the comparison (no second read)
+    const reader = selectTensors(await openLfsPartial(repo.store, v.pointer, path), select);
+    return { format: reader.format, tensors: readerDiffTensors(repo.kernels, reader, approx) };
+  }
   const blob = v.kind === 'blob' ? v.blob : null;
-  const open = () => (v!.kind === 'lfs'
+  const open = async () => selectTensors(await (v!.kind === 'lfs'
     ? openLfsObject(repo.store, v!.pointer, path)
-    : sniffFormat(blob!.subarray(0, SNIFF_BYTES), path).open(readerFromBytes(blob!, path), { fileName: path }));
+    : sniffFormat(blob!.subarray(0, SNIFF_BYTES), path).open(readerFromBytes(blob!, path), { fileName: path })), select);
   // the older side is kept as hashes; the bytes of modified tensors are read again when compared
   if (keep && v.kind === 'lfs') {
     const { reader, bytes } = await openLfsObjectTracked(repo.store, v.pointer, path);
@@ -151,15 +159,17 @@ export async function diffModelPath(repo: ThetaRepo, path: string, spec: DiffSpe
   const wtPointer = spec.to === null ? await worktreePointer(join(repo.root, path)) : null;
   const lfsSides = [a, b].filter((v) => v?.kind === 'lfs').length + (wtPointer ? 1 : 0);
   if (!lfsSides) return diffPath(repo, path, spec);
-  // both git-lfs objects in one batch when they must come from the server
-  await prefetchObjects(repo.store, [a, b].flatMap((v) => (v?.kind === 'lfs' ? [v.pointer] : [])).concat(wtPointer ? [wtPointer] : []));
+  const select = spec.tensors ?? null;
+  // every tensor compared: both git-lfs objects are read whole anyway, so they are downloaded whole
+  // (verified, kept locally) in one batch; with a selection, parts are read by Range requests instead
+  if (!select) await prefetchObjects(repo.store, [a, b].flatMap((v) => (v?.kind === 'lfs' ? [v.pointer] : [])).concat(wtPointer ? [wtPointer] : []));
   const approx = !!spec.approx;
   const rereaders: Rereader[] = [];
   try {
-    const older = await sideOf(repo, spec.from === ':' ? ':' : spec.from, path, a, approx, true, rereaders);
+    const older = await sideOf(repo, spec.from === ':' ? ':' : spec.from, path, a, approx, true, rereaders, select);
     const olderList: DiffTensor[] = [];
     for await (const t of older.tensors) olderList.push(t);
-    const newer = await sideOf(repo, spec.to, path, b, approx, true);
+    const newer = await sideOf(repo, spec.to, path, b, approx, true, undefined, select);
     const d = await diffModels(olderList, newer.tensors, { kernels: repo.kernels, approx });
     const label = (r: string | null) => (r === null ? 'worktree' : r === ':' ? 'index' : r);
     return { path, format: newer.format ?? older.format ?? 'unknown', from: label(spec.from), to: label(spec.to), ...d };

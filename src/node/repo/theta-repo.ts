@@ -30,6 +30,7 @@ import { noteKeptDeflate } from './clean-notes.ts';
 import { openLocalStore } from '../files/store-fs.ts';
 import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
+import { selectNamed, type TensorSelection } from '../../repo/lfs-partial.ts';
 import '../../updates/index.ts';
 import { inputDigest } from '../../theta/exact.ts';
 import { cleanWritten, mergedLikeSide, rebuiltByName } from './merge-skeleton.ts';
@@ -284,6 +285,8 @@ export interface DiffSpec {
   from: string;
   to: string | null;
   approx?: boolean;
+  /** Only these tensors (`diff --tensor`); null/undefined = all. */
+  tensors?: TensorSelection;
 }
 
 export async function diffPath(repo: ThetaRepo, path: string, spec: DiffSpec): Promise<PathDiff> {
@@ -298,7 +301,9 @@ export async function diffPath(repo: ThetaRepo, path: string, spec: DiffSpec): P
     if (m) format = m.format;
     newer = metadataTensors(m, load);
   }
-  const d = await diffModels(metadataTensors(old, load), newer, { kernels: repo.kernels, approx: spec.approx });
+  const sel = spec.tensors ?? null;
+  const older = metadataTensors(old, load).filter((t) => !sel || sel(t.name));
+  const d = await diffModels(older, sel ? selectNamed(newer, sel) : newer, { kernels: repo.kernels, approx: spec.approx });
   return { path, format, from: spec.from === ':' ? 'index' : spec.from, to: spec.to === null ? 'worktree' : spec.to === ':' ? 'index' : spec.to, ...d };
 }
 

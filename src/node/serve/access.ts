@@ -38,8 +38,8 @@ const LOOPBACK_NAMES = ['localhost', '127.0.0.1', '::1'];
 const WILDCARDS = ['0.0.0.0', '::', ''];
 
 /** Request headers a browser page may send (the preflight never echoes what it is asked for). */
-export const ALLOWED_REQUEST_HEADERS = 'Accept, Content-Type, Authorization, Git-Protocol';
-export const EXPOSED_HEADERS = 'Content-Length, Content-Type, Retry-After, Git-Protocol';
+export const ALLOWED_REQUEST_HEADERS = 'Accept, Content-Type, Authorization, Git-Protocol, Range';
+export const EXPOSED_HEADERS = 'Content-Length, Content-Type, Retry-After, Git-Protocol, Content-Range, Accept-Ranges';
 
 /** The host name of a Host header value (port and IPv6 brackets removed, lower case), or null. */
 export function hostName(header: string | undefined): string | null {

@@ -37,6 +37,8 @@ export interface ServeFaults {
   corrupt?: boolean | Set<string>;
   /** Require this Authorization header value on batch requests (401 otherwise). */
   authorization?: string;
+  /** Ignore Range headers: answer every download 200 with the whole object (as some servers do). */
+  ignoreRange?: boolean;
 }
 
 export interface ServeStats {
@@ -46,6 +48,25 @@ export interface ServeStats {
   downloads: Map<string, number>;
   /** Batch requests: operation and object count. */
   batches: { operation: string; objects: number }[];
+  /** Object bytes sent in download bodies (whole or ranged). */
+  bytesSent?: number;
+  /** Downloads answered 206 (a Range request honoured). */
+  rangeRequests?: number;
+}
+
+/** A single `bytes=a-b`, `bytes=a-` or `bytes=-n` range within `size` (null: none or more than one; 'bad': unsatisfiable). */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'bad' {
+  const m = header && /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (!m[1] && !m[2])) return null;
+  let start: number, end: number;
+  if (!m[1]) {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] ? Math.min(Number(m[2]), size - 1) : size - 1;
+  }
+  return start > end || start >= size ? 'bad' : { start, end };
 }
 
 export interface LfsApiContext {
@@ -192,7 +213,18 @@ async function download(ctx: LfsApiContext, req: IncomingMessage, res: ServerRes
     return;
   }
   ctx.stats.downloads.set(oid, (ctx.stats.downloads.get(oid) ?? 0) + 1);
-  res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': size });
+  // one byte range (what resumed downloads and partial reads ask for); several ranges get the whole object
+  const range = ctx.faults.ignoreRange ? null : parseRange(req.headers.range, size);
+  if (range === 'bad') {
+    res.writeHead(416, { 'Content-Range': `bytes */${size}`, 'Content-Type': LFS_MEDIA_TYPE });
+    return void res.end(JSON.stringify({ message: `range ${req.headers.range} is outside the object's ${size} bytes` }));
+  }
+  if (range) {
+    ctx.stats.rangeRequests = (ctx.stats.rangeRequests ?? 0) + 1;
+    res.writeHead(206, { 'Content-Type': 'application/octet-stream', 'Content-Length': range.end - range.start + 1, 'Content-Range': `bytes ${range.start}-${range.end}/${size}`, 'Accept-Ranges': 'bytes' });
+  } else {
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': size, ...(ctx.faults.ignoreRange ? {} : { 'Accept-Ranges': 'bytes' }) });
+  }
   if (req.method === 'HEAD') return void res.end();
   const corrupt = ctx.faults.corrupt === true || (ctx.faults.corrupt instanceof Set && ctx.faults.corrupt.has(oid));
   let first = true;
@@ -203,10 +235,11 @@ async function download(ctx: LfsApiContext, req: IncomingMessage, res: ServerRes
         chunk[0] ^= 1;
       }
       first = false;
+      ctx.stats.bytesSent = (ctx.stats.bytesSent ?? 0) + chunk.length;
       cb(null, chunk);
     },
   });
-  await pipeline(createReadStream(path), flip, res).catch(() => res.destroy());
+  await pipeline(createReadStream(path, range ? { start: range.start, end: range.end } : {}), flip, res).catch(() => res.destroy());
 }
 
 async function upload(ctx: LfsApiContext, req: IncomingMessage, res: ServerResponse, oid: string): Promise<void> {

@@ -4,9 +4,20 @@ import { git } from '../../git/git.ts';
 import { revisionsAndPaths } from '../argv.ts';
 import { diffPath, ThetaRepo, type PathDiff } from '../../repo/theta-repo.ts';
 import { diffModelPath, modelPathsAmong } from '../../repo/lfs-models.ts';
+import { diffShardedModel, shardedModelsAmong } from '../../repo/sharded-lfs.ts';
 import { fmtNum } from './inspect.ts';
 import { diffTfjsModels } from '../../repo/tfjs-diff.ts';
 import { withoutUnchanged } from '../../../theta/diff.ts';
+import { fetchedBy, fetchedSince, tensorSelection, type TensorSelection } from '../../../repo/lfs-partial.ts';
+
+/** A diff with only the selected tensors (for diffs computed whole, e.g. TF.js models), summary recounted. */
+function onlySelected(d: PathDiff, select: TensorSelection): PathDiff {
+  if (!select) return d;
+  const tensors = d.tensors.filter((t) => select(t.name));
+  const summary = { added: 0, removed: 0, modified: 0, unchanged: 0 };
+  for (const t of tensors) summary[t.status]++;
+  return { ...d, tensors, summary };
+}
 
 async function changedPaths(repo: ThetaRepo, revs: string[]): Promise<string[]> {
   const r = await git(['diff', '--name-only', '-z', '--no-renames', ...revs, '--'], { cwd: repo.root });
@@ -21,21 +32,30 @@ export function registerDiff(program: Command): void {
     .option('--json', 'print one JSON object: {"files": [{"path", "format", "from", "to", "approx", "tensors": [...], "summary": {...}}]}')
     .option('--approx', 'estimate from the LSH signatures in the metadata alone, reading no tensor object')
     .option('--all', 'also list unchanged tensors')
-    .action(async (args: string[], o: { json?: boolean; approx?: boolean; all?: boolean }, cmd: Command) => {
+    .option('--tensor <pattern>', "only tensors whose name matches (exact, or a glob with * and ?; repeat for more); a git-lfs object not stored locally is then read by HTTP Range requests: its header and these tensors' bytes", (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (args: string[], o: { json?: boolean; approx?: boolean; all?: boolean; tensor?: string[] }, cmd: Command) => {
       const { revs, paths } = revisionsAndPaths(args);
       if (revs.length > 2) cmd.error('give at most two revisions (and paths after --)');
       const repo = await ThetaRepo.open();
+      const tensors = tensorSelection(o.tensor);
+      const before = fetchedBy(repo.store);
       const candidates = paths.length ? paths : await changedPaths(repo, revs);
       const files = await modelPathsAmong(repo, candidates);
       const spec = revs.length === 0 ? { from: ':', to: null } : revs.length === 1 ? { from: revs[0], to: null } : { from: revs[0], to: revs[1] };
       // TF.js models: their shards (and model.json) diffed together, weight by weight, as one model
       const tfjs = await diffTfjsModels(repo, files, candidates, { ...spec, approx: o.approx });
-      const results: PathDiff[] = [...tfjs.diffs];
-      for (const f of files) if (!tfjs.covered.has(f)) results.push(await diffModelPath(repo, f, { ...spec, approx: o.approx }));
+      const results: PathDiff[] = tfjs.diffs.map((d) => onlySelected(d, tensors));
+      // sharded safetensors models git-lfs stores: one diff per model, under its index's path
+      const sharded = await shardedModelsAmong(repo, candidates, spec);
+      for (const f of files) if (!tfjs.covered.has(f) && !sharded.covered.has(f)) results.push(await diffModelPath(repo, f, { ...spec, approx: o.approx, tensors }));
+      for (const m of sharded.models) results.push(await diffShardedModel(repo, m, { ...spec, approx: o.approx, tensors }));
       results.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
       if (o.json) {
         // like the table, JSON lists unchanged tensors only with --all (the summary counts them)
-        process.stdout.write(JSON.stringify({ files: o.all ? results : results.map(withoutUnchanged) }) + '\n');
+        // what came from the LFS server for this diff (only when anything did): whole objects and Range requests
+        const f = fetchedSince(repo.store, before);
+        const fetched = f && (f.bytes || f.rangeRequests || f.wholeObjects) ? { bytes: f.bytes, range_requests: f.rangeRequests, whole_objects: f.wholeObjects, verified_by_ranges: f.verified } : null;
+        process.stdout.write(JSON.stringify({ files: o.all ? results : results.map(withoutUnchanged), ...(fetched ? { fetched } : {}) }) + '\n');
         return;
       }
       if (!results.length) process.stdout.write('no tracked checkpoint differs\n');

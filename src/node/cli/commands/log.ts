@@ -8,6 +8,7 @@ import { findTfjsManifest, manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../../fo
 import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsShardPaths } from '../../../theta/tfjs-model.ts';
 import { revisionFiles, worktreeFiles } from '../../files/file-access.ts';
 import { logModelPath } from '../../repo/lfs-models.ts';
+import { logShardedModel } from '../../repo/sharded-lfs.ts';
 import { step, versionStep, type LogEntry } from '../../repo/log-steps.ts';
 
 const statSafe = (p: string) => stat(p).catch(() => null);
@@ -82,7 +83,7 @@ export function registerLog(program: Command): void {
         ? (await manifestsIn(files, dirRel)).map((m) => m.path)
         : [(await findTfjsManifest(rel, files).catch(() => null))?.path ?? rel];
       const logs: { path: string; log: (LogEntry & { storage?: string | null })[] }[] = [];
-      for (const m of models) logs.push({ path: m, log: (await logTfjsModel(repo, m)) || (await logModelPath(repo, m === rel ? rel : m)) });
+      for (const m of models) logs.push({ path: m, log: (await logTfjsModel(repo, m)) || (await logShardedModel(repo, m)) || (await logModelPath(repo, m === rel ? rel : m)) });
       if (!logs.length) logs.push({ path: rel, log: await logModelPath(repo, rel) });
       if (o.json) {
         process.stdout.write(JSON.stringify(logs.length === 1 ? logs[0].log : { models: logs }) + '\n');
