@@ -4,10 +4,11 @@ import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { referencedObjects, type ModelMetadata } from '../../../theta/metadata.ts';
 import { stat } from 'node:fs/promises';
 import { relative, resolve, sep } from 'node:path';
-import { findTfjsManifest, manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../../formats/tfjs-shard.ts';
+import { findTfjsManifest, manifestsIn } from '../../../formats/tfjs-shard.ts';
 import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsShardPaths } from '../../../theta/tfjs-model.ts';
 import { revisionFiles, worktreeFiles } from '../../files/file-access.ts';
 import { logModelPath } from '../../repo/lfs-models.ts';
+import { tfjsShardsAmong } from '../../repo/tfjs-shard-paths.ts';
 import { step, versionStep, type LogEntry } from '../../repo/log-steps.ts';
 
 const statSafe = (p: string) => stat(p).catch(() => null);
@@ -37,8 +38,8 @@ export async function logTfjsModel(repo: ThetaRepo, path: string, rev = 'HEAD'):
   const now = await readTfjsManifest(revisionFiles(repo.root, rev), path).catch(() => null) ?? (await readTfjsManifest(worktreeFiles(repo.root), path));
   if (!now) return null;
   const shards = tfjsShardPaths(path, now);
-  const attrs = await repo.attributes(shards);
-  if (!shards.length || !shards.every((p) => attrs.get(p)!.format === TFJS_SHARD_FORMAT_ID)) return null;
+  const known = await tfjsShardsAmong(repo, shards, [rev]);
+  if (!shards.length || !shards.every((p) => known.has(p))) return null;
   const noLoad = async (): Promise<Uint8Array> => { throw new Error('log reads no tensor'); };
   const at = async (commit: string) => {
     const metas: ModelMetadata[] = [];
