@@ -122,6 +122,14 @@ T('shards bound by a plain glob are a model; diff takes a directory, a manifest,
     const logs = JSON.parse(await thetaOk(dir, 'log', 'models', '--json'));
     assert.equal(logs.models.map((m: { path: string; log: { changed: number }[] }) => [m.path, m.log.map((e) => e.changed)]),
       [['models/a.json', [1, 0]], ['models/b.json', [0]], ['models/c.json', [0]]]);
+    // the repository root: every model under it, in subdirectories too
+    const root = JSON.parse(await thetaOk(dir, 'log', '.', '--json'));
+    assert.equal(root.models.map((m: { path: string }) => m.path), ['models/a.json', 'models/b.json', 'models/c.json', 'web/model.json']);
+    // a path no commit touches says so in one line
+    const none = await theta(dir, ['log', 'nothing-here']);
+    assert.is(none.code, 0);
+    assert.is(none.stdout, '');
+    assert.match(none.stderr, /^git-theta: no commit touches a tracked checkpoint at nothing-here\n$/);
 
     // checkouts give back every file byte for byte
     await git(dir, 'checkout', '-q', 'HEAD~1', '--', 'web', 'models');
