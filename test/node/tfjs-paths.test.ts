@@ -115,6 +115,11 @@ T('shards bound by a plain glob are a model; diff takes a directory, a manifest,
     await webModel(join(dir, 'web'), 2);
     const wt = await diffJson(dir, '--', 'models');
     assert.equal(wt.map((f) => [f.path, f.summary.modified]), [['models/c.json', 1]]);
+    // git diff (textconv): a changed shard reads the same way on both sides (by its bytes)
+    const gd = await git(dir, 'diff', '--', 'web');
+    assert.match(gd, /^-hash [0-9a-f]+$/m);
+    assert.match(gd, /^\+hash [0-9a-f]+$/m);
+    assert.not.match(gd, /tfjs checkpoint/);
 
     // log by a glob-bound shard: the model's weights
     const log = JSON.parse(await thetaOk(dir, 'log', 'web/group1-shard1of3.bin', '--json'));
