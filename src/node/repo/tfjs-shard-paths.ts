@@ -6,6 +6,7 @@
  * shards back together into their model as they do for shards bound by `track <model.json>`.
  */
 import { TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
+import { batchReadBlob } from '../git/git-batch.ts';
 import type { ThetaRepo } from './theta-repo.ts';
 
 const blobSpec = (rev: string, path: string) => `${rev === ':' ? '' : rev}:${path}`;
@@ -25,10 +26,15 @@ export async function tfjsShardsAmong(repo: ThetaRepo, paths: string[], revs: st
   return out;
 }
 
+/** The format line of git-theta metadata (its second line), read without parsing the whole document. */
+const FORMAT_LINE = /^\{\n "git-theta": \d+,\n "format": "([^"]*)",/;
+
 async function recordedAsShard(repo: ThetaRepo, path: string, revs: string[]): Promise<boolean> {
   for (const rev of new Set([':', ...revs])) {
-    const m = await repo.metadataAt(blobSpec(rev, path), { batch: true }).catch(() => null);
-    if (m) return m.format === TFJS_SHARD_FORMAT_ID;
+    const blob = await batchReadBlob(repo.root, blobSpec(rev, path)).catch(() => null);
+    if (!blob) continue;
+    const m = FORMAT_LINE.exec(new TextDecoder().decode(blob.subarray(0, 128)));
+    return m?.[1] === TFJS_SHARD_FORMAT_ID;
   }
   return false;
 }
