@@ -12,7 +12,7 @@ import { memorySink } from '../../src/core/io.ts';
 import { GGML_TYPE_BY_NAME, writeGguf } from '../../src/formats/gguf.ts';
 import { parseMetadata } from '../../src/theta/metadata.ts';
 import { diffRevisions } from '../../src/repo/index.ts';
-import { cleanup, git, tempDir, thetaOk, thetaRepo } from './helpers.ts';
+import { cleanup, git, objectFiles, sha256, tempDir, thetaOk, thetaRepo } from './helpers.ts';
 
 const PYTHON = '/usr/bin/python3';
 const Q = suite('quantized weights: numbers of dequantized values');
@@ -107,10 +107,23 @@ Q('diff, textconv, inspect and the library give the dequantized numbers numpy gi
     writeFileSync(join(dir, 'model.gguf'), await ggufFile(data, ref, 'v1'));
     await git(dir, 'add', '.gitattributes', 'model.gguf');
     await git(dir, 'commit', '-q', '-m', 'v1');
+    const v1 = readFileSync(join(dir, 'model.gguf'));
     const v2 = await ggufFile(data, ref, 'v2');
     writeFileSync(join(dir, 'model.gguf'), v2);
+    const objects = join(dir, '.git', 'lfs', 'objects');
+    const before = objectFiles(objects);
     await git(dir, 'add', 'model.gguf');
     await git(dir, 'commit', '-q', '-m', 'v2');
+    // the commit stores about the bytes of the three changed quantized tensors
+    let stored = 0;
+    for (const [oid, b] of objectFiles(objects)) if (!before.has(oid)) stored += b.length;
+    const changed = 12 * 34 + 8 * 144 + 4 * 210;
+    assert.ok(stored > 0 && stored <= 1.1 * changed + 8192, `v2 stored ${stored} bytes for ${changed} bytes of changed tensors`);
+    // checkouts give back each version byte for byte
+    await git(dir, 'checkout', '-q', 'HEAD~1', '--', 'model.gguf');
+    assert.is(sha256(readFileSync(join(dir, 'model.gguf'))), sha256(v1));
+    await git(dir, 'checkout', '-q', 'HEAD', '--', 'model.gguf');
+    assert.is(sha256(readFileSync(join(dir, 'model.gguf'))), sha256(v2));
 
     // metadata records what the bytes stand for
     const meta = parseMetadata(await git(dir, 'show', 'HEAD:model.gguf'));

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { lcgFloats } from '../shared/test-data.ts';
-import { cleanup, git, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
+import { cleanup, git, objectFiles, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
 
 const PYTHON = '/usr/bin/python3';
 const T = suite('tfjs layouts people ship');
@@ -106,8 +106,14 @@ T('face-api: a bare weights manifest with extension-less shards, quantized weigh
     assert.match(await git(dir, 'show', 'HEAD:weights/tiny_face_detector_model-shard1'), /"format": "tfjs-shard"/);
 
     writeShards(w, faceApi(true), 8000, shard);
+    const objects = join(dir, '.git', 'lfs', 'objects');
+    const before = objectFiles(objects);
     await git(dir, 'add', 'weights');
     await git(dir, 'commit', '-q', '-m', 'v2');
+    // the commit stores about the bytes of the one changed weight (3·3·32·64 uint8 codes)
+    let stored = 0;
+    for (const [oid, b] of objectFiles(objects)) if (!before.has(oid)) stored += b.length;
+    assert.ok(stored > 0 && stored <= 1.1 * 18432 + 8192, `v2 stored ${stored} bytes for an 18432-byte weight`);
 
     const out = JSON.parse(await thetaOk(dir, 'diff', 'HEAD~1', 'HEAD', '--json'));
     assert.is(out.files.length, 1);

@@ -27,7 +27,7 @@ export async function tfjsModelsIn(dir: string): Promise<string[]> {
 }
 
 export async function openCheckpointFile(
-  path: string, opts: { format?: string; fileName?: string; files?: FileAccess; onNote?: (message: string) => void } = {},
+  path: string, opts: { format?: string; fileName?: string; files?: FileAccess; onNote?: (message: string) => void; shardModel?: boolean } = {},
 ): Promise<CheckpointReader> {
   const st = await stat(path).catch((e) => {
     throw new ThetaError('E_NOT_FOUND', `${path}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { file: path });
@@ -51,7 +51,8 @@ export async function openCheckpointFile(
     format = await detectFileFormat(path, opts.format);
   } catch (e) {
     // a TF.js weight shard (`.bin`, `-shard1`, ...) is read as the model whose manifest lists it
-    if (!(e instanceof UnknownFormatError) || opts.format) throw e;
+    // (shardModel false: not so; textconv, which sees one side as a temporary file with no manifest near it)
+    if (!(e instanceof UnknownFormatError) || opts.format || opts.shardModel === false) throw e;
     const manifest = await manifestOfShardFile(path);
     if (!manifest) throw e;
     opts.onNote?.(`${path} is a weight shard of the TF.js model ${manifest}; showing that model`);

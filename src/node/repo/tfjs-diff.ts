@@ -6,7 +6,6 @@
  */
 import { ThetaError } from '../../core/errors.ts';
 import { TFJS_FORMAT_ID } from '../../formats/tfjs.ts';
-import { TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
 import type { FileAccess } from '../../formats/types.ts';
 import { diffModels, type DiffTensor } from '../../theta/diff.ts';
 import type { TensorEntry } from '../../theta/metadata.ts';
@@ -14,6 +13,7 @@ import { rebuildTensor } from '../../theta/rebuild.ts';
 import { objectsToCompare, readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsModelsTouched, tfjsShardPaths } from '../../theta/tfjs-model.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import { revisionFiles, worktreeFiles } from '../files/file-access.ts';
+import { tfjsShardsAmong } from './tfjs-shard-paths.ts';
 import { worktreeTensors, type DiffSpec, type PathDiff, type ThetaRepo } from './theta-repo.ts';
 
 const revSpec = (rev: string, path: string) => `${rev === ':' ? '' : rev}:${path}`;
@@ -28,8 +28,10 @@ export interface TfjsDiffResult {
  * Diff the TF.js models touched by `tracked` (git-theta paths) and `changed` (every changed path).
  */
 export async function diffTfjsModels(repo: ThetaRepo, tracked: string[], changed: string[], spec: DiffSpec): Promise<TfjsDiffResult> {
-  const attrs = await repo.attributes(tracked);
-  const shards = tracked.filter((p) => attrs.get(p)!.format === TFJS_SHARD_FORMAT_ID);
+  // shards bound by `track <model.json>` (theta-format=tfjs-shard) or by a plain glob (their metadata says so)
+  const revs = [spec.from, ...(spec.to === null ? [] : [spec.to])];
+  const shardSet = await tfjsShardsAmong(repo, tracked, revs);
+  const shards = tracked.filter((p) => shardSet.has(p));
   const covered = new Set<string>();
   if (!shards.length && !changed.some((p) => p.toLowerCase().endsWith('.json'))) return { diffs: [], covered };
 
@@ -37,7 +39,7 @@ export async function diffTfjsModels(repo: ThetaRepo, tracked: string[], changed
   const toFiles = spec.to === null ? worktreeFiles(repo.root) : revisionFiles(repo.root, spec.to);
   const models = await tfjsModelsTouched({
     shards, changed, sides: [toFiles, fromFiles],
-    isShard: async (p) => (await repo.attributes([p])).get(p)!.format === TFJS_SHARD_FORMAT_ID,
+    isShard: async (p) => (await tfjsShardsAmong(repo, [p], revs)).has(p),
   });
   const load = (_shard: string, name: string, e: TensorEntry) => rebuildTensor(name, e, repo.store, repo.kernels);
   const side = (rev: string, files: FileAccess, path: string) => tfjsModelAt(files, path, (p) => repo.metadataAt(revSpec(rev, p), { batch: true }), load);

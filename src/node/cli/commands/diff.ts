@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import pc from 'picocolors';
-import { git } from '../../git/git.ts';
 import { revisionsAndPaths } from '../argv.ts';
 import { diffPath, ThetaRepo, type PathDiff } from '../../repo/theta-repo.ts';
+import { diffCandidates } from '../../repo/diff-paths.ts';
 import { diffModelPath, modelPathsAmong } from '../../repo/lfs-models.ts';
 import { diffShardedModel, shardedModelsAmong } from '../../repo/sharded-lfs.ts';
 import { fmtNum } from './inspect.ts';
@@ -19,16 +19,11 @@ function onlySelected(d: PathDiff, select: TensorSelection): PathDiff {
   return { ...d, tensors, summary };
 }
 
-async function changedPaths(repo: ThetaRepo, revs: string[]): Promise<string[]> {
-  const r = await git(['diff', '--name-only', '-z', '--no-renames', ...revs, '--'], { cwd: repo.root });
-  return r.stdout.toString().split('\0').filter(Boolean);
-}
-
 export function registerDiff(program: Command): void {
   program
     .command('diff')
     .description('Per-tensor differences of tracked checkpoints: added, removed, modified (L2 of the change, relative change, max |Δ|, cosine) or unchanged. No revision: index vs working tree; one: that revision vs working tree; two: between them.')
-    .argument('[args...]', '[<rev> [<rev>]] [-- <path>...]')
+    .argument('[args...]', '[<rev> [<rev>]] [-- <path>...]: a path is a checkpoint, a TF.js model (its manifest or one of its shards: the whole model) or a directory (its changed checkpoints, each TF.js model on its own)')
     .option('--json', 'print one JSON object: {"files": [{"path", "format", "from", "to", "approx", "tensors": [...], "summary": {...}}]}')
     .option('--approx', 'estimate from the LSH signatures in the metadata alone, reading no tensor object')
     .option('--all', 'also list unchanged tensors')
@@ -39,7 +34,8 @@ export function registerDiff(program: Command): void {
       const repo = await ThetaRepo.open();
       const tensors = tensorSelection(o.tensor);
       const before = fetchedBy(repo.store);
-      const candidates = paths.length ? paths : await changedPaths(repo, revs);
+      // a path may be a checkpoint, a TF.js model (its manifest or a shard) or a directory
+      const candidates = await diffCandidates(repo, revs, paths);
       const files = await modelPathsAmong(repo, candidates);
       const spec = revs.length === 0 ? { from: ':', to: null } : revs.length === 1 ? { from: revs[0], to: null } : { from: revs[0], to: revs[1] };
       // TF.js models: their shards (and model.json) diffed together, weight by weight, as one model

@@ -2,16 +2,13 @@ import type { Command } from 'commander';
 import { git } from '../../git/git.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { referencedObjects, type ModelMetadata } from '../../../theta/metadata.ts';
-import { stat } from 'node:fs/promises';
-import { relative, resolve, sep } from 'node:path';
-import { findTfjsManifest, manifestsIn, TFJS_SHARD_FORMAT_ID } from '../../../formats/tfjs-shard.ts';
 import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsShardPaths } from '../../../theta/tfjs-model.ts';
 import { revisionFiles, worktreeFiles } from '../../files/file-access.ts';
 import { logModelPath } from '../../repo/lfs-models.ts';
 import { logShardedModel } from '../../repo/sharded-lfs.ts';
+import { tfjsShardsAmong } from '../../repo/tfjs-shard-paths.ts';
+import { logTargets } from '../../repo/log-targets.ts';
 import { step, versionStep, type LogEntry } from '../../repo/log-steps.ts';
-
-const statSafe = (p: string) => stat(p).catch(() => null);
 
 export { step, versionStep, type LogEntry } from '../../repo/log-steps.ts';
 
@@ -38,8 +35,8 @@ export async function logTfjsModel(repo: ThetaRepo, path: string, rev = 'HEAD'):
   const now = await readTfjsManifest(revisionFiles(repo.root, rev), path).catch(() => null) ?? (await readTfjsManifest(worktreeFiles(repo.root), path));
   if (!now) return null;
   const shards = tfjsShardPaths(path, now);
-  const attrs = await repo.attributes(shards);
-  if (!shards.length || !shards.every((p) => attrs.get(p)!.format === TFJS_SHARD_FORMAT_ID)) return null;
+  const known = await tfjsShardsAmong(repo, shards, [rev]);
+  if (!shards.length || !shards.every((p) => known.has(p))) return null;
   const noLoad = async (): Promise<Uint8Array> => { throw new Error('log reads no tensor'); };
   const at = async (commit: string) => {
     const metas: ModelMetadata[] = [];
@@ -70,21 +67,17 @@ export function registerLog(program: Command): void {
   program
     .command('log')
     .description('Per commit that touched a tracked checkpoint: tensors changed, bytes stored, update types')
-    .argument('<path>', 'tracked checkpoint, or a TF.js model (its manifest, one of its shards, or a directory: each model in it) whose shards are tracked')
-    .option('--json', 'print a JSON array (for a directory of several models: {"models": [{"path", "log": [...]}]})')
+    .argument('<path>', 'tracked checkpoint, a TF.js model whose shards are tracked (its manifest or one of its shards), or a directory (each TF.js model and tracked checkpoint under it)')
+    .option('--json', 'print a JSON array (for a directory of several models or checkpoints: {"models": [{"path", "log": [...]}]})')
     .action(async (path: string, o: { json?: boolean }) => {
       const repo = await ThetaRepo.open();
-      const rel = (await git(['ls-files', '--full-name', '--error-unmatch', '--', path], { allowFail: true })).stdout.toString().trim() || path;
-      // a TF.js manifest, one of its shards or a directory logs the model(s) the shards make up
-      const isDir = (await statSafe(path))?.isDirectory();
-      const dirRel = relative(repo.root, resolve(path)).split(sep).join('/');
-      const files = worktreeFiles(repo.root);
-      const models = isDir
-        ? (await manifestsIn(files, dirRel)).map((m) => m.path)
-        : [(await findTfjsManifest(rel, files).catch(() => null))?.path ?? rel];
+      // a TF.js manifest or one of its shards logs the model; a directory each model under it
+      const { models, directory } = await logTargets(repo, path);
       const logs: { path: string; log: (LogEntry & { storage?: string | null })[] }[] = [];
-      for (const m of models) logs.push({ path: m, log: (await logTfjsModel(repo, m)) || (await logShardedModel(repo, m)) || (await logModelPath(repo, m === rel ? rel : m)) });
-      if (!logs.length) logs.push({ path: rel, log: await logModelPath(repo, rel) });
+      for (const m of models) logs.push({ path: m, log: (await logTfjsModel(repo, m)) || (await logShardedModel(repo, m)) || (await logModelPath(repo, m)) });
+      if (!o.json && logs.every((l) => !l.log.length)) {
+        process.stderr.write(`git-theta: no commit touches a tracked checkpoint at ${path}${directory ? ' (a directory: its TF.js models and tracked checkpoints)' : ''}\n`);
+      }
       if (o.json) {
         process.stdout.write(JSON.stringify(logs.length === 1 ? logs[0].log : { models: logs }) + '\n');
         return;

@@ -23,7 +23,8 @@ export async function checkpointSummary(file: string, opened?: CheckpointReader)
   const kernels = await getKernels();
   let reader;
   try {
-    reader = opened ?? (await openCheckpointFile(file));
+    // a TF.js shard is summarised by its bytes on both sides (git names only the work-tree side where its manifest is)
+    reader = opened ?? (await openCheckpointFile(file, { shardModel: false }));
   } catch (e) {
     if (!(e instanceof UnknownFormatError)) throw e;
     // raw bytes with no format of their own, such as a TF.js weight shard (whose weights are
