@@ -29,7 +29,7 @@
  */
 import { streamingTensor } from './read-once.ts';
 import type { DType } from '../core/dtypes.ts';
-import { ArgumentError, TruncatedError } from '../core/errors.ts';
+import { ArgumentError, TruncatedError, truncatedTensor } from '../core/errors.ts';
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor } from './types.ts';
 import type { StatsDequantizer, TensorQuantization } from './types.ts';
@@ -132,11 +132,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<GGUFRea
   let iterated = false;
 
   const rethrow = (e: unknown, tensor: string | undefined, wanted: number, at: number): never => {
-    if (e instanceof TruncatedError) {
-      const t = new TruncatedError(file, wanted, e.data.got as number, at);
-      if (tensor) { t.data.tensor = tensor; t.message = t.message.replace(`${file}: `, `${file}: tensor '${tensor}': `); }
-      throw t;
-    }
+    if (e instanceof TruncatedError) throw truncatedTensor(file, wanted, e.data.got as number, at, tensor);
     throw e;
   };
 

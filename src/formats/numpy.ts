@@ -32,7 +32,7 @@
  */
 import { checkChunkBytes, readOnce, DEFAULT_CHUNK_BYTES } from './read-once.ts';
 import { DTYPES, dtypeSize, elementCount } from '../core/dtypes.ts';
-import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
+import { ArgumentError, FormatError, TruncatedError, truncatedTensor } from '../core/errors.ts';
 import { concat, readerFromChunks, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
 import { FixedDeflater, ZipReader, crc32, inflateChunks, isZip, writeZip, zipNamesInHead, type ZipEntry } from './zip.ts';
@@ -79,12 +79,7 @@ function arrayTensor(r: ByteReader, h: NpyHeader, name: string, file: string, me
     try {
       return await r.readExactly(n);
     } catch (e) {
-      if (e instanceof TruncatedError) {
-        const t = new TruncatedError(file, n, e.data.got as number, h.prefixLength + consumed);
-        t.data.tensor = name;
-        t.message = t.message.replace(`${file}: `, `${file}: tensor '${name}': `);
-        throw t;
-      }
+      if (e instanceof TruncatedError) throw truncatedTensor(file, n, e.data.got as number, h.prefixLength + consumed, name);
       throw e;
     }
   };
@@ -134,12 +129,7 @@ function arrayTensor(r: ByteReader, h: NpyHeader, name: string, file: string, me
         try {
           await r.skip(left);
         } catch (e) {
-          if (e instanceof TruncatedError) {
-            const t = new TruncatedError(file, left, e.data.got as number, h.prefixLength + consumed);
-            t.data.tensor = name;
-            t.message = t.message.replace(`${file}: `, `${file}: tensor '${name}': `);
-            throw t;
-          }
+          if (e instanceof TruncatedError) throw truncatedTensor(file, left, e.data.got as number, h.prefixLength + consumed, name);
           throw e;
         }
         consumed = h.byteLength;
@@ -162,12 +152,7 @@ async function openNpy(reader: ByteReader, opts: OpenOptions = {}): Promise<Nump
   const name = baseName(opts.fileName ?? reader.name);
   if (reader.size !== undefined) {
     const data = reader.size - start - header.prefixLength;
-    if (data < header.byteLength) {
-      const t = new TruncatedError(file, header.byteLength, Math.max(0, data), header.prefixLength);
-      t.data.tensor = name;
-      t.message = t.message.replace(`${file}: `, `${file}: tensor '${name}': `);
-      throw t;
-    }
+    if (data < header.byteLength) throw truncatedTensor(file, header.byteLength, Math.max(0, data), header.prefixLength, name);
     if (data > header.byteLength) throw npyError(file, `${data - header.byteLength} bytes follow the array (its header describes ${header.byteLength})`, name, { reason: 'trailing' });
   }
   const sk = new SkeletonBuilder();

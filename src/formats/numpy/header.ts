@@ -4,7 +4,7 @@
  * Fortran/C reordering that turn a file's layout into C-order little-endian and back.
  */
 import { dtypeSize, elementCount, type DType } from '../../core/dtypes.ts';
-import { ArgumentError, FormatError, TruncatedError } from '../../core/errors.ts';
+import { ArgumentError, FormatError, TruncatedError, truncatedTensor } from '../../core/errors.ts';
 import { concat, type ByteReader } from '../../core/io.ts';
 
 export const NPY_FORMAT_ID = 'numpy';
@@ -149,11 +149,7 @@ export async function readNpyHeader(reader: ByteReader, file: string, tensor?: s
     try {
       return (await reader.readExactly(n)).slice();
     } catch (e) {
-      if (e instanceof TruncatedError) {
-        const t = new TruncatedError(file, n, e.data.got as number, e.data.at as number);
-        if (tensor) { t.data.tensor = tensor; t.message = t.message.replace(`${file}: `, `${file}: tensor '${tensor}': `); }
-        throw t;
-      }
+      if (e instanceof TruncatedError) throw truncatedTensor(file, n, e.data.got as number, e.data.at as number, tensor);
       throw e;
     }
   };
