@@ -73,6 +73,13 @@ export class TruncatedError extends ThetaError {
   }
 }
 
+/** A TruncatedError that names the tensor being read (`file: tensor 'x': file is truncated ...`) when `tensor` is given. */
+export function truncatedTensor(file: string, wanted: number, got: number, at: number, tensor: string | undefined): TruncatedError {
+  const t = new TruncatedError(file, wanted, got, at);
+  if (tensor) { t.data.tensor = tensor; t.message = t.message.replace(`${file}: `, `${file}: tensor '${tensor}': `); }
+  return t;
+}
+
 /** A caller passed a bad argument (wrong dtype, mismatched lengths, ...). */
 export class ArgumentError extends ThetaError {
   constructor(message: string, data: Record<string, unknown> = {}) {

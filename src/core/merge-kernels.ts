@@ -28,11 +28,12 @@
  */
 import { ArgumentError } from './errors.ts';
 import { DTYPES, type DType } from './dtypes.ts';
-import { type Kernels, UNIT_ELEMS } from './kernels.ts';
+import { type KernelExports, type KernelFunctionName, type Kernels, UNIT_ELEMS } from './kernels.ts';
+import type { ConvName } from './kernels/convert.ts';
 
 export type MergeDType = 'F32' | 'F16' | 'BF16' | 'F64';
-const TO_F32: Record<MergeDType, string | null> = { F32: null, F16: 'f16_to_f32', BF16: 'bf16_to_f32', F64: 'f64_to_f32' };
-const FROM_F32: Record<MergeDType, string | null> = { F32: null, F16: 'f32_to_f16', BF16: 'f32_to_bf16', F64: 'f32_to_f64' };
+const TO_F32: Record<MergeDType, ConvName | null> = { F32: null, F16: 'f16_to_f32', BF16: 'bf16_to_f32', F64: 'f64_to_f32' };
+const FROM_F32: Record<MergeDType, ConvName | null> = { F32: null, F16: 'f32_to_f16', BF16: 'f32_to_bf16', F64: 'f32_to_f64' };
 
 /** The dtypes these pipelines take (the float dtypes the element-wise kernels convert both ways). */
 export function isMergeDType(d: DType): d is MergeDType {
@@ -64,7 +65,7 @@ const STATE_BYTES = 64 << 10;
 const ST_SEEN = 0, ST_PAIRS = 32 << 10, ST_PTRS = 40 << 10, ST_TMP = 44 << 10, ST_PICK = 48 << 10;
 const TABLE_BYTES = 8 << 10;
 
-type Fn = (...args: number[]) => number;
+type Conv = KernelExports[ConvName];
 const align64 = (n: number) => Math.ceil(n / 64) * 64;
 
 interface Ctx {
@@ -74,10 +75,10 @@ interface Ctx {
   u32: Uint32Array;
   i32: Int32Array;
   f32: Float32Array;
-  fn: (name: string) => Fn;
+  fn: <K extends KernelFunctionName>(name: K) => KernelExports[K];
   esize: number;
-  toF32: Fn | null;
-  fromF32: Fn | null;
+  toF32: Conv | null;
+  fromF32: Conv | null;
   scratch: number;
   scratchBytes: number;
 }

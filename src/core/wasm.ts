@@ -2,8 +2,12 @@
  * Loading the kernel module, identically in Node, Deno and browsers. Both builds (SIMD and scalar)
  * are embedded as base64 by scripts/build.mjs, so no file or network access is needed. The SIMD
  * build is chosen when `WebAssembly.validate` accepts a tiny v128 module, else the scalar build.
+ * The exports' types (`KernelExports`) are generated with the embedded builds from asc's
+ * declarations for assembly/ (scripts/kernel-exports.mjs): hosts read exports only through them.
  */
-import { SIMD_WASM_BASE64, SCALAR_WASM_BASE64 } from '../../build/gen/kernels-wasm.ts';
+import { SIMD_WASM_BASE64, SCALAR_WASM_BASE64, type KernelExports } from '../../build/gen/kernels-wasm.ts';
+
+export type { KernelExports, KernelFunctionName } from '../../build/gen/kernels-wasm.ts';
 
 export type KernelVariant = 'simd' | 'scalar';
 
@@ -58,4 +62,9 @@ export async function instantiateKernels(variant: KernelVariant = defaultVariant
       },
     },
   });
+}
+
+/** The exports of a kernel instance, typed (both builds export the same names; the build checks it). */
+export function kernelExports(inst: WebAssembly.Instance): KernelExports {
+  return inst.exports as unknown as KernelExports;
 }

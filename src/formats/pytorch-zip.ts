@@ -21,9 +21,9 @@ import { crc32 } from '../core/crc32.ts';
 // The record signatures are zip's, defined once in zip.ts (shared with npz).
 import {
   ZIP_LOCAL_SIGNATURE as SIG_LOCAL, ZIP_CENTRAL_SIGNATURE as SIG_CENTRAL, ZIP_DESCRIPTOR_SIGNATURE as SIG_DESCRIPTOR,
-  ZIP_EOCD_SIGNATURE as SIG_EOCD, ZIP64_EOCD_SIGNATURE as SIG_EOCD64, ZIP64_LOCATOR_SIGNATURE as SIG_LOCATOR64,
+  ZIP_EOCD_SIGNATURE as SIG_EOCD, ZIP64_EOCD_SIGNATURE as SIG_EOCD64, ZIP64_LOCATOR_SIGNATURE as SIG_LOCATOR64, u16, u32,
 } from './zip.ts';
-export { SIG_LOCAL, SIG_CENTRAL, SIG_DESCRIPTOR, SIG_EOCD, SIG_EOCD64, SIG_LOCATOR64 };
+export { SIG_LOCAL, SIG_CENTRAL, SIG_DESCRIPTOR, SIG_EOCD, SIG_EOCD64, SIG_LOCATOR64, u16, u32 };
 export const LOCAL_HEADER_BYTES = 30;
 export const CENTRAL_HEADER_BYTES = 46;
 export const FLAG_ENCRYPTED = 0x0001;
@@ -33,8 +33,6 @@ export const METHOD_STORED = 0;
 export const METHOD_DEFLATED = 8;
 const U32_MAX = 0xffffffff;
 
-export function u16(b: Uint8Array, at: number): number { return b[at] | (b[at + 1] << 8); }
-export function u32(b: Uint8Array, at: number): number { return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0; }
 /** A little-endian u64 as a number, or NaN past 2^53. */
 export function u64(b: Uint8Array, at: number): number {
   const v = u32(b, at + 4) * 2 ** 32 + u32(b, at);

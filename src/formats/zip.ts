@@ -17,10 +17,17 @@
  * bomb ends in an error after at most one push of output, never in unbounded memory), at most
  * MAX_ZIP_ENTRIES entries, and a member whose sizes are only in a trailing data descriptor (a zip
  * written to a pipe) is refused: without the central directory its end cannot be found safely.
+ *
+ * Why over 500 lines: ZipReader and checkCentralDirectory read and cross-check the same records
+ * (local headers against the central directory and zip64 records) and belong together; the writer
+ * beside them is ~90 lines. The deflate streams are in fflate-deflate.ts.
  */
-import { Deflate, Inflate } from 'fflate';
-import { ArgumentError, FormatError, TruncatedError } from '../core/errors.ts';
+import { ArgumentError, TruncatedError } from '../core/errors.ts';
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
+import { INFLATE_PUSH_BYTES, deflateChunks, inflateChunks } from './fflate-deflate.ts';
+import { zipError } from './zip-error.ts';
+
+export { INFLATE_PUSH_BYTES, DEFLATE_PUSH_BYTES, inflateChunks, FixedDeflater, deflateChunks, DeflateVerifier } from './fflate-deflate.ts';
 
 export const ZIP_LOCAL_SIGNATURE = 0x04034b50;
 export const ZIP_CENTRAL_SIGNATURE = 0x02014b50;
@@ -49,16 +56,6 @@ export const MAX_TRAILER_BYTES = 100_000_000;
  */
 export const MAX_DEFLATE_RATIO = 1032;
 
-/** Compressed bytes handed to the inflater per step: bounds one step's output to ~MAX_DEFLATE_RATIO × this. */
-export const INFLATE_PUSH_BYTES = 16 << 10;
-
-/**
- * The writer (and every re-deflation check) feeds fflate's Deflate fixed pieces of this size,
- * because fflate's output depends on how its input is pushed; fixing the pieces makes the
- * compressed bytes a pure function of (content, level, this size).
- */
-export const DEFLATE_PUSH_BYTES = 64 << 10;
-
 /** Default piece size for streaming a member. */
 export const ZIP_CHUNK_BYTES = 1 << 20;
 
@@ -70,16 +67,9 @@ const U16 = 0xffff;
 
 export { crc32 } from '../core/crc32.ts';
 import { crc32 } from '../core/crc32.ts';
-import { ReproductionCheck } from './zlib-deflate.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Names
-
-function zipError(file: string, message: string, entry?: string, extra: Record<string, unknown> = {}): FormatError {
-  const e = new FormatError(entry === undefined ? message : `zip entry ${JSON.stringify(entry)}: ${message}`, { file, format: 'zip', ...extra });
-  if (entry !== undefined) e.data.entry = entry;
-  return e;
-}
 
 /**
  * Reject names that would escape the directory they are extracted into: empty, NUL, absolute
@@ -134,8 +124,8 @@ export interface ZipReaderOptions {
   maxEntries?: number;
 }
 
-function u16(b: Uint8Array, at: number): number { return b[at] | (b[at + 1] << 8); }
-function u32(b: Uint8Array, at: number): number { return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0; }
+export function u16(b: Uint8Array, at: number): number { return b[at] | (b[at + 1] << 8); }
+export function u32(b: Uint8Array, at: number): number { return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0; }
 function u64(b: Uint8Array, at: number, file: string, what: string): number {
   const lo = u32(b, at);
   const hi = u32(b, at + 4);
@@ -447,105 +437,6 @@ function checkCentralDirectory(t: Uint8Array, cdOffset: number, entries: ZipEntr
   const declaredOffset = u32(t, at + 16);
   if (declaredSize !== U32 && declaredSize !== cdSize) throw fail(`end record says the central directory is ${declaredSize} bytes, it is ${cdSize}`);
   if (declaredOffset !== U32 && declaredOffset !== cdOffset) throw fail(`end record says the central directory starts at ${declaredOffset}, it starts at ${cdOffset}`);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Inflate / deflate helpers
-
-function flateMessage(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-/**
- * Inflate a raw deflate stream given in pieces, yielding the output as it comes. Stops with a
- * FormatError as soon as the output exceeds `expectedSize` (a zip bomb never gets further than one
- * push of INFLATE_PUSH_BYTES input), and when the stream ends short of it.
- */
-export async function* inflateChunks(compressed: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts: { expectedSize: number; fileName?: string; entry?: string }): AsyncGenerator<Uint8Array> {
-  const file = opts.fileName ?? '<zip>';
-  let out: Uint8Array[] = [];
-  let total = 0;
-  const inf = new Inflate((chunk) => {
-    total += chunk.length;
-    if (total > opts.expectedSize) throw zipError(file, `inflates to more than its declared ${opts.expectedSize} bytes (a zip bomb or a corrupt header); stopped`, opts.entry, { reason: 'zip-bomb' });
-    if (chunk.length) out.push(chunk);
-  });
-  const push = (piece: Uint8Array, final: boolean) => {
-    try {
-      inf.push(piece, final);
-    } catch (e) {
-      if (e instanceof FormatError) throw e;
-      throw zipError(file, `deflate data is corrupt (${flateMessage(e)})`, opts.entry, { reason: 'deflate' });
-    }
-  };
-  for await (const part of compressed) {
-    for (let i = 0; i < part.length; i += INFLATE_PUSH_BYTES) {
-      // copy: fflate may keep a reference to unconsumed input, and callers reuse their buffers
-      push(part.slice(i, i + INFLATE_PUSH_BYTES), false);
-      if (out.length) { const o = out; out = []; yield* o; }
-    }
-  }
-  push(new Uint8Array(0), true);
-  if (out.length) { const o = out; out = []; yield* o; }
-  if (total !== opts.expectedSize) throw zipError(file, `inflates to ${total} bytes but its header declares ${opts.expectedSize}`, opts.entry, { reason: 'size' });
-}
-
-/**
- * A deterministic deflater: content pushed in any pieces is re-cut into DEFLATE_PUSH_BYTES pieces
- * before fflate sees it, so the compressed bytes depend only on the content and the level.
- */
-export class FixedDeflater {
-  private readonly d: Deflate;
-  private readonly buf = new Uint8Array(DEFLATE_PUSH_BYTES);
-  private fill = 0;
-  private out: Uint8Array[] = [];
-  constructor(readonly level: number) {
-    if (!Number.isInteger(level) || level < 0 || level > 9) throw new ArgumentError(`deflate level must be 0..9, got ${level}`);
-    this.d = new Deflate({ level: level as 0 }, (chunk) => { if (chunk.length) this.out.push(chunk); });
-  }
-  /** Push content; returns the compressed bytes produced so far (possibly none). */
-  push(bytes: Uint8Array): Uint8Array[] {
-    let i = 0;
-    while (i < bytes.length) {
-      const take = Math.min(bytes.length - i, DEFLATE_PUSH_BYTES - this.fill);
-      this.buf.set(bytes.subarray(i, i + take), this.fill);
-      this.fill += take;
-      i += take;
-      if (this.fill === DEFLATE_PUSH_BYTES) {
-        this.d.push(this.buf.slice(), false);
-        this.fill = 0;
-      }
-    }
-    return this.take();
-  }
-  /** End the stream; returns the remaining compressed bytes. */
-  finish(): Uint8Array[] {
-    this.d.push(this.buf.slice(0, this.fill), true);
-    this.fill = 0;
-    return this.take();
-  }
-  private take(): Uint8Array[] {
-    const o = this.out;
-    this.out = [];
-    return o;
-  }
-}
-
-/** Deflate content deterministically (see FixedDeflater). */
-export async function* deflateChunks(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, level: number): AsyncGenerator<Uint8Array> {
-  const d = new FixedDeflater(level);
-  for await (const part of content) yield* d.push(part);
-  yield* d.finish();
-}
-
-/**
- * Checks, while a member is read, that deflating its content again at `level` reproduces its
- * compressed bytes exactly. `push` the content as it is inflated; `matches()` at the end.
- */
-export class DeflateVerifier extends ReproductionCheck {
-  constructor(compressed: Uint8Array, level: number) {
-    super(compressed, new FixedDeflater(level), false);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

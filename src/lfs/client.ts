@@ -16,6 +16,10 @@
  * streams into the store and rejected before the store renames it into place when its SHA-256 or
  * size is wrong, so a corrupt object is never stored. Problems with single objects are collected
  * and thrown together as one LfsTransferError naming each object.
+ *
+ * Why over 500 lines: LfsClient is one batch-then-transfer flow (batch, download with resume,
+ * upload, verify, retries) whose steps share the request, auth and progress state; its HTTP
+ * behaviours are already in http.ts and endpoint discovery in endpoint.ts.
  */
 import { ThetaError } from '../core/errors.ts';
 import { createSha256 } from '../core/sha256.ts';

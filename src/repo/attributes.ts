@@ -4,8 +4,8 @@
  * set/unset/unspecified/value attributes, files in the root and in the path's parent
  * directories, last match wins. Macros (`[attr]`) are skipped: they never define `filter`.
  */
-import type { PromiseFsLike } from './fs.ts';
-import { joinPath } from './fs.ts';
+import type { PromiseFsLike } from '../store/promise-fs.ts';
+import { joinPath } from '../store/promise-fs.ts';
 
 export type AttrValue = string | true | false | null;
 

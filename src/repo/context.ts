@@ -7,7 +7,7 @@ import { getKernels, type Kernels } from '../core/kernels.ts';
 import { createLocalStore } from '../store/local.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { MissingParameterError } from './errors.ts';
-import { joinPath, promiseFs, repoStoreFs, type PromiseFsLike, type RepoFs } from './fs.ts';
+import { joinPath, promiseFs, repoStoreFs, type PromiseFsLike, type RepoFs } from '../store/promise-fs.ts';
 
 /** Options every repository function takes. */
 export interface RepoOptions {

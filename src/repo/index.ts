@@ -17,8 +17,8 @@ export { diffRevisions, type DiffRevisionsOptions, type RevisionsDiff } from './
 export { saveModel, type SaveModelOptions, type SaveModelResult, type GitIdentity, type TensorsInput } from './save-model.ts';
 export { parseLfsPointer, type LfsPointer } from './model-blob.ts';
 export { isLfsCheckpointPath, lfsPointerText, openLfsBlob } from './lfs-pointer-model.ts';
-export { createMemFs, MemFsError, type MemFs, type MemStats } from './memfs.ts';
-export { repoStoreFs, type RepoFs, type PromiseFsLike } from './fs.ts';
+export { createMemFs, MemFsError, type MemFs, type MemStats } from '../store/memfs.ts';
+export { repoStoreFs, type RepoFs, type PromiseFsLike } from '../store/promise-fs.ts';
 export { defaultStore, type RepoOptions } from './context.ts';
 export { openRemote, removeTree, CloneMismatchError, CloneFailedError, type OpenRemoteOptions, type RemoteRepo } from './open-remote.ts';
 export {

@@ -19,8 +19,8 @@ import { endpointFromGitUrl } from '../lfs/endpoint.ts';
 import { createRemoteStore, type RemoteObjectStore } from '../lfs/remote-store.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { defaultStore, required } from './context.ts';
-import { joinPath, promiseFs, type PromiseFsLike, type RepoFs } from './fs.ts';
-import { createMemFs } from './memfs.ts';
+import { joinPath, promiseFs, type PromiseFsLike, type RepoFs } from '../store/promise-fs.ts';
+import { createMemFs } from '../store/memfs.ts';
 
 export interface OpenRemoteOptions {
   /** The repository's git URL (http or https). */

@@ -27,7 +27,7 @@ import type { SideTensor } from '../updates/types.ts';
 import { bindToTheta } from './attributes.ts';
 import { gitArgs, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
 import { TrackedByOtherFilterError } from './errors.ts';
-import { joinPath, mkdirp } from './fs.ts';
+import { joinPath, mkdirp } from '../store/promise-fs.ts';
 import { readModelBlob } from './model-blob.ts';
 import '../updates/index.ts';
 

@@ -4,7 +4,6 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { ThetaError, FormatError, MAX_MESSAGE, quoteName } from '../../src/core/errors.ts';
 import { memorySink, readerFromBytes } from '../../src/core/io.ts';
@@ -18,7 +17,7 @@ import { createMemoryStore } from '../../src/store/memory.ts';
 import { cleanCheckpoint, parseTolerance } from '../../src/theta/clean.ts';
 import { inputDigest } from '../../src/theta/exact.ts';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
-import { cleanup, git, repoRoot, run, sha256, tempDir, theta, thetaOk, thetaRepo, filesUnder } from './helpers.ts';
+import { cleanup, git, rawRequest, repoRoot, run, sha256, tempDir, theta, thetaOk, thetaRepo, filesUnder } from './helpers.ts';
 
 const t = suite('hardening: issue 12 findings');
 
@@ -313,18 +312,8 @@ t('5. fsck also checks what the stash needs, by revision', async () => {
 
 // ---------------------------------------------------------------- 6. serve
 
-function raw(port: number, path: string, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method, headers, timeout: 10_000 }, (res) => {
-      let b = '';
-      res.on('data', (d) => (b += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+/** A raw HTTP request to our server on 127.0.0.1:`port` (helpers.ts). */
+const raw = (port: number, path: string, method?: string, headers?: Record<string, string>, body?: string) => rawRequest(`http://127.0.0.1:${port}`, path, method, headers, body);
 
 t('6. serve: Host names, CORS for reads and writes, --allow-push, --cors-origin, --token', async () => {
   const root = tempDir();

@@ -1,5 +1,6 @@
 /** Node-only test helpers: temporary repositories, the real git, and our CLI as a subprocess. */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -112,4 +113,56 @@ export function filesUnder(dir: string): string[] {
 /** The files of an LFS object directory by name (the object id), with their bytes. */
 export function objectFiles(objectsDir: string): Map<string, Buffer> {
   return new Map(filesUnder(objectsDir).map((p) => [basename(p), readFileSync(p)]));
+}
+
+export interface ServeChild {
+  child: ChildProcess;
+  /** The repository URL `serve` printed (http://127.0.0.1:<port>/<name>.git). */
+  url: string;
+  /** The request log `serve --verbose` writes to stderr, one entry a line (`GET /x.git/info/lfs/objects/<oid> 200 3ms`); it keeps growing. */
+  log: string[];
+}
+
+/**
+ * `git theta serve <repo> --port 0 --verbose` as a child process: resolves once it prints its URL.
+ * If it exits first (or `timeoutMs` passes, when given) it is stopped and the promise rejects with
+ * what it printed. The caller stops the child when done.
+ */
+export function startServe(repo: string, opts: { timeoutMs?: number } = {}): Promise<ServeChild> {
+  const child = spawn(process.execPath, [BIN, 'serve', repo, '--port', '0', '--verbose'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  let err = '';
+  child.stderr!.on('data', (d) => {
+    err += d;
+    const lines = err.split('\n');
+    err = lines.pop()!;
+    log.push(...lines);
+  });
+  let out = '';
+  return new Promise<ServeChild>((resolve, reject) => {
+    const fail = (e: Error) => { clearTimeout(timer); child.kill('SIGTERM'); reject(e); };
+    const ms = opts.timeoutMs;
+    const timer = ms === undefined ? undefined : setTimeout(() => fail(new Error(`serve printed no URL in ${ms / 1000} s: ${out}`)), ms);
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/\S+\.git)/.exec(out);
+      if (m) { clearTimeout(timer); resolve({ child, url: m[1]!, log }); }
+    });
+    child.once('close', (code) => fail(new Error(`serve exited (${code}): ${out}${err}`)));
+  });
+}
+
+/** A raw HTTP request to `url`'s host and port (no URL normalisation of `path`), bounded by a timeout. */
+export function rawRequest(url: string, path: string, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path, method, headers, timeout: 10_000 }, (res) => {
+      let b = '';
+      res.on('data', (d) => (b += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end(body);
+  });
 }

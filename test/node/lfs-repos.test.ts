@@ -6,7 +6,6 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as nodeFs from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import { memorySink } from '../../src/core/io.ts';
 import { safetensors } from '../../src/formats/safetensors.ts';
 import { writeGguf } from '../../src/formats/gguf.ts';
@@ -14,7 +13,7 @@ import type { TensorToWrite } from '../../src/formats/types.ts';
 import { readerFromBytes } from '../../src/core/io.ts';
 import { looksLikeMetadata } from '../../src/theta/metadata.ts';
 import { diffRevisions, listModels, readModel } from '../../src/repo/index.ts';
-import { BIN, ENV, cleanup, git, requireTool, run, sha256, tempDir, theta, thetaOk, filesUnder } from './helpers.ts';
+import { cleanup, git, requireTool, run, sha256, startServe, tempDir, theta, thetaOk, filesUnder } from './helpers.ts';
 
 const test = suite('git-lfs repositories');
 const dirs: string[] = [];
@@ -295,25 +294,8 @@ test('migrate: .gitattributes switches to filter=theta, current files are re-add
 
 test('a clone over HTTP from git theta serve downloads from the LFS server only the objects of the files that changed', async () => {
   const origin = await lfsRepo();
-  const child = spawn(process.execPath, [BIN, 'serve', origin, '--port', '0', '--verbose'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: string[] = [];
-  let err = '';
-  child.stderr!.on('data', (d) => {
-    err += d;
-    const lines = err.split('\n');
-    err = lines.pop()!;
-    log.push(...lines);
-  });
+  const { child, url, log } = await startServe(origin);
   try {
-    let out = '';
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout!.on('data', (d) => {
-        out += d;
-        const m = /(http:\/\/127\.0\.0\.1:\d+\/\S+\.git)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child.once('close', (code) => reject(new Error(`serve exited (${code}): ${out}${err}`)));
-    });
     const clone = tempDir('theta-lfs-http-');
     dirs.push(clone);
     const c = await run('git', ['clone', '-q', url, clone], clone, { env: { GIT_LFS_SKIP_SMUDGE: '1' } });

@@ -5,10 +5,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
-import { BIN, ENV, cleanup, git, objectFiles, requireTool, run, sha256, tempDir } from './helpers.ts';
+import { BIN, ENV, cleanup, git, objectFiles, rawRequest, requireTool, run, sha256, tempDir } from './helpers.ts';
 
 const t = suite('serve');
 
@@ -19,20 +18,7 @@ function bytes(n: number, seed: number): Buffer {
   return out;
 }
 
-/** A raw HTTP request (no URL normalisation), bounded by a timeout. */
-function raw(url: string, path: string, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path, method, headers, timeout: 10_000 }, (res) => {
-      let b = '';
-      res.on('data', (d) => (b += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: b }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+const raw = rawRequest;
 
 let dirs: string[] = [];
 let server: ThetaServer | null = null;

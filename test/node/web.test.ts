@@ -6,13 +6,13 @@
 // tensor may be fetched. Screenshots go to test-output/.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { writeTfjs } from '../../src/formats/tfjs.ts';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { parseMetadata, type ModelMetadata, type ObjectRef } from '../../src/theta/metadata.ts';
-import { BIN, cleanup, ENV, fixturesDir, git, repoRoot, requireTool, run, tempDir, thetaOk, thetaRepo } from './helpers.ts';
+import { cleanup, fixturesDir, git, repoRoot, requireTool, run, startServe, tempDir, thetaOk, thetaRepo } from './helpers.ts';
 
 const test = suite('web page');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -33,26 +33,8 @@ const dirs: string[] = [];
 let browser: Browser | null = null;
 
 async function serve(repo: string): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', repo, '--port', '0', '--verbose'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  const { child, url: repoUrl, log } = await startServe(repo, { timeoutMs: 15_000 });
   children.push(child);
-  const log: string[] = [];
-  let err = '';
-  child.stderr!.on('data', (d) => {
-    err += d;
-    const lines = err.split('\n');
-    err = lines.pop()!;
-    log.push(...lines);
-  });
-  let out = '';
-  const repoUrl = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve printed no URL in 15 s: ${out}`)), 15_000);
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/\S+\.git)/.exec(out);
-      if (m) { clearTimeout(timer); resolve(m[1]!); }
-    });
-    child.once('close', (code) => { clearTimeout(timer); reject(new Error(`serve exited (${code}): ${out}${err}`)); });
-  });
   return { child, origin: new URL(repoUrl).origin, repoUrl, log };
 }
 

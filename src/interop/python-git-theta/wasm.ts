@@ -4,7 +4,7 @@
  * instance of its own, so its memory layout is independent of the numeric kernels': input at the
  * heap base, output after it, memory grown to fit the largest block seen.
  */
-import { defaultVariant, instantiateKernels, type KernelVariant } from '../../core/wasm.ts';
+import { defaultVariant, instantiateKernels, kernelExports, type KernelVariant } from '../../core/wasm.ts';
 import { PyThetaFormatError } from './errors.ts';
 
 export interface BloscKernels {
@@ -14,7 +14,6 @@ export interface BloscKernels {
   bitUnshuffle(src: Uint8Array, ts: number): Uint8Array;
 }
 
-type Fn = (...a: number[]) => number;
 const PAGE = 65536;
 const LZ4_ERRORS: Record<number, string> = {
   [-1]: 'it runs past its input',
@@ -25,7 +24,7 @@ const LZ4_ERRORS: Record<number, string> = {
 
 export async function createBloscKernels(variant: KernelVariant = defaultVariant()): Promise<BloscKernels> {
   const inst = await instantiateKernels(variant);
-  const x = inst.exports as unknown as Record<string, Fn> & { memory: WebAssembly.Memory };
+  const x = kernelExports(inst);
   const base = x.heapBase();
   const room = (bytes: number) => {
     const need = base + bytes - x.memory.buffer.byteLength;

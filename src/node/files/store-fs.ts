@@ -4,7 +4,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { repoStoreFs } from '../../repo/fs.ts';
+import { repoStoreFs } from '../../store/promise-fs.ts';
 import { createLocalStore, type LocalObjectStore } from '../../store/local.ts';
 import type { StoreFs } from '../../store/types.ts';
 import { useNodeSha256 } from './sha256-node.ts';

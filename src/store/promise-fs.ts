@@ -8,8 +8,8 @@
  * `<gitdir>/lfs/objects/aa/bb/<oid>` on the same file system as the repository.
  */
 import { ArgumentError } from '../core/errors.ts';
-import { readHandle } from '../store/file-handle.ts';
-import type { StoreFs, StoreReadHandle, StoreStat, StoreWriteHandle } from '../store/types.ts';
+import { readHandle } from './file-handle.ts';
+import type { StoreFs, StoreReadHandle, StoreStat, StoreWriteHandle } from './types.ts';
 
 // Loosely typed on purpose: node:fs, LightningFS and createMemFs all fit, with their overloads.
 /* eslint-disable @typescript-eslint/no-explicit-any */

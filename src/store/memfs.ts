@@ -7,6 +7,11 @@
  *
  * Paths are POSIX: absolute, '/'-separated; relative paths are taken from '/'. Symbolic links are
  * followed in every component except the last for lstat/readlink/unlink/symlink.
+ *
+ * The one in-memory file system: repositories run on it directly (openRemote, browsers, tests),
+ * and object stores through the StoreFs adapter (promise-fs.ts), which streams through `open`'s
+ * positional handles; store/memory.ts is that pairing. A handle keeps its file after unlink or
+ * rename, as on POSIX.
  */
 
 /** Longest chain of symbolic links followed before ELOOP (Linux uses 40). */
@@ -51,6 +56,14 @@ export interface MemStats {
   isSymbolicLink(): boolean;
 }
 
+/** The part of node:fs/promises' FileHandle that the store adapter uses. */
+export interface MemFileHandle {
+  stat(): Promise<{ size: number }>;
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  write(buffer: Uint8Array, offset?: number, length?: number): Promise<{ bytesWritten: number }>;
+  close(): Promise<void>;
+}
+
 type Encoding = 'utf8' | 'utf-8' | undefined;
 type ReadOptions = Encoding | { encoding?: Encoding | null } | undefined;
 type WriteOptions = Encoding | { encoding?: Encoding | null; mode?: number; flag?: string } | undefined;
@@ -85,6 +98,10 @@ export interface MemFs {
   symlink(target: string, path: string): Promise<void>;
   chmod(path: string, mode: number): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  /** Open for positional reads ('r') or for appending to a new file ('wx'), like node:fs/promises' open. */
+  open(path: string, flags: 'r' | 'wx', mode?: number): Promise<MemFileHandle>;
+  /** writeFile, done before returning (tests use it to damage stored objects). */
+  writeFileSync(path: string, data: Uint8Array | string, options?: WriteOptions): void;
   readonly promises: MemFs;
   /** Every regular file's path, sorted (tests). */
   files(): string[];
@@ -161,6 +178,9 @@ export function createMemFs(): MemFs {
       return encodingOf(options) ? new TextDecoder().decode(data) : data.slice();
     },
     async writeFile(path, data, options) {
+      fs.writeFileSync(path, data, options);
+    },
+    writeFileSync(path, data, options) {
       const { parent, name, node } = walk(path, 'open', true);
       if (!name) throw new MemFsError('EISDIR', 'open', path);
       if (node?.type === 'dir') throw new MemFsError('EISDIR', 'open', path);
@@ -175,6 +195,47 @@ export function createMemFs(): MemFs {
       const mode = typeof options === 'object' && options?.mode !== undefined && (options.mode & 0o111) ? 0o100755 : 0o100644;
       parent.children.set(name, { ...mk('file', mode), data: bytes });
       parent.mtimeMs = now();
+    },
+    async open(path, flags, mode) {
+      if (flags === 'wx') fs.writeFileSync(path, new Uint8Array(0), { flag: 'wx', mode });
+      else if (flags !== 'r') throw new TypeError(`memfs: unsupported open flags '${String(flags)}'`);
+      const n = existing(path, 'open');
+      if (n.type === 'dir') throw new MemFsError('EISDIR', 'open', path);
+      const file = n as FileNode;
+      let closed = false;
+      let buf = file.data; // when writing: grows by doubling, so n writes cost O(total bytes)
+      const check = (op: string) => {
+        if (closed) throw new MemFsError('EBADF', op, path);
+      };
+      return {
+        async stat() {
+          check('fstat');
+          return { size: file.data.length };
+        },
+        async read(buffer, offset, length, position) {
+          check('read');
+          const got = file.data.subarray(position, Math.min(file.data.length, position + length));
+          buffer.set(got, offset);
+          return { bytesRead: got.length };
+        },
+        async write(buffer, offset = 0, length = buffer.length - offset) {
+          check('write');
+          if (flags !== 'wx') throw new MemFsError('EBADF', 'write', path);
+          const len = file.data.length;
+          if (file.data.buffer !== buf.buffer || len + length > buf.length) {
+            const next = new Uint8Array(Math.max(len + length, buf.length * 2, 1024));
+            next.set(file.data);
+            buf = next;
+          }
+          buf.set(buffer.subarray(offset, offset + length), len);
+          file.data = buf.subarray(0, len + length);
+          file.mtimeMs = now();
+          return { bytesWritten: length };
+        },
+        async close() {
+          closed = true;
+        },
+      };
     },
     async unlink(path) {
       const { parent, name, node } = walk(path, 'unlink', false);
