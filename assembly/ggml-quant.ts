@@ -3,7 +3,8 @@
 // against, and each block (or sub-block) keeps the candidate with the least squared error.
 //
 // - Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (32 values): the reference scale (amax/127; signed max/−8 or
-//   /−16; (max − min)/15 or /31 with min = the f16-rounded block min) and ×0.97, ×1.03 of it.
+//   /−16; (max − min)/15 or /31 with min = the f16-rounded block min) and ×0.97, ×1.03 of it;
+//   codes and errors in f32 (SIMD lanes in the SIMD build, the same sums in the scalar one).
 // - Q4_K, Q5_K (8 sub-blocks of 32, 6-bit scale and min) and Q2_K (16 of 16, 4-bit scale and
 //   min): per sub-block float scale and min, super-block d = max scale / 63 (or 15), dmin likewise,
 //   then each sub-block's integer scale and min ±1 around the rounded values. Q2_K's
@@ -75,29 +76,51 @@ export function f32ToHalf(x: f32): u32 {
 
 // ---- 32-value blocks -------------------------------------------------------------------------
 
-/** Codes (into CODES) and squared error of one 32-block for stored scale d (and min m when affine). */
-function codes32(x: usize, d: f64, m: f64, affine: bool, qmax: i32): f64 {
-  const id = d != 0 ? 1 / d : 0;
-  let err: f64 = 0;
-  for (let j: usize = 0; j < 32; j++) {
-    const v = x32(x, j);
-    let k: i32, back: f64;
-    if (affine) {
-      k = qround((v - m) * id, 0, qmax);
-      back = d * k + m;
-    } else if (qmax == 127) {
-      k = qround(v * id, -127, 127);
-      back = d * k;
-    } else {
-      const zero = (qmax + 1) >> 1;
-      k = qround(v * id, -zero, qmax - zero) + zero;
-      back = d * (k - zero);
+/**
+ * Codes (into CODES) and squared error of one 32-block for stored scale d and min m: code =
+ * clamp(roundeven((v − m)/d), lo, hi) + zero, back = d·(code − zero) + m. f32 throughout, the error
+ * summed in 4 lanes (j mod 4) then (l0 + l1) + (l2 + l3), so the SIMD and scalar builds agree.
+ */
+function codes32(x: usize, d: f32, m: f32, lo: f32, hi: f32, zero: i32): f32 {
+  const id: f32 = d != 0 ? <f32>1 / d : 0;
+  if (ASC_FEATURE_SIMD) {
+    const dv = f32x4.splat(d), mv = f32x4.splat(m), iv = f32x4.splat(id), lov = f32x4.splat(lo), hiv = f32x4.splat(hi);
+    const zv = i32x4.splat(zero);
+    let ev = f32x4.splat(0);
+    for (let j: usize = 0; j < 32; j += 16) {
+      const p = x + (j << 2);
+      const v0 = v128.load(p), v1 = v128.load(p, 16), v2 = v128.load(p, 32), v3 = v128.load(p, 48);
+      const r0 = f32x4.max(f32x4.min(f32x4.nearest(f32x4.mul(f32x4.sub(v0, mv), iv)), hiv), lov);
+      const r1 = f32x4.max(f32x4.min(f32x4.nearest(f32x4.mul(f32x4.sub(v1, mv), iv)), hiv), lov);
+      const r2 = f32x4.max(f32x4.min(f32x4.nearest(f32x4.mul(f32x4.sub(v2, mv), iv)), hiv), lov);
+      const r3 = f32x4.max(f32x4.min(f32x4.nearest(f32x4.mul(f32x4.sub(v3, mv), iv)), hiv), lov);
+      const e0 = f32x4.sub(v0, f32x4.add(f32x4.mul(dv, r0), mv));
+      const e1 = f32x4.sub(v1, f32x4.add(f32x4.mul(dv, r1), mv));
+      const e2 = f32x4.sub(v2, f32x4.add(f32x4.mul(dv, r2), mv));
+      const e3 = f32x4.sub(v3, f32x4.add(f32x4.mul(dv, r3), mv));
+      ev = f32x4.add(ev, f32x4.mul(e0, e0));
+      ev = f32x4.add(ev, f32x4.mul(e1, e1));
+      ev = f32x4.add(ev, f32x4.mul(e2, e2));
+      ev = f32x4.add(ev, f32x4.mul(e3, e3));
+      const k0 = i32x4.add(i32x4.trunc_sat_f32x4_s(r0), zv), k1 = i32x4.add(i32x4.trunc_sat_f32x4_s(r1), zv);
+      const k2 = i32x4.add(i32x4.trunc_sat_f32x4_s(r2), zv), k3 = i32x4.add(i32x4.trunc_sat_f32x4_s(r3), zv);
+      v128.store(CODES + j, i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(k0, k1), i16x8.narrow_i32x4_s(k2, k3)));
     }
-    store<u8>(CODES + j, <u8>k);
-    const e = v - back;
-    err += e * e;
+    return (f32x4.extract_lane(ev, 0) + f32x4.extract_lane(ev, 1)) + (f32x4.extract_lane(ev, 2) + f32x4.extract_lane(ev, 3));
+  } else {
+    let e0: f32 = 0, e1: f32 = 0, e2: f32 = 0, e3: f32 = 0;
+    for (let j: usize = 0; j < 32; j += 4) {
+      for (let l: usize = 0; l < 4; l++) {
+        const v = load<f32>(x + ((j + l) << 2));
+        const r = max<f32>(min<f32>(nearest<f32>((v - m) * id), hi), lo);
+        const e = v - (d * r + m);
+        const ee = e * e;
+        if (l == 0) e0 += ee; else if (l == 1) e1 += ee; else if (l == 2) e2 += ee; else e3 += ee;
+        store<i8>(CODES + j + l, <i8>(<i32>r + zero));
+      }
+    }
+    return (e0 + e1) + (e2 + e3);
   }
-  return err;
 }
 
 const BEST = memory.data(32);
@@ -106,19 +129,45 @@ function quant32(type: i32, x: usize, out: usize): void {
   const affine = type == 3 || type == 7;
   const qmax: i32 = type == 8 ? 127 : type == 2 || type == 3 ? 15 : 31;
   let lo = Infinity, hi = -Infinity, amax: f64 = 0, signedMax: f64 = 0;
-  for (let j: usize = 0; j < 32; j++) {
-    const v = x32(x, j);
-    if (v < lo) lo = v;
-    if (v > hi) hi = v;
-    if (Math.abs(v) > amax) { amax = Math.abs(v); signedMax = v; }
+  if (ASC_FEATURE_SIMD) {
+    // pmin/pmax skip NaN inputs as the scalar comparisons do; the signed max is then the first
+    // value of largest magnitude, as in the scalar loop
+    let mn = f32x4.splat(Infinity), mx = f32x4.splat(-Infinity), am = f32x4.splat(0);
+    for (let j: usize = 0; j < 32; j += 4) {
+      const v = v128.load(x + (j << 2));
+      mn = f32x4.pmin(mn, v);
+      mx = f32x4.pmax(mx, v);
+      am = f32x4.pmax(am, f32x4.abs(v));
+    }
+    lo = <f64>min(min(f32x4.extract_lane(mn, 0), f32x4.extract_lane(mn, 1)), min(f32x4.extract_lane(mn, 2), f32x4.extract_lane(mn, 3)));
+    hi = <f64>max(max(f32x4.extract_lane(mx, 0), f32x4.extract_lane(mx, 1)), max(f32x4.extract_lane(mx, 2), f32x4.extract_lane(mx, 3)));
+    amax = <f64>max(max(f32x4.extract_lane(am, 0), f32x4.extract_lane(am, 1)), max(f32x4.extract_lane(am, 2), f32x4.extract_lane(am, 3)));
+    if (amax > 0) {
+      for (let j: usize = 0; j < 32; j++) {
+        const v = x32(x, j);
+        if (Math.abs(v) == amax) { signedMax = v; break; }
+      }
+    }
+  } else {
+    for (let j: usize = 0; j < 32; j++) {
+      const v = x32(x, j);
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+      if (Math.abs(v) > amax) { amax = Math.abs(v); signedMax = v; }
+    }
   }
+  lo += 0; // −0 → +0: which zero a block's min is must not depend on the scan order
+  hi += 0;
   const m = affine ? round16(lo) : 0;
   const ref = affine ? (hi - m) / qmax : qmax == 127 ? amax / 127 : signedMax / -<f64>((qmax + 1) >> 1);
-  let bestErr = Infinity, bestD: f64 = 0;
+  const zero: i32 = affine || qmax == 127 ? 0 : (qmax + 1) >> 1;
+  const lo_: f32 = affine ? 0 : qmax == 127 ? -127 : <f32>-zero;
+  const hi_: f32 = affine ? <f32>qmax : qmax == 127 ? 127 : <f32>(qmax - zero);
+  let bestErr: f32 = Infinity, bestD: f64 = 0;
   for (let t = 0; t < 3; t++) {
     const d = round16(ref * (t == 0 ? 1 : t == 1 ? 0.97 : 1.03));
-    const err = codes32(x, d, m, affine, qmax);
-    if (err < bestErr) {
+    const err = codes32(x, <f32>d, <f32>m, lo_, hi_, zero);
+    if (t == 0 || err < bestErr) {
       bestErr = err;
       bestD = d;
       memory.copy(BEST, CODES, 32);

@@ -10,7 +10,7 @@ import { f32ToF16Bits } from '../../src/core/quantize-ggml.ts';
 import { simdSupported } from '../../src/core/wasm.ts';
 import { GGML_BLOCKS } from './ggml-blocks.data.ts';
 import { referenceAffine, referenceDequantize } from './ggml-reference.ts';
-import { rng } from './kernels-helpers.ts';
+import { edgyF32, rng } from './kernels-helpers.ts';
 import { expectCode } from './assertions.ts';
 
 const S = suite('ggml kernels');
@@ -179,6 +179,20 @@ S('quantize → dequantize of every writable type is within the stated error, th
       assert.ok(rms <= rmsB * amax, `${type} block ${b}: rms ${rms} > ${rmsB}·${amax}`);
       assert.ok(mx <= maxB * amax, `${type} block ${b}: max ${mx} > ${maxB}·${amax}`);
     }
+  }
+});
+
+S('SIMD and scalar builds write the same bytes for edge values (NaN, ±Inf, subnormals, ±0)', () => {
+  if (variants.length < 2) return;
+  const x = edgyF32(256 * 16, 29);
+  x.fill(-0, 0, 16).fill(0, 16, 20); // a block of zeros of both signs
+  for (const type of GGML_WRITABLE) {
+    const [a, b] = variants.map((k) => k.quantize(type, x));
+    assert.ok(a.every((v, i) => v === b[i]), `${type}: the builds differ`);
+  }
+  for (const bits_ of [8, 16] as const) {
+    const [a, b] = variants.map((k) => k.quantizeAffine(bits_, 0.01, -1, x));
+    assert.ok(a.every((v, i) => v === b[i]), `affine uint${bits_}: the builds differ`);
   }
 });
 
