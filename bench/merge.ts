@@ -138,7 +138,7 @@ async function main() {
     }
     const secs = median(times);
     const perTensor = avgOwn / n;
-    console.log(`${`average, requantized ${type}`.padEnd(34)} ${((PER * 4) / 1e9 / secs).toFixed(2).padStart(6)} GB/s   x plain float merge ${(perTensor / secs).toFixed(3)}   (max error ${err.maxError.toPrecision(3)}, rms ${err.rmsError.toPrecision(3)})`);
+    console.log(`${`average, requantized ${type}`.padEnd(34)} ${((PER * 4) / 1e9 / secs).toFixed(3).padStart(6)} GB/s   x plain float merge ${(perTensor / secs).toPrecision(2)}   (max error ${err.maxError.toPrecision(3)}, rms ${err.rmsError.toPrecision(3)})`);
   }
 
   // where TIES's time goes (one more run, into model 1)
