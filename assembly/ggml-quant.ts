@@ -13,7 +13,9 @@
 //   codes): signed scales (the largest magnitude lands on the most negative code), d from the
 //   largest scale, each integer scale ±1; Q3_K's float stage searches with a least-squares refit.
 // - Q8_K: f32 d = max / −128, int8 codes, int16 sums of 16.
-// NaN inputs give code 0 (or the zero point); values beyond the range are clamped.
+// Candidate errors are summed in f32 lanes (SIMD in the SIMD build, the same sums in the scalar
+// one), so both builds write the same bytes. NaN inputs give code 0 (or the zero point); values
+// beyond the range are clamped.
 //
 // Nothing is allocated: per-block work space is static data below heapBase.
 
@@ -225,15 +227,39 @@ function fitAffine(x: usize, len: usize, nmax: i32, lo: f64, hi: f64, j: usize, 
 }
 
 function affineErr(x: usize, len: usize, nmax: i32, s: f64, m: f64): f64 {
-  let err: f64 = 0;
-  const is = s != 0 ? 1 / s : 0;
-  for (let l: usize = 0; l < len; l++) {
-    const v = x32(x, l);
-    const q = qround((v + m) * is, 0, nmax);
-    const e = v - (s * q - m);
-    err += e * e;
+  return <f64>errLanes(x, len, <f32>s, <f32>m, 0, <f32>nmax);
+}
+
+/**
+ * Squared error of len (a multiple of 4) values at x against value = s·q − m with
+ * q = clamp(roundeven((v + m)/s), lo, hi), in f32, summed in 4 lanes (j mod 4) then
+ * (l0 + l1) + (l2 + l3): the SIMD and scalar builds give the same sums.
+ */
+function errLanes(x: usize, len: usize, s: f32, m: f32, lo: f32, hi: f32): f32 {
+  const is: f32 = s != 0 ? <f32>1 / s : 0;
+  if (ASC_FEATURE_SIMD) {
+    const sv = f32x4.splat(s), mv = f32x4.splat(m), iv = f32x4.splat(is), lov = f32x4.splat(lo), hiv = f32x4.splat(hi);
+    let ev = f32x4.splat(0);
+    for (let j: usize = 0; j < len; j += 4) {
+      const v = v128.load(x + (j << 2));
+      const q = f32x4.max(f32x4.min(f32x4.nearest(f32x4.mul(f32x4.add(v, mv), iv)), hiv), lov);
+      const e = f32x4.sub(v, f32x4.sub(f32x4.mul(sv, q), mv));
+      ev = f32x4.add(ev, f32x4.mul(e, e));
+    }
+    return (f32x4.extract_lane(ev, 0) + f32x4.extract_lane(ev, 1)) + (f32x4.extract_lane(ev, 2) + f32x4.extract_lane(ev, 3));
+  } else {
+    let e0: f32 = 0, e1: f32 = 0, e2: f32 = 0, e3: f32 = 0;
+    for (let j: usize = 0; j < len; j += 4) {
+      for (let l: usize = 0; l < 4; l++) {
+        const v = load<f32>(x + ((j + l) << 2));
+        const q = max<f32>(min<f32>(nearest<f32>((v + m) * is), hi), lo);
+        const e = v - (s * q - m);
+        const ee = e * e;
+        if (l == 0) e0 += ee; else if (l == 1) e1 += ee; else if (l == 2) e2 += ee; else e3 += ee;
+      }
+    }
+    return (e0 + e1) + (e2 + e3);
   }
-  return err;
 }
 
 /**
@@ -331,15 +357,7 @@ function quantQ2_K(x: usize, out: usize): void {
 // ---- K-quants: signed sub-blocks (Q3_K, Q6_K) --------------------------------------------------
 
 function symErr(x: usize, len: usize, qlo: i32, s: f64): f64 {
-  let err: f64 = 0;
-  const is = s != 0 ? 1 / s : 0;
-  for (let l: usize = 0; l < len; l++) {
-    const v = x32(x, l);
-    const q = qround(v * is, qlo, -qlo - 1);
-    const e = v - s * q;
-    err += e * e;
-  }
-  return err;
+  return <f64>errLanes(x, len, <f32>s, 0, <f32>qlo, <f32>(-qlo - 1));
 }
 
 /**
