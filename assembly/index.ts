@@ -22,3 +22,5 @@ export * from './lsh';
 export * from './hash';
 export * from './crc32';
 export * from './blosc';
+export * from './ggml-dequant';
+export * from './ggml-quant';

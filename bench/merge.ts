@@ -9,10 +9,11 @@
  *   - into model 1: the caller hands over the first model's bytes as `out` (what merge-models
  *     does with the fresh array a reader gave it); the copy that stands in for that read is not timed.
  *
- * Requantizing merges (GGUF Q8_0, Q4_0, Q4_K): one 64 MiB tensor's worth of values per model,
- * stored quantized; timed: dequantize both, average in f32, quantize back, and measure the error
- * (what merge-models and the git driver do per quantized tensor). GB/s counts float32 bytes, and
- * × plain float merge compares with `average` into model 1 above.
+ * Requantizing merges (GGUF Q8_0, Q4_0, Q5_1, Q2_K, Q3_K, Q4_K, Q6_K and TF.js uint8 affine):
+ * one 64 MiB tensor's worth of values per model, stored quantized; timed: dequantize both (Wasm
+ * kernels), average in f32, quantize back (Wasm kernels), and measure the error (what merge-models
+ * and the git driver do per quantized tensor). GB/s counts float32 bytes, and × plain float merge
+ * compares with `average` into model 1 above.
  *
  *   node build/js/bench/merge.js [--gb 1]
  */
@@ -22,6 +23,9 @@ import { tiesBytes } from '../src/core/merge-kernels.ts';
 import { parseStrategySpec, type MergeInput, type StrategyChoice } from '../src/merges/index.ts';
 import { encodeGgufHeader, gguf, GGML_TYPE_BY_NAME } from '../src/formats/gguf.ts';
 import { mergeDequantized, requantize } from '../src/merges/requantize.ts';
+import { dequantizerFor } from '../src/formats/dequantize.ts';
+import { quantizeAffine } from '../src/core/quantize-affine.ts';
+import type { TensorQuantization } from '../src/formats/types.ts';
 
 const gb = Number(process.argv[process.argv.indexOf('--gb') + 1]) || 1;
 const PER = 16 << 20; // elements per tensor (64 MiB)
@@ -110,10 +114,18 @@ async function main() {
   console.log(`average x memcpy: ${(memcpy / avgNew).toFixed(2)} (new output), ${(memcpy / avgOwn).toFixed(2)} (into model 1); goal >= 0.5`);
 
   // requantizing merges: one tensor per quantized type
-  for (const type of ['Q8_0', 'Q4_0', 'Q4_K']) {
-    const { prefix } = encodeGgufHeader({ tensors: [{ name: 'w', dims: [PER], ggmlType: GGML_TYPE_BY_NAME[type] }] });
-    const q = (await gguf.quantizations!(prefix)).w;
-    if (!q.dequantizer) { console.log(`average, requantized ${type}: skipped (no ${type} dequantizer yet)`); continue; }
+  const affine = (): TensorQuantization => {
+    const [scale, min] = [0.024 / 255, -0.012];
+    return { scheme: 'tfjs:uint8', shape: [PER], scale, min, dequantizer: dequantizerFor({ scheme: 'tfjs:uint8', scale, min }), quantize: (v) => quantizeAffine(8, scale, min, v) };
+  };
+  for (const type of ['Q8_0', 'Q4_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q6_K', 'TF.js uint8']) {
+    let q: TensorQuantization;
+    if (type === 'TF.js uint8') q = affine();
+    else {
+      const { prefix } = encodeGgufHeader({ tensors: [{ name: 'w', dims: [PER], ggmlType: GGML_TYPE_BY_NAME[type] }] });
+      q = (await gguf.quantizations!(prefix)).w;
+    }
+    if (!q.dequantizer || !q.quantize) { console.log(`average, requantized ${type}: skipped (no ${type} kernels)`); continue; }
     const [qa, qb] = [q.quantize!(a[0]), q.quantize!(b[0])];
     const times: number[] = [];
     let err = { maxError: 0, rmsError: 0 };
@@ -126,7 +138,7 @@ async function main() {
     }
     const secs = median(times);
     const perTensor = avgOwn / n;
-    console.log(`${`average, requantized ${type}`.padEnd(34)} ${((PER * 4) / 1e9 / secs).toFixed(2).padStart(6)} GB/s   x plain float merge ${(perTensor / secs).toFixed(3)}   (max error ${err.maxError.toPrecision(3)}, rms ${err.rmsError.toPrecision(3)})`);
+    console.log(`${`average, requantized ${type}`.padEnd(34)} ${((PER * 4) / 1e9 / secs).toFixed(3).padStart(6)} GB/s   x plain float merge ${(perTensor / secs).toPrecision(2)}   (max error ${err.maxError.toPrecision(3)}, rms ${err.rmsError.toPrecision(3)})`);
   }
 
   // where TIES's time goes (one more run, into model 1)

@@ -161,12 +161,26 @@ const NUMPY_DEQUANT_K = `
 import sys, numpy as np
 kind, path = sys.argv[1], sys.argv[2]
 b = np.fromfile(path, dtype=np.uint8)
-size = {'Q4_K': 144, 'Q5_K': 176, 'Q6_K': 210, 'Q8_K': 292}[kind]
+size = {'Q2_K': 84, 'Q3_K': 110, 'Q4_K': 144, 'Q5_K': 176, 'Q6_K': 210, 'Q8_K': 292}[kind]
 out = []
 def f16(x): return float(np.frombuffer(bytes(x), dtype=np.float16)[0])
 for blk in b.reshape(-1, size):
     y = np.zeros(256, np.float64)
-    if kind == 'Q8_K':
+    i = np.arange(256)
+    if kind in ('Q2_K', 'Q3_K'):
+        # 2-bit codes: value i is in byte 32*(i//128) + i%32 of qs, bits 2*((i//32)%4)
+        base = 16 if kind == 'Q2_K' else 32
+        q = (blk[base + 32 * (i // 128) + i % 32].astype(np.int32) >> (2 * ((i // 32) % 4))) & 3
+        if kind == 'Q2_K':
+            sc = blk[0:16].astype(np.int32)[i // 16]
+            y = f16(blk[80:82]) * (sc & 15) * q - f16(blk[82:84]) * (sc >> 4)
+        else:
+            s6 = blk[96:108].astype(np.int32)
+            k = i // 16
+            sc = (((s6[k % 8] >> np.where(k >= 8, 4, 0)) & 15) | (((s6[8 + k % 4] >> (2 * (k // 4))) & 3) << 4)) - 32
+            h = (blk[i % 32].astype(np.int32) >> (i // 32)) & 1
+            y = f16(blk[108:110]) * sc * (q - np.where(h == 1, 0, 4))
+    elif kind == 'Q8_K':
         d = float(np.frombuffer(bytes(blk[0:4]), dtype=np.float32)[0])
         y = d * blk[4:260].view(np.int8).astype(np.float64)
     elif kind == 'Q6_K':
@@ -198,12 +212,12 @@ for blk in b.reshape(-1, size):
 sys.stdout.write(' '.join(repr(float(v)) for v in np.concatenate(out)))
 `;
 
-t('ggml K-quant quantizers: Q4_K, Q5_K, Q6_K, Q8_K super-blocks decoded by numpy are within a step of the input', async () => {
+t('ggml K-quant quantizers: Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q8_K super-blocks decoded by numpy are within a step of the input', async () => {
   const dir = tempDir();
   try {
     // sub-blocks of different magnitudes and signs, as real weights have
     const x = lcgFloats(256 * 3, 23).map((v, i) => v * (0.2 + ((i >> 4) % 9) * 0.3) + (((i >> 5) % 3) - 1) * 0.4);
-    for (const [kind, nmax] of [['Q4_K', 15], ['Q5_K', 31], ['Q6_K', 63], ['Q8_K', 255]] as const) {
+    for (const [kind, nmax] of [['Q2_K', 3], ['Q3_K', 7], ['Q4_K', 15], ['Q5_K', 31], ['Q6_K', 63], ['Q8_K', 255]] as const) {
       const q = quantizeGgmlK(kind, x);
       const p = join(dir, `k-${kind}.bin`);
       writeFileSync(p, q);
@@ -213,7 +227,7 @@ t('ggml K-quant quantizers: Q4_K, Q5_K, Q6_K, Q8_K super-blocks decoded by numpy
         const blk = x.subarray(sb * 256, sb * 256 + 256);
         const amax = Math.max(...blk.map(Math.abs));
         // the coarsest step the super-block can have: its whole span over the codes
-        const step = (kind === 'Q4_K' || kind === 'Q5_K' ? Math.max(...blk) - Math.min(0, ...blk) : 2 * amax) / nmax;
+        const step = (kind === 'Q2_K' || kind === 'Q4_K' || kind === 'Q5_K' ? Math.max(...blk) - Math.min(0, ...blk) : 2 * amax) / nmax;
         let sq = 0;
         for (let j = 0; j < 256; j++) {
           const e = Math.abs(back[sb * 256 + j] - blk[j]);
@@ -453,13 +467,15 @@ t('git merge of a GGUF changed on both branches: the driver requantizes Q8_0/Q4_
   }
 });
 
-t('GGUF K-quants merge: Q6_K and Q4_K tensors changed on both sides are dequantized (the shared dequantizers), averaged and requantized to their own type within the reported error (numpy decodes)', async () => {
+t('GGUF K-quants merge: Q6_K, Q4_K, Q3_K and Q2_K tensors changed on both sides are dequantized (the shared dequantizers), averaged and requantized to their own type within the reported error (numpy decodes)', async () => {
   const dir = tempDir();
   try {
     const xs = (bump: number, seed: number) => lcgFloats(512, seed).map((v, i) => v * (0.3 + ((i >> 4) % 5) * 0.2) + (i % 5 === 0 ? bump : 0));
     const mk = (bump: number): (TensorToWrite & { ggmlType?: number; dims?: number[] })[] => [
       { name: 'blk.0.ffn_down.weight', dtype: 'U8', shape: [2, 210], data: quantizeGgmlK('Q6_K', xs(bump, 31)), ggmlType: 14, dims: [256, 2] },
       { name: 'blk.0.ffn_gate.weight', dtype: 'U8', shape: [2, 144], data: quantizeGgmlK('Q4_K', xs(bump, 32)), ggmlType: 12, dims: [256, 2] },
+      { name: 'blk.0.ffn_up.weight', dtype: 'U8', shape: [2, 84], data: quantizeGgmlK('Q2_K', xs(bump, 33)), ggmlType: 10, dims: [256, 2] },
+      { name: 'blk.0.attn_v.weight', dtype: 'U8', shape: [2, 110], data: quantizeGgmlK('Q3_K', xs(bump, 34)), ggmlType: 11, dims: [256, 2] },
     ];
     const [a, b, out] = [join(dir, 'a.gguf'), join(dir, 'b.gguf'), join(dir, 'm.gguf')];
     for (const [p, bump] of [[a, 0], [b, 0.3]] as const) {
@@ -471,6 +487,8 @@ t('GGUF K-quants merge: Q6_K and Q4_K tensors changed on both sides are dequanti
     assert.is(r.code, 0, r.stderr);
     assert.match(r.stderr, /requantized to ggml:Q6_K: max error/);
     assert.match(r.stderr, /requantized to ggml:Q4_K: max error/);
+    assert.match(r.stderr, /requantized to ggml:Q2_K: max error/);
+    assert.match(r.stderr, /requantized to ggml:Q3_K: max error/);
     assert.is(statSync(out).size, statSync(a).size, 'same types, same size');
     const report = JSON.parse(r.stdout) as { tensors: TensorReport[] };
     const hm = await hfGguf(out, { allowLocalFile: true });
@@ -482,7 +500,7 @@ t('GGUF K-quants merge: Q6_K and Q4_K tensors changed on both sides are dequanti
       return Float32Array.from(py(NUMPY_DEQUANT_K, [kind, p]).trim().split(' ').map(Number));
     };
     const [ta, tb] = [mk(0), mk(0.3)];
-    for (const [i, kind] of [[0, 'Q6_K'], [1, 'Q4_K']] as const) {
+    for (const [i, kind] of [[0, 'Q6_K'], [1, 'Q4_K'], [2, 'Q2_K'], [3, 'Q3_K']] as const) {
       const info = hm.tensorInfos[i];
       const n = ta[i].data.length;
       const got = decode(kind, merged.subarray(dataAt + Number(info.offset), dataAt + Number(info.offset) + n));
@@ -492,7 +510,7 @@ t('GGUF K-quants merge: Q6_K and Q4_K tensors changed on both sides are dequanti
       for (let k = 0; k < got.length; k++) max = Math.max(max, Math.abs(got[k] - (xa[k] + xb[k]) / 2));
       assert.ok(rep.maxError! > 0, `${kind}: a requantized tensor reports its error`);
       assert.ok(max <= rep.maxError! * 1.0001 + 1e-6, `${kind}: numpy max error ${max} vs reported ${rep.maxError}`);
-      assert.ok(max < (kind === 'Q6_K' ? 0.05 : 0.25), `${kind}: error ${max} is within a quantization step`);
+      assert.ok(max < { Q6_K: 0.05, Q4_K: 0.25, Q3_K: 0.3, Q2_K: 0.4 }[kind], `${kind}: error ${max} is within a quantization step`);
     }
   } finally {
     cleanup(dir);

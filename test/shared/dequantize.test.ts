@@ -4,8 +4,9 @@
 // affine; the labels shown for quantized types.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dequantizeBytes, dequantizerFor, GGML_BLOCK_DECODERS, quantLabel, sameQuant, type QuantInfo } from '../../src/formats/dequantize.ts';
+import { dequantizeBytes, dequantizerFor, quantLabel, sameQuant, type QuantInfo } from '../../src/formats/dequantize.ts';
 import { getKernels } from '../../src/core/kernels.ts';
+import { GGML_DEQUANTIZABLE } from '../../src/core/ggml-kernels.ts';
 import { diffModels, type DiffTensor } from '../../src/theta/diff.ts';
 import { GGML_BLOCKS } from './ggml-blocks.data.ts';
 import { expectCode } from './assertions.ts';
@@ -22,7 +23,7 @@ const f32 = (b64: string) => {
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
 D('every ggml block type equals llama.cpp\'s reference, bit for bit', () => {
-  assert.equal(Object.keys(GGML_BLOCKS).sort(), Object.keys(GGML_BLOCK_DECODERS).filter((k) => k !== 'Q8_1').sort());
+  assert.equal(Object.keys(GGML_BLOCKS).sort(), GGML_DEQUANTIZABLE.filter((k) => k !== 'Q8_1').sort());
   for (const [type, [blocks, values]] of Object.entries(GGML_BLOCKS)) {
     const got = dequantizeBytes({ scheme: `ggml:${type}`, shape: [] }, hex(blocks))!;
     const want = f32(values);
