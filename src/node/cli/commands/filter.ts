@@ -12,9 +12,9 @@ export function registerFilter(program: Command): void {
     .command('filter-process', { hidden: true })
     .description("(run by git) the 'theta' clean/smudge filter, speaking git's long-running filter protocol on stdin/stdout")
     .action(async () => {
-      const repo = await ThetaRepo.open();
-      // a repository the filter runs in needs the pre-push hook (a global install + plain clone has none)
-      await ensurePrePushHook(process.cwd());
+      // a repository the filter runs in needs the pre-push hook (a global install + plain clone has none);
+      // its git call runs alongside the repository's set-up
+      const [repo] = await Promise.all([ThetaRepo.open(), ensurePrePushHook(process.cwd())]);
       // git hands its stderr to the filter: a "Filtering content" line like git-lfs's, on a terminal only
       const progress = workProgress('Filtering content');
       const counted = async function* (content: AsyncIterable<Uint8Array>) {
