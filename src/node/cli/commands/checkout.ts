@@ -18,7 +18,7 @@ import { workProgress } from '../progress.ts';
  * (git spends seconds per gigabyte receiving a filter's output). Same result as
  * `git checkout <rev> -- <paths>`: the other files the paths name are checked out by git itself.
  */
-export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: string[]): Promise<string[]> {
+export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: string[], o: { rewrite?: boolean } = {}): Promise<string[]> {
   const root = repo.root;
   const ls = rev
     ? await git(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...paths], { cwd: root })
@@ -35,7 +35,8 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
   }
   const tracked = new Set(await repo.trackedAmong(entries.map((e) => e.path)));
   // files that already hold the target content (index entry = target blob, stat unchanged) stay as they are
-  const unchanged = await unchangedInWorkTree(root, entries.filter((e) => tracked.has(e.path)));
+  // (`rewrite`: the caller knows they hold something else, e.g. metadata git wrote without smudging)
+  const unchanged = o.rewrite ? new Set<string>() : await unchangedInWorkTree(root, entries.filter((e) => tracked.has(e.path)));
   const done: string[] = [];
   const progress = workProgress('git-theta: checkout', { items: entries.filter((e) => tracked.has(e.path) && !unchanged.has(e.path)).length });
   for (const e of entries) {

@@ -7,6 +7,9 @@ import { faultPoint } from '../../faults.ts';
 import { workProgress } from '../progress.ts';
 import { ENV_FORMAT, ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
 
+/** Set to 1: smudge hands git the metadata as it is (git-lfs's GIT_LFS_SKIP_SMUDGE); checkpoints are then written by `git theta checkout`. */
+export const ENV_SKIP_SMUDGE = 'GIT_THETA_SKIP_SMUDGE';
+
 export function registerFilter(program: Command): void {
   program
     .command('filter-process', { hidden: true })
@@ -32,6 +35,8 @@ export function registerFilter(program: Command): void {
         },
         smudge: async (req, content, out) => {
           const blob = await collect(content);
+          // `git theta switch` / `clone` let git write the metadata and write the checkpoints themselves
+          if (process.env[ENV_SKIP_SMUDGE] === '1') { await out.write(blob); progress.item(); return; }
           await repo.smudge(req.pathname, blob, { write: async (b) => { await out.write(b); progress.bytes(b.length); faultPoint('smudge-write'); }, close: async () => {} });
           progress.item();
         },
