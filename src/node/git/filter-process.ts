@@ -21,7 +21,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { FilterAbortError, FilterProtocolError, PktLineError } from '../../core/errors.ts';
 import { readerFromChunks } from '../../core/io.ts';
-import { encodeTextList, FLUSH_PKT, PKT_MAX_PAYLOAD, PktLineReader } from '../../core/pktline.ts';
+import { encodeTextList, FLUSH_PKT, PKT_MAX_LENGTH, PKT_MAX_PAYLOAD, PktLineReader } from '../../core/pktline.ts';
 
 export interface FilterRequest {
   /** `clean` or `smudge`. */
@@ -77,8 +77,20 @@ function makeWriter(o: FilterOutputStream): (bytes: Uint8Array) => Promise<void>
   };
 }
 
-/** Packets handed to the pipe in one write (16 x 65516 bytes, about 1 MiB). */
+/** Packets handed to git's pipe in one write (16 x 65516 bytes, about 1 MiB). */
 const PACKETS_PER_WRITE = 16;
+
+/**
+ * How many packets go out per write: PACKETS_PER_WRITE on our own stdout (on Linux a pipe there is
+ * written synchronously, Node's docs on process I/O, so nothing is held beyond the write); on any
+ * other stream as many as fit under its high-water mark (at least one), so backpressure still
+ * bounds what it buffers.
+ */
+function packetsPerWrite(o: FilterOutputStream): number {
+  if (o === (process.stdout as unknown)) return PACKETS_PER_WRITE;
+  const hwm = (o as Partial<Writable>).writableHighWaterMark ?? 0;
+  return Math.max(1, Math.min(PACKETS_PER_WRITE, Math.floor(hwm / PKT_MAX_LENGTH)));
+}
 
 /** `payload[off, off + len)` as data packets of at most PKT_MAX_PAYLOAD bytes: header, payload slice, header, ... */
 function packetParts(payload: Uint8Array, off: number, len: number): Uint8Array[] {
@@ -136,6 +148,7 @@ export async function runFilterProcess(options: FilterProcessOptions): Promise<F
   const input = options.input ?? process.stdin;
   const writeRaw = makeWriter(options.output ?? process.stdout);
   const writeParts = makePartsWriter(options.output ?? process.stdout, writeRaw);
+  const gather = packetsPerWrite(options.output ?? process.stdout);
   const pkt = new PktLineReader(readerFromChunks(input, '<git filter pipe>'), 'git filter pipe');
   const summary: FilterProcessSummary = { requests: 0, failed: 0 };
 
@@ -212,9 +225,9 @@ export async function runFilterProcess(options: FilterProcessOptions): Promise<F
     let chain: Promise<void> = Promise.resolve();
     const sendContent = async (bytes: Uint8Array) => {
       if (!headerSent) { headerSent = true; await writeRaw(encodeTextList(['status=success'])); }
-      // up to PACKETS_PER_WRITE packets per write, headers and payload slices gathered without copying
-      for (let off = 0; off < bytes.length; off += PKT_MAX_PAYLOAD * PACKETS_PER_WRITE) {
-        await writeParts(packetParts(bytes, off, Math.min(PKT_MAX_PAYLOAD * PACKETS_PER_WRITE, bytes.length - off)));
+      // `gather` packets per write, headers and payload slices gathered without copying
+      for (let off = 0; off < bytes.length; off += PKT_MAX_PAYLOAD * gather) {
+        await writeParts(packetParts(bytes, off, Math.min(PKT_MAX_PAYLOAD * gather, bytes.length - off)));
       }
     };
     const flushHeld = async () => {
