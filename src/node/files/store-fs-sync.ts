@@ -5,13 +5,25 @@
  * trip through libuv's thread pool and the event loop, which on a busy 2-core machine left the
  * filter waiting 14 of 20 s (`git add` of the many-tensor set in bench/git.ts). The calls are
  * short (page cache) and the filter and CLI handle one file at a time, so doing them in place is
- * cheaper. Directories made once are remembered (and made again if something removed them).
+ * cheaper; reads and writes of 1 MiB or more stay asynchronous. Directories made once are
+ * remembered (and made again if something removed them).
  */
 import {
-  closeSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, writeSync,
+  closeSync, fstatSync, mkdirSync, openSync, read, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, write, writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
 import type { StoreFs, StoreReadHandle, StoreStat, StoreWriteHandle } from '../../store/types.ts';
+
+/**
+ * Reads and writes of at least this many bytes still go through the thread pool: there the call
+ * costs little next to the copy, and a write the kernel holds back (dirty pages being flushed)
+ * does not stop the event loop.
+ */
+const ASYNC_BYTES = 1 << 20;
+const readAsync = (fd: number, b: Uint8Array, off: number, len: number, pos: number) =>
+  new Promise<number>((res, rej) => read(fd, b, off, len, pos, (e, n) => (e ? rej(e) : res(n))));
+const writeAsync = (fd: number, b: Uint8Array, off: number, len: number) =>
+  new Promise<number>((res, rej) => write(fd, b, off, len, null, (e, n) => (e ? rej(e) : res(n))));
 
 const codeOf = (e: unknown): string => ((e as { code?: unknown })?.code as string) ?? '';
 const isMissing = (e: unknown) => ['ENOENT', 'ENOTDIR'].includes(codeOf(e));
@@ -57,7 +69,7 @@ export function syncStoreFs(): StoreFs {
           const buf = new Uint8Array(length);
           let got = 0;
           while (got < length) {
-            const n = readSync(fd, buf, got, length - got, offset + got);
+            const n = length - got >= ASYNC_BYTES ? await readAsync(fd, buf, got, length - got, offset + got) : readSync(fd, buf, got, length - got, offset + got);
             if (n === 0) break; // end of file
             got += n;
           }
@@ -75,7 +87,7 @@ export function syncStoreFs(): StoreFs {
       return {
         async write(bytes) {
           let off = 0;
-          while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+          while (off < bytes.length) off += bytes.length - off >= ASYNC_BYTES ? await writeAsync(fd, bytes, off, bytes.length - off) : writeSync(fd, bytes, off, bytes.length - off);
         },
         async close() {
           if (open) { open = false; closeSync(fd); }
