@@ -5,7 +5,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanup, fixturesDir, git, sha256, tempDir, theta, thetaRepo } from './helpers.ts';
+import { cleanup, ENV, fixturesDir, git, run, sha256, tempDir, theta, thetaRepo } from './helpers.ts';
 import { ThetaRepo } from '../../src/node/repo/theta-repo.ts';
 import { fastSwitch } from '../../src/node/cli/commands/switch.ts';
 
@@ -100,6 +100,23 @@ t('git theta clone of a local repository writes every checkpoint; git status is 
   } finally {
     cleanup(src);
     cleanup(parent);
+  }
+});
+
+t('GIT_THETA_SKIP_SMUDGE=1: the filter hands git the metadata as it is (what switch and clone rely on)', async () => {
+  const dir = await twoBranches();
+  try {
+    const { rmSync } = await import('node:fs');
+    rmSync(join(dir, 'b.safetensors'));
+    const r = await run('git', ['checkout', '--', 'b.safetensors'], dir, { env: { ...ENV, GIT_THETA_SKIP_SMUDGE: '1' } });
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(readFileSync(join(dir, 'b.safetensors')), Buffer.from(await git(dir, 'cat-file', 'blob', ':b.safetensors')), 'the metadata blob, byte for byte');
+    const back = await theta(dir, ['checkout', '--', 'b.safetensors']);
+    assert.is(back.code, 0, back.stderr);
+    assert.ok(same(join(dir, 'b.safetensors'), 'history-v1.safetensors'), 'git theta checkout writes the checkpoint');
+    assert.is(await git(dir, 'status', '--porcelain'), '');
+  } finally {
+    cleanup(dir);
   }
 });
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { dirname, join } from 'node:path';
-import { mkdir, utimes } from 'node:fs/promises';
+import { mkdir, stat, utimes } from 'node:fs/promises';
 import { ThetaError } from '../../../core/errors.ts';
 import { git, gitDir } from '../../git/git.ts';
 import { recordStat } from '../../git/git-index.ts';
@@ -38,6 +38,8 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
   // files that already hold the target content (index entry = target blob, stat unchanged) stay as they are
   // (`rewrite`: the caller knows they hold something else, e.g. metadata git wrote without smudging)
   const unchanged = o.rewrite ? new Set<string>() : await unchangedInWorkTree(root, entries.filter((e) => tracked.has(e.path)));
+  // ... unless the file is the metadata itself (git wrote it with GIT_THETA_SKIP_SMUDGE): same size as the blob
+  if (unchanged.size) for (const p of await holdingTheirBlob(root, entries.filter((e) => unchanged.has(e.path)))) unchanged.delete(p);
   const done: string[] = [];
   const progress = workProgress('git-theta: checkout', { items: entries.filter((e) => tracked.has(e.path) && !unchanged.has(e.path)).length });
   const blobOf = new Map(entries.map((e) => [e.path, e.blob]));
@@ -81,6 +83,18 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
     });
   }
   return done;
+}
+
+/** The paths whose work-tree file has exactly its blob's size (it holds the blob, not a checkpoint). */
+async function holdingTheirBlob(root: string, entries: { path: string; blob: string }[]): Promise<string[]> {
+  const r = await git(['cat-file', '--batch-check=%(objectsize)'], { cwd: root, input: entries.map((e) => e.blob).join('\n') + '\n' });
+  const sizes = r.stdout.toString().split('\n');
+  const out: string[] = [];
+  for (const [i, e] of entries.entries()) {
+    const size = await stat(join(root, e.path)).then((st) => st.size, () => -1);
+    if (size === Number(sizes[i])) out.push(e.path);
+  }
+  return out;
 }
 
 export function registerCheckout(program: Command): void {
