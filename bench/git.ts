@@ -1,10 +1,11 @@
 /**
  * git-theta against git-lfs on the same files, in one run (issue 3's benchmark):
- * a ~1 GB GPT-like safetensors v1 and a v2 with 5% of its tensors changed.
+ * a GPT-like safetensors v1 (0.3 GB; `--gb 1` for 1 GB) and a v2 with 5% of its tensors changed, then
+ * the many-tensor set (bench/many-tensors.ts: 41 safetensors models, 4,938 tensors of 4 B to 4 MB).
  * Prints the times of `git add` and checkout, bytes stored for v2, and peak memory (max RSS of git
  * and its filter, from /usr/bin/time). Timings on a shared machine are noisy: read the ratios.
  *
- *   node build/js/bench/git.js [--gb 1] [--keep]
+ *   node build/js/bench/git.js [--gb 1] [--runs 3] [--keep] [--no-many]
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
@@ -12,10 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gptLayout, writeModel } from './gpt-layout.ts';
+import { writeManyTensorModels } from './many-tensors.ts';
 
 const root = join(fileURLToPath(import.meta.url), '../../../..');
 const BIN = join(root, 'bin/git-theta.js');
-const gb = Number(process.argv[process.argv.indexOf('--gb') + 1]) || 1;
+const gb = (process.argv.includes('--gb') && Number(process.argv[process.argv.indexOf('--gb') + 1])) || 0.3;
+const many = !process.argv.includes('--no-many');
+const runs = (process.argv.includes('--runs') && Number(process.argv[process.argv.indexOf('--runs') + 1])) || 3;
 const keep = process.argv.includes('--keep');
 
 const layout = (totalBytes: number) => gptLayout(totalBytes, { d: 1024, vocab: 16384, positions: 2048 });
@@ -54,9 +58,12 @@ async function main() {
   const size = statSync(v1).size;
   console.log(`model: ${tensors.length} tensors, ${(size / 1e9).toFixed(2)} GB; v2 changes ${changed.size} tensors (${(changedBytes / 1e6).toFixed(1)} MB)`);
 
-  const results: Record<string, Record<string, { seconds: number; maxRssMB: number } | number>> = {};
-  for (const tool of ['lfs', 'theta', 'direct', 'floor'] as const) {
-    const dir = join(work, tool);
+  type Sample = { seconds: number; maxRssMB: number };
+  const samples: Record<string, Record<string, (Sample | number)[]>> = {};
+  const TOOLS = ['lfs', 'theta', 'direct', 'floor'] as const;
+  // `runs` rounds, the tools' order rotated each round (a shared machine's load drifts); medians reported
+  for (let round = 0; round < runs; round++) for (const tool of [...TOOLS.slice(round % 4), ...TOOLS.slice(0, round % 4)]) {
+    const dir = join(work, `${tool}-${round}`);
     spawnSync('mkdir', ['-p', dir]);
     const git = (...a: string[]) => sh(dir, ['git', ...a], GIT_ENV);
     git('init', '-q');
@@ -89,9 +96,20 @@ async function main() {
     r.checkoutV1 = tool === 'direct'
       ? sh(dir, [process.execPath, BIN, 'checkout', 'HEAD~1', '--', 'model.safetensors'])
       : git('checkout', 'HEAD~1', '--', 'model.safetensors');
-    results[tool] = r;
-    if (!keep) for (const d of ['lfs', 'null-filter']) rmSync(join(dir, '.git', d), { recursive: true, force: true });
+    for (const [k, v] of Object.entries(r)) ((samples[tool] ??= {})[k] ??= []).push(v);
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   }
+  const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2; };
+  const results: Record<string, Record<string, Sample | number>> = {};
+  for (const [tool, m] of Object.entries(samples)) {
+    results[tool] = {};
+    for (const [k, vs] of Object.entries(m)) {
+      results[tool][k] = typeof vs[0] === 'number'
+        ? median(vs as number[])
+        : { seconds: median((vs as Sample[]).map((v) => v.seconds)), maxRssMB: Math.max(...(vs as Sample[]).map((v) => v.maxRssMB)) };
+    }
+  }
+  console.log(`medians of ${runs} round(s)${runs > 1 ? `; checkout v1 ranges: ${TOOLS.map((t) => `${t} ${Math.min(...(samples[t].checkoutV1 as Sample[]).map((v) => v.seconds)).toFixed(2)}-${Math.max(...(samples[t].checkoutV1 as Sample[]).map((v) => v.seconds)).toFixed(2)}`).join(', ')}` : ''}`);
   const L = results.lfs, T = results.theta, D = results.direct, F = results.floor;
   const secs = (x: unknown) => (x as { seconds: number }).seconds;
   const mb = (x: unknown) => (x as { maxRssMB: number }).maxRssMB;
@@ -105,8 +123,56 @@ async function main() {
   console.log(`peak RSS: git-lfs add ${Math.max(mb(L.addV1), mb(L.addV2)).toFixed(0)} MB, checkout ${mb(L.checkoutV1).toFixed(0)} MB; git add with the theta filter ${Math.max(mb(T.addV1), mb(T.addV2)).toFixed(0)} MB, checkout ${mb(T.checkoutV1).toFixed(0)} MB (git holds the file); git theta add ${Math.max(mb(D.addV1), mb(D.addV2)).toFixed(0)} MB, checkout ${mb(D.checkoutV1).toFixed(0)} MB`);
   const largest = Math.max(...tensors.map((t) => t.shape.reduce((x, y) => x * y, 4)));
   console.log(`bound for git-theta's own memory: 3x largest tensor (${(largest / 1e6).toFixed(0)} MB) + 200 MB = ${((3 * largest) / 1e6 + 200).toFixed(0)} MB`);
+  if (many) await manyTensorRows(work, { lfs: secs(L.addV1), theta: secs(T.addV1), direct: secs(D.addV1) }, size);
   if (!keep) rmSync(work, { recursive: true, force: true });
   else console.log(`kept ${work}`);
+}
+
+/**
+ * The many-tensor set: `git add` / `git checkout` of 41 models side by side with git-lfs, and the
+ * fixed cost per tensor: this add's time less what the big model's add took per byte, per tensor.
+ */
+async function manyTensorRows(work: string, bigAdd: Record<'lfs' | 'theta' | 'direct', number>, bigBytes: number) {
+  const src = join(work, 'many-src');
+  const set = await writeManyTensorModels(src);
+  const names = set.files.map((f) => `models/${f.slice(src.length + 1)}`);
+  const bytes = set.files.reduce((a, f) => a + statSync(f).size, 0);
+  console.log(`many tensors: ${set.files.length} safetensors models, ${set.tensors} tensors, ${(bytes / 1e6).toFixed(0)} MB`);
+  const all: Record<string, { add: number[]; checkout: number[] }> = {};
+  const TOOLS = ['lfs', 'theta', 'direct'] as const;
+  for (let round = 0; round < runs; round++) for (const tool of [...TOOLS.slice(round % 3), ...TOOLS.slice(0, round % 3)]) {
+    const dir = join(work, `many-${tool}-${round}`);
+    spawnSync('mkdir', ['-p', dir]);
+    const git = (...a: string[]) => sh(dir, ['git', ...a], GIT_ENV);
+    git('init', '-q');
+    if (tool === 'lfs') {
+      git('lfs', 'install', '--local');
+      git('lfs', 'track', '*.safetensors');
+    } else {
+      sh(dir, [process.execPath, BIN, 'install', '--local']);
+      sh(dir, [process.execPath, BIN, 'track', '*.safetensors']);
+    }
+    git('add', '.gitattributes');
+    git('commit', '-q', '-m', 'attributes');
+    spawnSync('cp', ['-r', src, join(dir, 'models')]);
+    const add = tool === 'direct' ? sh(dir, [process.execPath, BIN, 'add', ...names], GIT_ENV) : git('add', 'models');
+    git('commit', '-q', '-m', 'models');
+    rmSync(join(dir, 'models'), { recursive: true });
+    const co = tool === 'direct' ? sh(dir, [process.execPath, BIN, 'checkout', '--', 'models']) : git('checkout', '--', 'models');
+    all[tool] ??= { add: [], checkout: [] };
+    all[tool].add.push(add.seconds);
+    all[tool].checkout.push(co.seconds);
+    if (!keep) rmSync(dir, { recursive: true, force: true });
+  }
+  const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2; };
+  const r: Record<string, { add: number; checkout: number }> = {};
+  for (const t of TOOLS) r[t] = { add: median(all[t].add), checkout: median(all[t].checkout) };
+  const L = r.lfs, T = r.theta, D = r.direct;
+  console.log(`many add      git-lfs ${L.add.toFixed(2).padStart(6)} s | git add (filter) ${T.add.toFixed(2).padStart(6)} s = ${(T.add / L.add).toFixed(2)}x | git theta add ${D.add.toFixed(2).padStart(6)} s = ${(D.add / L.add).toFixed(2)}x   (goal <= 1.5)`);
+  console.log(`many checkout git-lfs ${L.checkout.toFixed(2).padStart(6)} s | git checkout (filter) ${T.checkout.toFixed(2).padStart(6)} s = ${(T.checkout / L.checkout).toFixed(2)}x | git theta checkout ${D.checkout.toFixed(2).padStart(6)} s = ${(D.checkout / L.checkout).toFixed(2)}x   (goal <= 1.0)`);
+  // per tensor: the time beyond what the big model's add costs per byte
+  const perTensor = (many: number, big: number) => ((many - (bytes / bigBytes) * big) / set.tensors) * 1e3;
+  console.log(`fixed cost per tensor (add, beyond the big model's per-byte time): git add (filter) ${perTensor(T.add, bigAdd.theta).toFixed(2)} ms, git theta add ${perTensor(D.add, bigAdd.direct).toFixed(2)} ms, git-lfs per file ${(((L.add - (bytes / bigBytes) * bigAdd.lfs) / set.files.length) * 1e3).toFixed(1)} ms`);
 }
 
 main().catch((e) => {

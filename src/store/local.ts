@@ -64,6 +64,9 @@ export function createLocalStore(options: LocalStoreOptions): LocalObjectStore {
   const tmpDir = `${lfsDir}/tmp`;
   const objectsDir = `${lfsDir}/objects`;
   const objectPath = (oid: Oid) => lfsObjectPath(lfsDir, oid);
+  // temp names: one random prefix per store, then a counter (no random draw per object)
+  const tmpPrefix = `theta-${randomName()}`;
+  let tmpCount = 0;
 
   async function statObject(oid: Oid) {
     const path = objectPath(oid);
@@ -83,7 +86,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalObjectStore {
 
     async put(data): Promise<PutResult> {
       await fs.mkdirp(tmpDir);
-      const tmp = `${tmpDir}/theta-${randomName()}.tmp`;
+      const tmp = `${tmpDir}/${tmpPrefix}-${(tmpCount++).toString(36)}.tmp`;
       const w = await fs.createWrite(tmp);
       const h = createSha256();
       let size = 0;

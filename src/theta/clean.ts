@@ -13,6 +13,7 @@ import type { SideTensor, UpdateStore } from '../updates/types.ts';
 import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
 import { checkRecipe, withUniqueNames } from './exact.ts';
+import { withRecentObjects } from './recent-objects.ts';
 import { storeSkeleton } from './skeleton.ts';
 import type { MaybeQuantized } from '../formats/convert.ts';
 import { sameQuant } from '../formats/dequantize.ts';
@@ -70,7 +71,9 @@ export function parseTolerance(s: string | undefined | null): Tolerance | null {
 }
 
 export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
-  const { kernels, store } = o;
+  const { kernels } = o;
+  // small objects written here are kept for the recipe check (recent-objects.ts), when it runs
+  const store = o.input && o.format && o.verify !== false ? withRecentObjects(o.store) : o.store;
   const cap = o.chainCap ?? DEFAULT_CHAIN_CAP;
   const requested = o.updateType ?? 'auto';
   if (requested !== 'auto') getUpdateType(requested); // unknown names fail before any work

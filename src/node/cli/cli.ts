@@ -20,6 +20,7 @@ const COMMANDS: { names: string[]; load: () => Promise<Register> }[] = [
   { names: ['add'], load: async () => (await import('./commands/add.ts')).registerAdd },
   { names: ['diff'], load: async () => (await import('./commands/diff.ts')).registerDiff },
   { names: ['checkout'], load: async () => (await import('./commands/checkout.ts')).registerCheckout },
+  { names: ['switch', 'clone'], load: async () => (await import('./commands/switch.ts')).registerSwitch },
   { names: ['inspect'], load: async () => (await import('./commands/inspect.ts')).registerInspect },
   { names: ['convert'], load: async () => (await import('./commands/convert.ts')).registerConvert },
   { names: ['log'], load: async () => (await import('./commands/log.ts')).registerLog },

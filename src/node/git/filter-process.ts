@@ -21,7 +21,7 @@ import { once } from 'node:events';
 import type { Writable } from 'node:stream';
 import { FilterAbortError, FilterProtocolError, PktLineError } from '../../core/errors.ts';
 import { readerFromChunks } from '../../core/io.ts';
-import { encodeTextList, FLUSH_PKT, PKT_MAX_PAYLOAD, PktLineReader } from '../../core/pktline.ts';
+import { encodeTextList, FLUSH_PKT, PKT_MAX_LENGTH, PKT_MAX_PAYLOAD, PktLineReader } from '../../core/pktline.ts';
 
 export interface FilterRequest {
   /** `clean` or `smudge`. */
@@ -77,16 +77,59 @@ function makeWriter(o: FilterOutputStream): (bytes: Uint8Array) => Promise<void>
   };
 }
 
-function packet(payload: Uint8Array, off: number, len: number): Uint8Array {
-  const out = new Uint8Array(len + 4);
-  const n = len + 4;
+/** Packets handed to git's pipe in one write (16 x 65516 bytes, about 1 MiB). */
+const PACKETS_PER_WRITE = 16;
+
+/**
+ * How many packets go out per write: PACKETS_PER_WRITE on our own stdout (on Linux a pipe there is
+ * written synchronously, Node's docs on process I/O, so nothing is held beyond the write); on any
+ * other stream as many as fit under its high-water mark (at least one), so backpressure still
+ * bounds what it buffers.
+ */
+function packetsPerWrite(o: FilterOutputStream): number {
+  if (o === (process.stdout as unknown)) return PACKETS_PER_WRITE;
+  const hwm = (o as Partial<Writable>).writableHighWaterMark ?? 0;
+  return Math.max(1, Math.min(PACKETS_PER_WRITE, Math.floor(hwm / PKT_MAX_LENGTH)));
+}
+
+/** `payload[off, off + len)` as data packets of at most PKT_MAX_PAYLOAD bytes: header, payload slice, header, ... */
+function packetParts(payload: Uint8Array, off: number, len: number): Uint8Array[] {
+  const parts: Uint8Array[] = [];
   const hex = '0123456789abcdef';
-  out[0] = hex.charCodeAt((n >>> 12) & 15);
-  out[1] = hex.charCodeAt((n >>> 8) & 15);
-  out[2] = hex.charCodeAt((n >>> 4) & 15);
-  out[3] = hex.charCodeAt(n & 15);
-  out.set(payload.subarray(off, off + len), 4);
-  return out;
+  for (let done = 0; done < len; done += PKT_MAX_PAYLOAD) {
+    const m = Math.min(PKT_MAX_PAYLOAD, len - done);
+    const n = m + 4;
+    const h = new Uint8Array(4);
+    h[0] = hex.charCodeAt((n >>> 12) & 15);
+    h[1] = hex.charCodeAt((n >>> 8) & 15);
+    h[2] = hex.charCodeAt((n >>> 4) & 15);
+    h[3] = hex.charCodeAt(n & 15);
+    parts.push(h, payload.subarray(off + done, off + done + m));
+  }
+  return parts;
+}
+
+/**
+ * Write `parts` in order and resolve once the output has taken them all (so the caller may reuse
+ * the bytes): on a Node stream corked into one gathered write (no copy), its callback awaited;
+ * elsewhere concatenated into one write.
+ */
+function makePartsWriter(o: FilterOutputStream, writeRaw: (bytes: Uint8Array) => Promise<void>): (parts: Uint8Array[]) => Promise<void> {
+  if (!isNodeWritable(o) || typeof (o as Writable).cork !== 'function') {
+    return (parts) => {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of parts) { out.set(p, at); at += p.length; }
+      return writeRaw(out);
+    };
+  }
+  const w = o as Writable;
+  return (parts) => new Promise<void>((resolve, reject) => {
+    w.cork();
+    for (let i = 0; i < parts.length - 1; i++) w.write(parts[i]);
+    w.write(parts[parts.length - 1], (err) => (err ? reject(err) : resolve()));
+    w.uncork();
+  });
 }
 
 function errMessage(e: unknown): string {
@@ -104,6 +147,8 @@ export async function runFilterProcess(options: FilterProcessOptions): Promise<F
   const log = options.log ?? ((m: string) => { process.stderr.write(`git-theta filter: ${m}\n`); });
   const input = options.input ?? process.stdin;
   const writeRaw = makeWriter(options.output ?? process.stdout);
+  const writeParts = makePartsWriter(options.output ?? process.stdout, writeRaw);
+  const gather = packetsPerWrite(options.output ?? process.stdout);
   const pkt = new PktLineReader(readerFromChunks(input, '<git filter pipe>'), 'git filter pipe');
   const summary: FilterProcessSummary = { requests: 0, failed: 0 };
 
@@ -180,8 +225,9 @@ export async function runFilterProcess(options: FilterProcessOptions): Promise<F
     let chain: Promise<void> = Promise.resolve();
     const sendContent = async (bytes: Uint8Array) => {
       if (!headerSent) { headerSent = true; await writeRaw(encodeTextList(['status=success'])); }
-      for (let off = 0; off < bytes.length; off += PKT_MAX_PAYLOAD) {
-        await writeRaw(packet(bytes, off, Math.min(PKT_MAX_PAYLOAD, bytes.length - off)));
+      // `gather` packets per write, headers and payload slices gathered without copying
+      for (let off = 0; off < bytes.length; off += PKT_MAX_PAYLOAD * gather) {
+        await writeParts(packetParts(bytes, off, Math.min(PKT_MAX_PAYLOAD * gather, bytes.length - off)));
       }
     };
     const flushHeld = async () => {

@@ -14,6 +14,7 @@ import { rebuildTensor } from '../../theta/rebuild.ts';
 import { diffQuant } from '../../theta/quantized.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects, serializeMetadata, type ModelMetadata, type TensorEntry } from '../../theta/metadata.ts';
 import { smudgeCheckpoint } from '../../theta/smudge.ts';
+import { contentCheckedReads } from '../../theta/local-reads.ts';
 import type { SideTensor } from '../../updates/types.ts';
 import { git, gitCommonDir, gitDir, readBlob } from '../git/git.ts';
 import { batchAttribute, batchReadBlob } from '../git/git-batch.ts';
@@ -81,11 +82,14 @@ export class ThetaRepo {
 
   static async open(cwd: string = process.cwd()): Promise<ThetaRepo> {
     // one git call for the directories (a bare repository has no top level: then one at a time)
-    const r = await git(['rev-parse', '--git-common-dir', '--absolute-git-dir', '--show-toplevel'], { cwd, allowFail: true });
+    // (the settings' git call and the kernels' set-up run alongside it)
+    const [r, kernels, settings] = await Promise.all([
+      git(['rev-parse', '--git-common-dir', '--absolute-git-dir', '--show-toplevel'], { cwd, allowFail: true }), getKernels(), readSettings(cwd),
+    ]);
     const lines = r.code === 0 ? r.stdout.toString().split('\n') : [];
     const common = lines.length >= 3 ? resolve(cwd, lines[0]) : await gitCommonDir(cwd);
     const root = lines.length >= 3 ? lines[2] : (await git(['rev-parse', '--show-toplevel'], { cwd, allowFail: true })).stdout.toString().trim() || cwd;
-    const repo = new ThetaRepo(cwd, root, withRemoteObjects(openLocalStore(common), cwd), await getKernels(), await readSettings(cwd));
+    const repo = new ThetaRepo(cwd, root, withRemoteObjects(openLocalStore(common), cwd), kernels, settings);
     if (lines.length >= 3) repo.#gitDir = lines[1];
     // objects missing locally (after a clone) are downloaded from the remote's LFS server, lazily
     return repo;
@@ -228,7 +232,9 @@ export class ThetaRepo {
     const metadata = parseMetadata(blob, path);
     // every object this file needs, fetched in batched requests before rebuilding (no-op when all are local)
     await (this.store as Partial<RemoteStoreExtras>).prefetch?.(referencedObjects(metadata));
-    await smudgeCheckpoint({ metadata, format: getFormat(metadata.format), store: this.store, kernels: this.kernels, sink });
+    // local objects were verified when they came in: checked by content hash here, not SHA-256 again
+    const store = contentCheckedReads(this.store, metadata, this.kernels);
+    await smudgeCheckpoint({ metadata, format: getFormat(metadata.format), store, kernels: this.kernels, sink });
   }
 }
 

@@ -7,14 +7,17 @@ import { faultPoint } from '../../faults.ts';
 import { workProgress } from '../progress.ts';
 import { ENV_FORMAT, ENV_UPDATE_DATA, ENV_UPDATE_TYPE } from './add.ts';
 
+/** Set to 1: smudge hands git the metadata as it is (git-lfs's GIT_LFS_SKIP_SMUDGE); checkpoints are then written by `git theta checkout`. */
+export const ENV_SKIP_SMUDGE = 'GIT_THETA_SKIP_SMUDGE';
+
 export function registerFilter(program: Command): void {
   program
     .command('filter-process', { hidden: true })
     .description("(run by git) the 'theta' clean/smudge filter, speaking git's long-running filter protocol on stdin/stdout")
     .action(async () => {
-      const repo = await ThetaRepo.open();
-      // a repository the filter runs in needs the pre-push hook (a global install + plain clone has none)
-      await ensurePrePushHook(process.cwd());
+      // a repository the filter runs in needs the pre-push hook (a global install + plain clone has none);
+      // its git call runs alongside the repository's set-up
+      const [repo] = await Promise.all([ThetaRepo.open(), ensurePrePushHook(process.cwd())]);
       // git hands its stderr to the filter: a "Filtering content" line like git-lfs's, on a terminal only
       const progress = workProgress('Filtering content');
       const counted = async function* (content: AsyncIterable<Uint8Array>) {
@@ -32,6 +35,8 @@ export function registerFilter(program: Command): void {
         },
         smudge: async (req, content, out) => {
           const blob = await collect(content);
+          // `git theta switch` / `clone` let git write the metadata and write the checkpoints themselves
+          if (process.env[ENV_SKIP_SMUDGE] === '1') { await out.write(blob); progress.item(); return; }
           await repo.smudge(req.pathname, blob, { write: async (b) => { await out.write(b); progress.bytes(b.length); faultPoint('smudge-write'); }, close: async () => {} });
           progress.item();
         },

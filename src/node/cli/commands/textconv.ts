@@ -81,8 +81,9 @@ export function registerTextconv(program: Command): void {
       else {
         // a git-lfs pointer (git-lfs did not smudge it): the checkpoint is its object, local or on the LFS server
         // (imported here: git runs textconv once per file, and most files need none of this)
-        const { worktreePointer } = await import('../../repo/lfs-models.ts');
-        const pointer = await worktreePointer(file);
+        // (a pointer starts with "version "; anything else skips loading isomorphic-git, ~170 ms of start-up)
+        const maybePointer = new TextDecoder().decode(head.subarray(0, 8)) === 'version ';
+        const pointer = maybePointer ? await (await import('../../repo/lfs-models.ts')).worktreePointer(file) : null;
         let opened: CheckpointReader | undefined;
         if (pointer) {
           const [{ openLfsObject }, { ThetaRepo }] = await Promise.all([import('../../../repo/lfs-pointer-model.ts'), import('../../repo/theta-repo.ts')]);
