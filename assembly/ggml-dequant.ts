@@ -42,13 +42,12 @@
   v128.store(out, f32x4.add(f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), d), m), 48);
 }
 
-// Q8_0 {f16 d; i8 qs[32]} (Q8_1 adds an f16 sum after d): x = d·q
-function deqQ8_0(b: usize, y: usize, qs: usize): void {
-  const d = h16(b);
+/** n signed bytes at q (n a multiple of 16) → f32 values d·q at y (Q8_0, Q8_1, Q8_K). */
+@inline function scaleI8(q: usize, n: usize, d: f32, y: usize): void {
   if (ASC_FEATURE_SIMD) {
     const dv = f32x4.splat(d);
-    for (let j: usize = 0; j < 32; j += 16) {
-      const v = v128.load(b + qs + j);
+    for (let j: usize = 0; j < n; j += 16) {
+      const v = v128.load(q + j);
       const lo = i16x8.extend_low_i8x16_s(v), hi = i16x8.extend_high_i8x16_s(v);
       const o = y + (j << 2);
       v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), dv));
@@ -57,8 +56,14 @@ function deqQ8_0(b: usize, y: usize, qs: usize): void {
       v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), dv), 48);
     }
   } else {
-    for (let j: usize = 0; j < 32; j++) store<f32>(y + (j << 2), d * <f32>load<i8>(b + qs + j));
+    for (let j: usize = 0; j < n; j++) store<f32>(y + (j << 2), d * <f32>load<i8>(q + j));
   }
+}
+
+// Q8_0 {f16 d; i8 qs[32]} (Q8_1 adds an f16 sum after d): x = d·q
+function deqQ8_0(b: usize, y: usize, qs: usize): void {
+  const d = h16(b);
+  scaleI8(b + qs, 32, d, y);
 }
 
 // Q4_0 {f16 d; u8 qs[16]}: x[j] = d·((qs[j] & 15) − 8), x[j+16] = d·((qs[j] >> 4) − 8)
@@ -222,20 +227,7 @@ function deqQ6_K(b: usize, y: usize): void {
 // Q8_K {f32 d; i8 qs[256]; i16 bsums[16]}: x = d·q
 function deqQ8_K(b: usize, y: usize): void {
   const d = load<f32>(b);
-  if (ASC_FEATURE_SIMD) {
-    const dv = f32x4.splat(d);
-    for (let j: usize = 0; j < 256; j += 16) {
-      const v = v128.load(b + 4 + j);
-      const lo = i16x8.extend_low_i8x16_s(v), hi = i16x8.extend_high_i8x16_s(v);
-      const o = y + (j << 2);
-      v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo)), dv));
-      v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo)), dv), 16);
-      v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi)), dv), 32);
-      v128.store(o, f32x4.mul(f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi)), dv), 48);
-    }
-  } else {
-    for (let j: usize = 0; j < 256; j++) store<f32>(y + (j << 2), d * <f32>load<i8>(b + 4 + j));
-  }
+  scaleI8(b + 4, 256, d, y);
 }
 
 /** [values per block, bytes per block] of a ggml type id packed as values | bytes << 16; 0 when unknown. */
