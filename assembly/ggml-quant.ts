@@ -18,6 +18,10 @@
 // beyond the range are clamped.
 //
 // Nothing is allocated: per-block work space is static data below heapBase.
+//
+// Why one file past 500 lines: every quantizer shares that static work space and the same small
+// helpers (f16 rounding, code rounding, the error lanes, the scale searches); cut by block family,
+// those internals would have to be exported across files of the Wasm module's public surface.
 
 import { halfToF32 } from './ggml-dequant';
 
