@@ -2,7 +2,7 @@
  * git-theta against git-lfs on the same files, in one run (issue 3's benchmark):
  * a GPT-like safetensors v1 (0.3 GB; `--gb 1` for 1 GB) and a v2 with 5% of its tensors changed, then
  * the many-tensor set (bench/many-tensors.ts: 41 safetensors models, 4,938 tensors of 4 B to 4 MB).
- * Prints the times of `git add` and checkout, bytes stored for v2, and peak memory (max RSS of git
+ * Prints the times of `git add`, checkout and `git switch` (v2 to a branch at v1), bytes stored for v2, and peak memory (max RSS of git
  * and its filter, from /usr/bin/time). Timings on a shared machine are noisy: read the ratios.
  *
  *   node build/js/bench/git.js [--gb 1] [--runs 3] [--keep] [--no-many]
@@ -96,6 +96,10 @@ async function main() {
     r.checkoutV1 = tool === 'direct'
       ? sh(dir, [process.execPath, BIN, 'checkout', 'HEAD~1', '--', 'model.safetensors'])
       : git('checkout', 'HEAD~1', '--', 'model.safetensors');
+    // switching branches: back to v2 (untimed), then to a branch at v1 (git switch, or git theta switch)
+    git('reset', '-q', '--hard');
+    git('branch', 'v1', 'HEAD~1');
+    r.switchV1 = tool === 'direct' ? sh(dir, [process.execPath, BIN, 'switch', 'v1'], GIT_ENV) : git('switch', '-q', 'v1');
     for (const [k, v] of Object.entries(r)) ((samples[tool] ??= {})[k] ??= []).push(v);
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }
@@ -118,6 +122,7 @@ async function main() {
   row('add v1', 'addV1', '<= 0.7');
   row('add v2', 'addV2', '<= 0.15');
   row('checkout v1', 'checkoutV1', '<= 0.8');
+  row('switch v2→v1', 'switchV1', 'filter <= 1.0, git theta switch <= 0.4');
   console.log(`floor: a do-nothing filter streaming the same bytes: git checkout ${secs(F.checkoutV1).toFixed(2)} s (git-lfs = ${(secs(L.checkoutV1) / secs(F.checkoutV1)).toFixed(2)}x it, the theta filter = ${(secs(T.checkoutV1) / secs(F.checkoutV1)).toFixed(2)}x it), git add ${secs(F.addV1).toFixed(2)} s`);
   console.log(`stored for v2: git-lfs ${((L.storedV2 as number) / 1e6).toFixed(1)} MB, git-theta ${((T.storedV2 as number) / 1e6).toFixed(1)} MB = ${((T.storedV2 as number) / changedBytes).toFixed(3)}x the changed tensors' bytes (goal <= 1.1)`);
   console.log(`peak RSS: git-lfs add ${Math.max(mb(L.addV1), mb(L.addV2)).toFixed(0)} MB, checkout ${mb(L.checkoutV1).toFixed(0)} MB; git add with the theta filter ${Math.max(mb(T.addV1), mb(T.addV2)).toFixed(0)} MB, checkout ${mb(T.checkoutV1).toFixed(0)} MB (git holds the file); git theta add ${Math.max(mb(D.addV1), mb(D.addV2)).toFixed(0)} MB, checkout ${mb(D.checkoutV1).toFixed(0)} MB`);
