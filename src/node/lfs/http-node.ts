@@ -15,7 +15,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { Agent, EnvHttpProxyAgent, fetch as undiciFetch, ProxyAgent, request as undiciRequest, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { ThetaError } from '../../core/errors.ts';
 import { git } from '../git/git.ts';
 
@@ -115,7 +115,7 @@ export interface NodeHttp {
   close(): Promise<void>;
 }
 
-async function rangeRequest(url: string, init: RequestInit, headers: Headers, dispatcher: Dispatcher | undefined): Promise<Response> {
+async function rangeRequest(undiciRequest: typeof import('undici').request, url: string, init: RequestInit, headers: Headers, dispatcher: Dispatcher | undefined): Promise<Response> {
   const method = (init.method ?? 'GET').toUpperCase() as 'GET';
   const plain: Record<string, string> = {};
   headers.forEach((v, k) => (plain[k] = v));
@@ -129,7 +129,8 @@ async function rangeRequest(url: string, init: RequestInit, headers: Headers, di
 
 /** The fetch git-lfs's configuration describes, for requests made on behalf of the LFS API at `apiUrl`. */
 export async function nodeHttp(cwd: string, apiUrl: string): Promise<NodeHttp> {
-  const config = await readHttpConfig(cwd);
+  // undici (~60 ms to load) only when an LFS server is talked to: a filter smudging local objects never is
+  const [{ Agent, EnvHttpProxyAgent, fetch: undiciFetch, ProxyAgent, request: undiciRequest }, config] = await Promise.all([import('undici'), readHttpConfig(cwd)]);
   const agents = new Map<string, Dispatcher>();
   const cas = new Map<string, Buffer>();
 
@@ -177,7 +178,7 @@ export async function nodeHttp(cwd: string, apiUrl: string): Promise<NodeHttp> {
     const dispatcher = dispatcherFor(url);
     // fetch() adds `Accept-Encoding: identity` to every Range request (the Fetch standard says so); git-lfs
     // sends none and some servers refuse the pair, so a resumed download goes through undici's request()
-    if (headers.has('range') && !init.body) return rangeRequest(url, init, headers, dispatcher);
+    if (headers.has('range') && !init.body) return rangeRequest(undiciRequest, url, init, headers, dispatcher);
     return undiciFetch(url, { ...(init as object), headers, ...(dispatcher ? { dispatcher } : {}) } as Parameters<typeof undiciFetch>[1]) as unknown as Response;
   }) as typeof fetch;
 

@@ -31,7 +31,7 @@ import { noteKeptDeflate } from './clean-notes.ts';
 import { openLocalStore } from '../files/store-fs.ts';
 import { withRemoteObjects } from '../lfs/lfs-node.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
-import { selectNamed, type TensorSelection } from '../../repo/lfs-partial.ts';
+import { selectNamed, type TensorSelection } from '../../repo/tensor-selection.ts';
 import '../../updates/index.ts';
 import { inputDigest } from '../../theta/exact.ts';
 import { cleanWritten, mergedLikeSide, rebuiltByName } from './merge-skeleton.ts';
