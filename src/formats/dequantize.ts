@@ -18,7 +18,7 @@
 import { FormatError } from '../core/errors.ts';
 import { concat } from '../core/io.ts';
 import { f16BitsToF32 } from '../core/quantize-ggml.ts';
-import { GGML_BLOCK_SHAPES, GGML_DEQUANTIZABLE, quantKernels } from '../core/ggml-kernels.ts';
+import { GGML_BLOCK_SHAPES, GGML_DEQUANTIZABLE, quantKernels, type QuantKernels } from '../core/ggml-kernels.ts';
 import type { StatsDequantizer } from './types.ts';
 
 /** What a quantized tensor is, as recorded in metadata and carried to diffs. */
@@ -35,45 +35,38 @@ export interface QuantInfo {
 /** IEEE half to number (exact). */
 export const f16ToNumber: (h: number) => number = f16BitsToF32;
 
-function blockDequantizer(scheme: string, type: string): () => StatsDequantizer {
-  const blockBytes = GGML_BLOCK_SHAPES[type][1];
+/**
+ * A streaming dequantizer over whole units of `unit` bytes (a ggml block, a uint16 code): a unit
+ * split between two pushes waits for the next one; bytes left at the end are an error.
+ */
+function unitDequantizer(
+  scheme: string, unit: number, decode: (k: QuantKernels, whole: Uint8Array) => Float32Array, leftover: (n: number) => string,
+): () => StatsDequantizer {
   return () => {
     const k = quantKernels();
     let carry = new Uint8Array(0);
     return {
       push(bytes) {
         const all = carry.length ? concat([carry, bytes]) : bytes;
-        const whole = all.length - (all.length % blockBytes);
-        const out = k.dequantize(type, all.subarray(0, whole));
+        const whole = all.length - (all.length % unit);
+        const out = decode(k, all.subarray(0, whole));
         carry = all.slice(whole);
         return out;
       },
       finish() {
-        if (carry.length) throw new FormatError(`${scheme}: ${carry.length} bytes left over, not a whole block`, { scheme });
+        if (carry.length) throw new FormatError(`${scheme}: ${leftover(carry.length)}`, { scheme });
         return new Float32Array(0);
       },
     };
   };
 }
 
+function blockDequantizer(scheme: string, type: string): () => StatsDequantizer {
+  return unitDequantizer(scheme, GGML_BLOCK_SHAPES[type][1], (k, b) => k.dequantize(type, b), (n) => `${n} bytes left over, not a whole block`);
+}
+
 function affineDequantizer(scheme: string, item: 1 | 2, scale: number, min: number): () => StatsDequantizer {
-  return () => {
-    const k = quantKernels();
-    let carry = new Uint8Array(0);
-    return {
-      push(bytes) {
-        const all = carry.length ? concat([carry, bytes]) : bytes;
-        const whole = all.length - (all.length % item);
-        const out = k.dequantizeAffine(item === 1 ? 8 : 16, scale, min, all.subarray(0, whole));
-        carry = all.slice(whole);
-        return out;
-      },
-      finish() {
-        if (carry.length) throw new FormatError(`${scheme}: an odd number of bytes for 2-byte values`, { scheme });
-        return new Float32Array(0);
-      },
-    };
-  };
+  return unitDequantizer(scheme, item, (k, b) => k.dequantizeAffine(item === 1 ? 8 : 16, scale, min, b), () => 'an odd number of bytes for 2-byte values');
 }
 
 /** A streaming dequantizer for this scheme, or undefined when its values cannot be computed here. */
