@@ -10,23 +10,17 @@ import { GGML_DEQUANTIZABLE } from '../../src/core/ggml-kernels.ts';
 import { diffModels, type DiffTensor } from '../../src/theta/diff.ts';
 import { GGML_BLOCKS } from './ggml-blocks.data.ts';
 import { expectCode } from './assertions.ts';
+import { base64Floats, hexBytes } from './test-data.ts';
 
 const D = suite('dequantize');
 
-const hex = (s: string) => new Uint8Array(s.match(/../g)!.map((x) => parseInt(x, 16)));
-const f32 = (b64: string) => {
-  const bin = atob(b64);
-  const b = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
-  return new Float32Array(b.buffer);
-};
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
 D('every ggml block type equals llama.cpp\'s reference, bit for bit', () => {
   assert.equal(Object.keys(GGML_BLOCKS).sort(), GGML_DEQUANTIZABLE.filter((k) => k !== 'Q8_1').sort());
   for (const [type, [blocks, values]] of Object.entries(GGML_BLOCKS)) {
-    const got = dequantizeBytes({ scheme: `ggml:${type}`, shape: [] }, hex(blocks))!;
-    const want = f32(values);
+    const got = dequantizeBytes({ scheme: `ggml:${type}`, shape: [] }, hexBytes(blocks))!;
+    const want = base64Floats(values);
     assert.is(got.length, want.length, type);
     assert.equal(bits(got), bits(want), type);
   }
@@ -34,12 +28,12 @@ D('every ggml block type equals llama.cpp\'s reference, bit for bit', () => {
 
 D('streaming in uneven pieces gives the same values', () => {
   for (const [type, [blocks, values]] of Object.entries(GGML_BLOCKS)) {
-    const bytes = hex(blocks);
+    const bytes = hexBytes(blocks);
     const d = dequantizerFor({ scheme: `ggml:${type}` })!();
     const parts: number[] = [];
     for (let at = 0; at < bytes.length; at += 7) parts.push(...d.push(bytes.subarray(at, at + 7)));
     parts.push(...d.finish());
-    assert.equal(bits(new Float32Array(parts)), bits(f32(values)), type);
+    assert.equal(bits(new Float32Array(parts)), bits(base64Floats(values)), type);
   }
 });
 

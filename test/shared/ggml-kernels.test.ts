@@ -12,18 +12,12 @@ import { GGML_BLOCKS } from './ggml-blocks.data.ts';
 import { referenceAffine, referenceDequantize } from './ggml-reference.ts';
 import { edgyF32, rng } from './kernels-helpers.ts';
 import { expectCode } from './assertions.ts';
+import { base64Floats, hexBytes } from './test-data.ts';
 
 const S = suite('ggml kernels');
 
 const variants: QuantKernels[] = [quantKernels('scalar'), ...(simdSupported() ? [quantKernels('simd')] : [])];
 
-const hex = (s: string) => new Uint8Array(s.match(/../g)!.map((x) => parseInt(x, 16)));
-const f32 = (b64: string) => {
-  const bin = atob(b64);
-  const b = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
-  return new Float32Array(b.buffer);
-};
 /** Bits of each value, NaNs all the same (a NaN's payload is not part of the contract). */
 const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length), (u, i) => (Number.isNaN(a[i]) ? 'NaN' : u));
 
@@ -53,7 +47,7 @@ function randomBlocks(type: string, blocks: number, seed: number, wild: boolean)
 S('llama.cpp\'s gguf values, bit for bit, in both builds', () => {
   for (const k of variants) {
     for (const [type, [blocks, values]] of Object.entries(GGML_BLOCKS)) {
-      assert.equal(bits(k.dequantize(type, hex(blocks))), bits(f32(values)), `${k.variant} ${type}`);
+      assert.equal(bits(k.dequantize(type, hexBytes(blocks))), bits(base64Floats(values)), `${k.variant} ${type}`);
     }
   }
 });

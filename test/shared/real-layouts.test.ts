@@ -24,7 +24,7 @@ import { rebuildTensor } from '../../src/theta/rebuild.ts';
 import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
 import { tfjsModelTensors } from '../../src/theta/tfjs-model.ts';
 import { GGML_BLOCKS } from './ggml-blocks.data.ts';
-import { lcgFloats } from './test-data.ts';
+import { lcgFloats, memoryFiles } from './test-data.ts';
 
 const R = suite('real-world layouts');
 
@@ -33,16 +33,6 @@ const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.
 const close = (got: number | null | undefined, want: number, what: string, rel = 1e-5) =>
   assert.ok(got != null && Math.abs(got - want) <= rel * Math.abs(want) + 1e-9, `${what}: ${got} vs reference ${want}`);
 
-function memoryFiles(files: Map<string, Uint8Array>): FileAccess {
-  return {
-    async list(dir) {
-      const prefix = dir ? `${dir}/` : '';
-      return [...files.keys()].filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/')).map((p) => p.slice(prefix.length));
-    },
-    async read(path, max) { const b = files.get(path); return b && b.length <= max ? b : null; },
-    async size(path) { return files.get(path)?.length ?? null; },
-  };
-}
 
 /** Bytes the store holds now that it did not hold before `run`. */
 async function storedDuring(store: ReturnType<typeof createMemoryStore>, run: () => Promise<void>): Promise<number> {

@@ -1,4 +1,5 @@
 /** Deterministic test data shared by test files (same values in every runtime). */
+import type { FileAccess } from '../../src/formats/types.ts';
 
 /** n float32 values in [-0.5, 0.5) from a linear congruential sequence started at `seed`. */
 export function lcgFloats(n: number, seed: number): Float32Array {
@@ -9,4 +10,27 @@ export function lcgFloats(n: number, seed: number): Float32Array {
     a[i] = x / 2147483648 - 0.5;
   }
   return a;
+}
+
+/** A FileAccess over an in-memory map of '/'-separated paths (a model directory without a disk). */
+export function memoryFiles(files: Map<string, Uint8Array>): FileAccess {
+  return {
+    async list(dir) {
+      const prefix = dir ? `${dir}/` : '';
+      return [...files.keys()].filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/')).map((p) => p.slice(prefix.length));
+    },
+    async read(path, max) { const b = files.get(path); return b && b.length <= max ? b : null; },
+    async size(path) { return files.get(path)?.length ?? null; },
+  };
+}
+
+/** Bytes of a hex string ('0a1b...'). */
+export const hexBytes = (s: string) => new Uint8Array(s.match(/../g)!.map((x) => parseInt(x, 16)));
+
+/** Float32 values of base64-encoded little-endian bytes (as the ggml oracle data stores them). */
+export function base64Floats(b64: string): Float32Array {
+  const bin = atob(b64);
+  const b = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
+  return new Float32Array(b.buffer);
 }

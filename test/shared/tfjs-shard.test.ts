@@ -16,7 +16,7 @@ import type { ModelMetadata } from '../../src/theta/metadata.ts';
 import { rebuildTensor } from '../../src/theta/rebuild.ts';
 import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
 import { ShardLayoutError, tfjsModelTensors } from '../../src/theta/tfjs-model.ts';
-import { lcgFloats } from './test-data.ts';
+import { lcgFloats, memoryFiles } from './test-data.ts';
 
 const test = suite('tfjs-shard');
 
@@ -50,16 +50,6 @@ async function writeModel(dir: string, ws: TfjsWriteTensor[], shardBytes = 3000)
   return out;
 }
 
-function memoryFiles(files: Map<string, Uint8Array>): FileAccess {
-  return {
-    async list(dir) {
-      const prefix = dir ? `${dir}/` : '';
-      return [...files.keys()].filter((p) => p.startsWith(prefix) && !p.slice(prefix.length).includes('/')).map((p) => p.slice(prefix.length));
-    },
-    async read(path, max) { const b = files.get(path); return b && b.length <= max ? b : null; },
-    async size(path) { return files.get(path)?.length ?? null; },
-  };
-}
 
 /** Open a shard from 7-byte pieces (a pipe), read every tensor, and rebuild it from the skeleton. */
 async function roundTrip(path: string, files: Map<string, Uint8Array>) {
