@@ -20,7 +20,8 @@ import type { MaybeQuantized } from '../formats/convert.ts';
 import type { CheckpointReader, StreamedTensor, TensorQuantization, TensorToWrite } from '../formats/types.ts';
 import type { StrategyChoice } from './registry.ts';
 import { toDtypeBytes } from './strategies/linear.ts';
-import { dequantizeBytes as dequantize, f32Bytes, mergeDequantized, requantize, sameMapping } from './requantize.ts';
+import { dequantizeBytes as dequantize, f32Bytes, mergeDequantized, requantize } from './requantize.ts';
+import { sameQuant } from '../formats/dequantize.ts';
 
 const FLOATS = new Set(['F32', 'F16', 'BF16', 'F64']);
 
@@ -143,7 +144,7 @@ export async function* mergeFiles(o: MergeFilesOptions): AsyncGenerator<TensorTo
     }
     const models = [first.bytes, ...rest.map((r) => r.bytes)];
     // the same codes read with another TF.js scale or min are other values
-    if (models.every((m) => sameBytes(m, first.bytes)) && rest.every((r) => sameMapping(r.q, q))) {
+    if (models.every((m) => sameBytes(m, first.bytes)) && rest.every((r) => sameQuant(r.q, q))) {
       report({ name, how: 'identical' });
       yield asFloat ? floatOut(first.bytes) : { name, dtype: first.t.dtype, shape: first.t.shape, data: first.bytes };
       continue;

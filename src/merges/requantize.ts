@@ -38,10 +38,6 @@ export function errorOf(a: Float32Array, b: Float32Array): { maxError: number; r
 /** True when tensors in this scheme can be merged and written back in it. */
 export const canRequantize = (q: TensorQuantization | undefined): boolean => !!q?.dequantizer && !!q.quantize;
 
-/** The same mapping from stored bytes to values (scheme, and for TF.js the affine scale and min). */
-export const sameMapping = (a: TensorQuantization | undefined, b: TensorQuantization | undefined): boolean =>
-  a === b || (!!a && !!b && a.scheme === b.scheme && a.scale === b.scale && a.min === b.min);
-
 /**
  * The strategy's float merge of the sides' dequantized values (null: the strategy left it
  * unmerged). `qs[i]` reads `models[i]` (sides of a TF.js model may have their own scale and min);
