@@ -16,7 +16,7 @@ import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
 import { TFJS_SHARD_FORMAT_ID } from '../formats/tfjs-shard.ts';
 import type { CheckpointReader, StreamedTensor } from '../formats/types.ts';
 import type { ObjectStore } from '../store/types.ts';
-import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
+import { DEFAULT_LSH_SIZE, finiteSignature, hashOf, lshOf } from '../theta/clean.ts';
 import type { DiffTensor } from '../theta/diff.ts';
 import { byCodePoint, type ModelMetadata } from '../theta/metadata.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
@@ -198,7 +198,7 @@ export async function* readerDiffTensors(kernels: Kernels, reader: CheckpointRea
         const hash = h.digest();
         // where its bytes ended, less its length (padding before a tensor may be skipped inside chunks())
         if (bytesUnder) again.note?.(name, bytesUnder.position - t.byteLength, t.byteLength, hash);
-        yield { name, dtype: t.dtype, shape: t.shape, hash, lsh: lsh?.signature() ?? [], load: () => again.load(name) };
+        yield { name, dtype: t.dtype, shape: t.shape, hash, lsh: lsh ? finiteSignature(lsh.signature()) : [], load: () => again.load(name) };
         continue;
       }
       const bytes = await t.bytes();

@@ -221,7 +221,16 @@ export function lshOf(kernels: Kernels, dtype: import('../core/dtypes.ts').DType
   if (!isNumeric(dtype)) return [];
   const acc = kernels.lshAccumulator(dtype, { size });
   acc.update(bytes);
-  return acc.signature();
+  return finiteSignature(acc.signature());
+}
+
+/**
+ * A signature with an infinity or NaN in it (a tensor holding inf, e.g. an attention mask of
+ * -inf, or NaN) estimates no distance, and JSON cannot carry those numbers: such a tensor gets no
+ * signature, like a non-numeric one (approximate diffs then say they cannot estimate it).
+ */
+export function finiteSignature(sig: number[]): number[] {
+  return sig.every(Number.isFinite) ? sig : [];
 }
 
 async function withinTolerance(
