@@ -23,6 +23,7 @@ import { getFormat, sniffFormat, SNIFF_BYTES } from '../formats/index.ts';
 import type { TensorToWrite } from '../formats/types.ts';
 import { cleanCheckpoint, DEFAULT_CHAIN_CAP, parseTolerance, type Tolerance } from '../theta/clean.ts';
 import { serializeMetadata, type ModelMetadata } from '../theta/metadata.ts';
+import { parseInlineMax } from '../theta/inline-objects.ts';
 import type { SideTensor } from '../updates/types.ts';
 import { bindToTheta } from './attributes.ts';
 import { gitArgs, repoContext, required, type RepoContext, type RepoOptions } from './context.ts';
@@ -70,6 +71,8 @@ export interface SaveModelOptions extends RepoOptions {
   chainCap?: number;
   /** Default: theta.tolerance from git config, else exact. */
   tolerance?: Tolerance | null;
+  /** Tensor objects of at most this many bytes ride in the metadata (0: none). Default: theta.inlineMax, else 1024. */
+  inlineMax?: number;
 }
 
 export interface SaveModelResult {
@@ -95,7 +98,7 @@ function tensorList(t: TensorsInput): Iterable<TensorToWrite> | AsyncIterable<Te
   return Object.entries(t).map(([name, v]) => ({ name, dtype: v.dtype, shape: v.shape, data: v.data }));
 }
 
-async function settings(c: RepoContext, o: SaveModelOptions): Promise<{ chainCap: number; tolerance: Tolerance | null }> {
+async function settings(c: RepoContext, o: SaveModelOptions): Promise<{ chainCap: number; tolerance: Tolerance | null; inlineMax: number }> {
   const get = async (path: string) => {
     const v = await git.getConfig({ ...gitArgs(c), path });
     return v === undefined || v === null ? null : String(v);
@@ -107,7 +110,8 @@ async function settings(c: RepoContext, o: SaveModelOptions): Promise<{ chainCap
   }
   if (!Number.isInteger(chainCap) || chainCap < 1) throw new ArgumentError(`saveModel: theta.maxChainLength must be a whole number >= 1 (got ${chainCap})`, { chainCap });
   const tolerance = o.tolerance !== undefined ? o.tolerance : parseTolerance(await get('theta.tolerance'));
-  return { chainCap, tolerance };
+  const inlineMax = o.inlineMax ?? parseInlineMax(await get('theta.inlineMax'));
+  return { chainCap, tolerance, inlineMax };
 }
 
 async function headCommit(c: RepoContext): Promise<string | null> {
@@ -139,7 +143,7 @@ export async function saveModel(o: SaveModelOptions): Promise<SaveModelResult> {
     await getFormat(o.format ?? 'safetensors').write(tensorList(o.tensors!), sink, { metadata: o.formatMetadata });
     bytes = sink.bytes();
   }
-  const { chainCap, tolerance } = await settings(c, o);
+  const { chainCap, tolerance, inlineMax } = await settings(c, o);
   let tracked = false;
   if (o.track !== false) {
     const r = await bindToTheta(c.pfs, c.dir, filepath);
@@ -161,7 +165,7 @@ export async function saveModel(o: SaveModelOptions): Promise<SaveModelResult> {
   let metadata: ModelMetadata;
   try {
     metadata = await cleanCheckpoint({
-      reader, previous, store: c.store, kernels: c.kernels, updateType: o.updateType, side: o.side, chainCap, tolerance,
+      reader, previous, store: c.store, kernels: c.kernels, updateType: o.updateType, side: o.side, chainCap, tolerance, inlineMax,
       fileSize: bytes.length,
       fileName: filepath,
       format,

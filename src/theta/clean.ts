@@ -14,6 +14,7 @@ import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metada
 import { rebuildTensor } from './rebuild.ts';
 import { checkRecipe, withUniqueNames } from './exact.ts';
 import { withRecentObjects } from './recent-objects.ts';
+import { INLINE_MAX_BYTES, withInlinePuts } from './inline-objects.ts';
 import { storeSkeleton } from './skeleton.ts';
 import type { MaybeQuantized } from '../formats/convert.ts';
 import { sameQuant } from '../formats/dequantize.ts';
@@ -51,6 +52,8 @@ export interface CleanOptions {
   format?: import('../formats/types.ts').CheckpointFormat;
   /** Name for error messages. */
   fileName?: string;
+  /** Tensor objects of at most this many bytes are carried in the metadata (inline-objects.ts); 0 turns it off. */
+  inlineMax?: number;
   onTensor?(name: string, entry: TensorEntry, reused: boolean): void;
 }
 
@@ -74,6 +77,8 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   const { kernels } = o;
   // small objects written here are kept for the recipe check (recent-objects.ts), when it runs
   const store = o.input && o.format && o.verify !== false ? withRecentObjects(o.store) : o.store;
+  // small objects of tensor steps go into the metadata (one object file per bias costs more than the bias)
+  const tensorStore = withInlinePuts(store, o.inlineMax ?? INLINE_MAX_BYTES);
   const cap = o.chainCap ?? DEFAULT_CHAIN_CAP;
   const requested = o.updateType ?? 'auto';
   if (requested !== 'auto') getUpdateType(requested); // unknown names fail before any work
@@ -121,7 +126,7 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     }
 
     const ctx = {
-      name: t.name, dtype: t.dtype, shape: t.shape, next, prev, side: o.side?.get(t.name) ?? new Map(), store, kernels,
+      name: t.name, dtype: t.dtype, shape: t.shape, next, prev, side: o.side?.get(t.name) ?? new Map(), store: tensorStore, kernels,
     };
     const chainRoom = compatible && before!.chain.length < cap;
     let step: UpdateStep | null = null;

@@ -15,7 +15,8 @@
  *   }
  *
  * `chain` is the whole recipe for the tensor's bytes: a dense step followed by incremental steps
- * (sparse, low-rank, ia3, ...). Rebuilding a tensor needs only this document and the objects it
+ * (sparse, low-rank, ia3, ...). An object of at most 1 KiB is carried in the step itself,
+ * `{"oid":..,"size":16,"data":"<base64>"}` (inline-objects.ts; such documents have version 3). Rebuilding a tensor needs only this document and the objects it
  * names, never git history, so renames, rebases, squashes and shallow clones keep working. The
  * chain length is capped; past the cap the tensor is stored dense again.
  */
@@ -26,11 +27,16 @@ import type { QuantInfo } from '../formats/dequantize.ts';
 export const METADATA_VERSION = 1;
 /** The version of documents whose skeleton is stored as a delta (`skeleton_delta`). */
 export const METADATA_VERSION_DELTA = 2;
+/** The version of documents that carry small objects inline (inline-objects.ts); may also have a skeleton delta. */
+export const METADATA_VERSION_INLINE = 3;
+const SUPPORTED_VERSIONS = [METADATA_VERSION, METADATA_VERSION_DELTA, METADATA_VERSION_INLINE];
 export const METADATA_KEY = 'git-theta';
 
 export interface ObjectRef {
   oid: string;
   size: number;
+  /** A small object carried here as base64 instead of in the object store (see inline-objects.ts). */
+  data?: string;
 }
 
 /** One step of a tensor's recipe. `update` names the update type; the rest is that type's data. */
@@ -95,8 +101,10 @@ export function serializeMetadata(m: ModelMetadata): string {
   const names = Object.keys(m.tensors).sort(byCodePoint);
   const lines: string[] = [];
   lines.push('{');
-  // version 2 only for documents that need it (a skeleton delta), so a git-theta without deltas refuses them
-  lines.push(` "${METADATA_KEY}": ${m.skeleton_delta ? METADATA_VERSION_DELTA : METADATA_VERSION},`);
+  // a higher version only for documents that need it (inline objects, a skeleton delta), so a
+  // git-theta without that feature refuses them instead of misreading them
+  const version = hasInlineObjects(m) ? METADATA_VERSION_INLINE : m.skeleton_delta ? METADATA_VERSION_DELTA : METADATA_VERSION;
+  lines.push(` "${METADATA_KEY}": ${version},`);
   lines.push(` "format": ${canonical(m.format)},`);
   lines.push(` "skeleton": ${canonical({ oid: m.skeleton.oid, size: m.skeleton.size })},`);
   if (m.skeleton_delta) lines.push(` "skeleton_delta": ${canonical({ hash: m.skeleton_delta.hash, size: m.skeleton_delta.size, chain: m.skeleton_delta.chain })},`);
@@ -154,9 +162,9 @@ export function parseMetadata(text: string | Uint8Array, where = 'metadata'): Mo
   if (!doc || typeof doc !== 'object' || doc[METADATA_KEY] === undefined) {
     throw new MetadataError(`${where}: not git-theta metadata (no "${METADATA_KEY}" key)`, { where });
   }
-  if (doc[METADATA_KEY] !== METADATA_VERSION && doc[METADATA_KEY] !== METADATA_VERSION_DELTA) {
+  if (!SUPPORTED_VERSIONS.includes(doc[METADATA_KEY])) {
     throw new MetadataError(
-      `${where}: metadata version ${doc[METADATA_KEY]} is not supported by this git-theta (supports ${METADATA_VERSION} and ${METADATA_VERSION_DELTA}); upgrade git-theta`,
+      `${where}: metadata version ${doc[METADATA_KEY]} is not supported by this git-theta (supports ${SUPPORTED_VERSIONS.join(', ')}); upgrade git-theta`,
       { where },
     );
   }
@@ -199,20 +207,51 @@ function checkRef(r: any, where: string): asserts r is ObjectRef {
   if (!r || typeof r.oid !== 'string' || !OID_RE.test(r.oid) || !Number.isSafeInteger(r.size) || r.size < 0) {
     throw new MetadataError(`${where}: bad object reference ${JSON.stringify(r)}`);
   }
+  // inline bytes: base64 of exactly `size` bytes (their SHA-256 is checked when they are read)
+  if (r.data !== undefined && (typeof r.data !== 'string' || r.data.length !== 4 * Math.ceil(r.size / 3) || !BASE64_RE.test(r.data))) {
+    throw new MetadataError(`${where}: bad inline object ${r.oid} (its "data" is not the base64 of ${r.size} bytes)`);
+  }
 }
 
-/** The objects one tensor's recipe names, in chain order (a step's object-valued fields). */
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** A reference whose object is carried in the metadata (inline-objects.ts), not in any store. */
+export function isInline(r: ObjectRef): boolean {
+  return typeof r.data === 'string';
+}
+
+function hasInlineObjects(m: ModelMetadata): boolean {
+  for (const t of Object.values(m.tensors)) for (const step of t.chain) for (const v of Object.values(step)) if (v && typeof v === 'object' && isInline(v as ObjectRef)) return true;
+  return false;
+}
+
+/**
+ * The stored objects one tensor's recipe names, in chain order (a step's object-valued fields);
+ * inline objects are carried by the metadata itself and left out.
+ */
 export function entryObjects(e: TensorEntry): ObjectRef[] {
   const out: ObjectRef[] = [];
   for (const step of e.chain) {
     for (const v of Object.values(step)) {
-      if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.push(v as ObjectRef);
+      if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string' && !isInline(v as ObjectRef)) out.push(v as ObjectRef);
     }
   }
   return out;
 }
 
-/** Every object a metadata document needs (for gc, push, fetch). */
+/**
+ * Every object a version's recipes name, whether in the store or carried inline in the metadata:
+ * what a version stored (git theta log's bytes stored), not what to fetch (referencedObjects).
+ */
+export function storedObjects(m: ModelMetadata): ObjectRef[] {
+  const out = new Map<string, ObjectRef>(referencedObjects(m).map((r) => [r.oid, r]));
+  for (const t of Object.values(m.tensors)) for (const step of t.chain) for (const v of Object.values(step)) {
+    if (v && typeof v === 'object' && isInline(v as ObjectRef)) out.set((v as ObjectRef).oid, v as ObjectRef);
+  }
+  return [...out.values()];
+}
+
+/** Every object a metadata document needs from the store (for gc, push, fetch): inline ones are not. */
 export function referencedObjects(m: ModelMetadata): ObjectRef[] {
   const out = new Map<string, ObjectRef>();
   out.set(m.skeleton.oid, m.skeleton);

@@ -4,6 +4,7 @@ import type { Kernels } from '../core/kernels.ts';
 import { getUpdateType } from '../updates/index.ts';
 import type { UpdateStore } from '../updates/types.ts';
 import type { TensorEntry } from './metadata.ts';
+import { withInlineReads } from './inline-objects.ts';
 
 export class TensorRebuildError extends ThetaError {
   constructor(message: string, data: Record<string, unknown>) {
@@ -20,7 +21,8 @@ export function contentHash(kernels: Kernels, bytes: Uint8Array): string {
 
 export async function rebuildTensor(name: string, entry: TensorEntry, store: UpdateStore, kernels: Kernels): Promise<Uint8Array> {
   let bytes: Uint8Array | null = null;
-  const ctx = { name, dtype: entry.dtype, shape: entry.shape, store, kernels };
+  // objects carried in the metadata are read from their references (checked by SHA-256 there)
+  const ctx = { name, dtype: entry.dtype, shape: entry.shape, store: withInlineReads(store, entry.chain), kernels };
   for (const step of entry.chain) {
     const type = getUpdateType(step.update);
     if (type.incremental && !bytes) {
@@ -37,7 +39,7 @@ export async function rebuildTensor(name: string, entry: TensorEntry, store: Upd
   if (!bytes || bytes.length !== entry.bytes) {
     throw new TensorRebuildError(`tensor '${name}': rebuilt ${bytes?.length ?? 0} bytes, expected ${entry.bytes}`, { tensor: name });
   }
-  // a single dense object was already verified by its SHA-256 when the store read it
+  // a single dense object was already verified by its SHA-256 when the store read it (or its inline bytes were)
   if (entry.chain.length === 1 && entry.chain[0].update === 'dense') return bytes;
   const h = contentHash(kernels, bytes);
   if (h !== entry.hash) {

@@ -4,12 +4,12 @@
  * back costs file-system calls per object (a model of 5,000 tensors: ~20,000 calls), while their
  * bytes were in hand a moment ago. What the check proves does not change: the bytes kept are the
  * very bytes `put` hashed into the object's id and wrote; they are copied, so a caller's reused
- * buffer cannot change them. Bounded (objects of at most 1 MiB, 64 MiB in all); the rest are read
+ * buffer cannot change them. Bounded (64 MiB in all, within the memory budget of ARCHITECTURE.md); the rest are read
  * from the store as before.
  */
 import type { UpdateStore } from '../updates/types.ts';
 
-export const RECENT_MAX_OBJECT = 1 << 20;
+export const RECENT_MAX_OBJECT = 64 << 20;
 export const RECENT_MAX_TOTAL = 64 << 20;
 
 export function withRecentObjects(store: UpdateStore, o: { maxObject?: number; maxTotal?: number } = {}): UpdateStore {

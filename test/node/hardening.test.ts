@@ -245,7 +245,8 @@ t('5. fsck finds missing and corrupt objects by file, revision and tensor; --rep
   const dir = await thetaRepo(['*.npz']);
   let server: ThetaServer | null = null;
   try {
-    const bytes = await npz([{ name: 'a.npy', shape: [64], data: f32(Array.from({ length: 64 }, (_, i) => i)) }, { name: 'b.npy', shape: [32], data: f32(new Array(32).fill(0.5)) }]);
+    // over 1 KiB each, so they are objects in the store (smaller ones ride inline in the metadata)
+    const bytes = await npz([{ name: 'a.npy', shape: [512], data: f32(Array.from({ length: 512 }, (_, i) => i)) }, { name: 'b.npy', shape: [300], data: f32(new Array(300).fill(0.5)) }]);
     writeFileSync(join(dir, 'm.npz'), bytes);
     await git(dir, 'add', '.gitattributes', 'm.npz');
     await git(dir, 'commit', '-q', '-m', 'v1');
@@ -293,8 +294,8 @@ t('5. fsck finds missing and corrupt objects by file, revision and tensor; --rep
 t('5. fsck also checks what the stash needs, by revision', async () => {
   const dir = await thetaRepo(['*.npz']);
   try {
-    const v1 = await npz([{ name: 'a.npy', shape: [16], data: f32(new Array(16).fill(1)) }]);
-    const v2 = await npz([{ name: 'a.npy', shape: [16], data: f32(new Array(16).fill(2)) }]);
+    const v1 = await npz([{ name: 'a.npy', shape: [512], data: f32(new Array(512).fill(1)) }]);
+    const v2 = await npz([{ name: 'a.npy', shape: [512], data: f32(new Array(512).fill(2)) }]);
     writeFileSync(join(dir, 'm.npz'), v1);
     await git(dir, 'add', '.gitattributes', 'm.npz');
     await git(dir, 'commit', '-q', '-m', 'v1');

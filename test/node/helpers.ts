@@ -166,3 +166,29 @@ export function rawRequest(url: string, path: string, method = 'GET', headers: R
     req.end(body);
   });
 }
+
+/**
+ * The inline objects (carried in the metadata, theta/inline-objects.ts) of the tracked files
+ * `paths` at `rev`, by id -> size: with the new files under .git/lfs/objects, what a commit stored.
+ */
+export async function inlineObjectsAt(dir: string, rev: string, paths: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const p of paths) {
+    const r = spawnSync('git', ['show', `${rev}:${p}`], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 28 });
+    if (r.status !== 0 || !r.stdout.startsWith('{\n "git-theta"')) continue;
+    const doc = JSON.parse(r.stdout) as { tensors: Record<string, { chain: Record<string, unknown>[] }> };
+    for (const t of Object.values(doc.tensors)) for (const step of t.chain) for (const v of Object.values(step)) {
+      const ref = v as { oid?: string; size?: number; data?: unknown };
+      if (ref && typeof ref === 'object' && typeof ref.data === 'string') out.set(ref.oid!, ref.size!);
+    }
+  }
+  return out;
+}
+
+/** Bytes of the inline objects the metadata of `paths` holds at `to` and did not at `from`. */
+export async function inlineBytesBetween(dir: string, from: string, to: string, paths: string[]): Promise<{ objects: number; bytes: number }> {
+  const a = await inlineObjectsAt(dir, from, paths);
+  let objects = 0, bytes = 0;
+  for (const [oid, size] of await inlineObjectsAt(dir, to, paths)) if (!a.has(oid)) { objects++; bytes += size; }
+  return { objects, bytes };
+}

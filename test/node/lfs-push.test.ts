@@ -68,7 +68,13 @@ t('git push uploads every object the pushed commits need, once, through the pre-
 t('a second push sends only the new objects, none twice', async () => {
   const before = new Map(S.server.stats.uploads);
   const data = readFileSync(join(fixturesDir, HISTORY[4]!));
-  data[data.length - 1] ^= 0x40; // one changed element of the last tensor
+  // 600 changed elements of the largest tensor: a sparse step of ~2.4 KB of indices and values, stored
+  // as objects (a change of a few elements would ride inline in the metadata and need no upload)
+  const headerLength = Number(data.readBigUInt64LE(0));
+  const header = JSON.parse(data.subarray(8, 8 + headerLength).toString()) as Record<string, { data_offsets?: [number, number] }>;
+  const [begin, end] = Object.values(header).filter((v) => v.data_offsets).map((v) => v.data_offsets!).sort((a, b) => (b[1] - b[0]) - (a[1] - a[0]))[0]!;
+  assert.ok(end - begin >= 4 * 1200, 'the fixture has a tensor of at least 1,200 float32 elements');
+  for (let i = 0; i < 600; i++) data[8 + headerLength + begin + 4 * i + 3] ^= 0x40;
   writeFileSync(join(S.work, 'model.safetensors'), data);
   await thetaOk(S.work, 'add', 'model.safetensors');
   await git(S.work, 'commit', '-q', '-m', 'v5');

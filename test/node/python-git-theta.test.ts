@@ -152,10 +152,12 @@ t('continuing: our commit stores only the changed tensor, keeps the Python objec
     // w unchanged: its Python chain (m0 dense … m3 ia3) kept, no object of ours
     assert.equal(meta.tensors.w.chain.map((s) => s.kind), UPDATES);
     assert.is((meta.tensors.w.chain[3].object as { oid: string }).oid, '930911f7bc1a93f1c533350104c98d0858b40d9dafb7ab80ced4e144e9a2cad3');
-    // b: the Python chain plus one sparse step of ours; stored: its index and value objects and the file layout
+    // b: the Python chain plus one sparse step of ours; stored: the file layout as an object, the
+    // step's index and value (a few bytes) inline in the metadata
     assert.is(meta.tensors.b.update, 'sparse');
     assert.is(meta.tensors.b.chain.length, 5);
-    assert.is(objectCount(repo) - before, 3);
+    for (const k of ['indices', 'values']) assert.type((meta.tensors.b.chain[4][k] as { data?: string }).data, 'string', `${k} inline`);
+    assert.is(objectCount(repo) - before, 1);
     const diff = JSON.parse(await thetaOk(repo, 'diff', 'HEAD~1', 'HEAD', '--json')).files[0];
     assert.equal(diff.summary, { added: 0, removed: 0, modified: 1, unchanged: 1 });
     const b3 = f32((await tensors(state(3))).find((x) => x.name === 'b')!)[0];
@@ -320,7 +322,11 @@ t('repo-cases: our commit on a Python branch, merged with another Python branch 
     f64.data = new Uint8Array(v.buffer);
     writeFileSync(join(repo, 'm.pt'), await asToolWrites(ts));
     await git(repo, 'commit', '-qam', 'mine: f64');
-    assert.is(objectCount(repo) - before, 3, 'skeleton + the sparse step of f64; the 4 MB tensor is not stored again');
+    // the skeleton as an object; the sparse step of f64 (one element) inline; the 4 MB tensor not stored again
+    assert.is(objectCount(repo) - before, 1, 'skeleton only');
+    const mine = parseMetadata(await git(repo, 'show', 'HEAD:m.pt'));
+    assert.is(mine.tensors.f64.update, 'sparse');
+    assert.type((mine.tensors.f64.chain[mine.tensors.f64.chain.length - 1].values as { data?: string }).data, 'string', 'the sparse step is inline');
     const r = await run('git', ['merge', '-q', '--no-edit', 'origin/other'], repo);
     assert.is(r.code, 0, r.stderr);
     await checkState(repo, 'merge', ['big', 'i32', 'i64', 'flags']);

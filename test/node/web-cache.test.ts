@@ -69,6 +69,8 @@ const cliDiff = async () => JSON.parse(await thetaOk(state.repo!, 'diff', 'HEAD~
 test.before(async () => {
   requireTool('git-lfs', 'git-lfs');
   const repo = (state.repo = await thetaRepo());
+  // what the page downloads and caches is under test: every tensor an object (none inline in the metadata)
+  await git(repo, 'config', 'theta.inlineMax', '0');
   await git(repo, 'add', '.gitattributes');
   for (const f of HISTORY) await commit(f);
   state.server = await startServer({ repo, port: 0, log: (l) => state.log.push(l) });

@@ -197,6 +197,8 @@ function expectedObjects(a: ModelMetadata, b: ModelMetadata): { needed: Set<stri
 async function buildThetaRepo(): Promise<string> {
   const repo = await thetaRepo();
   dirs.push(repo);
+  // what the page downloads is under test: every tensor an object (none inline in the metadata)
+  await git(repo, 'config', 'theta.inlineMax', '0');
   await git(repo, 'add', '.gitattributes');
   for (const [i, f] of HISTORY.entries()) {
     copyFileSync(join(fixturesDir, f), join(repo, 'model.safetensors'));
@@ -329,6 +331,7 @@ test('plain git-lfs repository: the page diffs two versions of a safetensors fil
 test('TF.js model: the page lists the model under its model.json and diffs it weight by weight like git theta diff', async () => {
   const repo = await thetaRepo([]);
   dirs.push(repo);
+  await git(repo, 'config', 'theta.inlineMax', '0'); // the page's object count is under test
   // three float32 weights in 1000-byte shards: 'b' spans two shards, and changes in v2
   const weights = (bump: number) => [
     { name: 'a', dtype: 'F32' as const, shape: [100], data: new Uint8Array(new Float32Array(100).map((_, i) => Math.sin(i)).buffer) },

@@ -1,5 +1,6 @@
 /** Deterministic test data shared by test files (same values in every runtime). */
 import type { FileAccess } from '../../src/formats/types.ts';
+import type { ModelMetadata, ObjectRef } from '../../src/theta/metadata.ts';
 
 /** n float32 values in [-0.5, 0.5) from a linear congruential sequence started at `seed`. */
 export function lcgFloats(n: number, seed: number): Float32Array {
@@ -33,4 +34,23 @@ export function base64Floats(b64: string): Float32Array {
   const b = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) b[i] = bin.charCodeAt(i);
   return new Float32Array(b.buffer);
+}
+
+/**
+ * Bytes of the inline objects (carried in the metadata, theta/inline-objects.ts) that the `after`
+ * documents hold and the `before` ones did not, by id: what a commit stored in its metadata rather
+ * than in the object store. Counted with the store's new bytes, it is all a commit stored.
+ */
+export function inlineBytesAdded(before: Iterable<ModelMetadata | null>, after: Iterable<ModelMetadata>): number {
+  const ids = (ms: Iterable<ModelMetadata | null>) => {
+    const out = new Map<string, number>();
+    for (const m of ms) for (const t of Object.values(m?.tensors ?? {})) for (const step of t.chain) {
+      for (const v of Object.values(step)) if (v && typeof v === 'object' && typeof (v as ObjectRef).data === 'string') out.set((v as ObjectRef).oid, (v as ObjectRef).size);
+    }
+    return out;
+  };
+  const old = ids(before);
+  let n = 0;
+  for (const [oid, size] of ids(after)) if (!old.has(oid)) n += size;
+  return n;
 }

@@ -1,6 +1,6 @@
 /** One step of a model's log: what changed from one version to the next (git theta log, for theta metadata and git-lfs files alike). */
 import type { ModelMetadata, ObjectRef } from '../../theta/metadata.ts';
-import { referencedObjects } from '../../theta/metadata.ts';
+import { storedObjects } from '../../theta/metadata.ts';
 
 export interface LogEntry {
   commit: string;
@@ -40,7 +40,7 @@ export function step(before: Map<string, Version>, now: Map<string, Version>, ol
 
 export function versionStep(parent: ModelMetadata | null, m: ModelMetadata | null): Omit<LogEntry, 'commit' | 'subject'> {
   const tensors = (x: ModelMetadata | null) => new Map(Object.entries(x?.tensors ?? {}));
-  const objects = (x: ModelMetadata | null) => (x ? referencedObjects(x) : []);
+  const objects = (x: ModelMetadata | null) => (x ? storedObjects(x) : []);
   return step(tensors(parent), tensors(m), objects(parent), objects(m), m?.size ?? 0);
 }
 

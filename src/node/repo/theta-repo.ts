@@ -34,6 +34,7 @@ import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import { selectNamed, type TensorSelection } from '../../repo/tensor-selection.ts';
 import '../../updates/index.ts';
 import { inputDigest } from '../../theta/exact.ts';
+import { parseInlineMax } from '../../theta/inline-objects.ts';
 import { cleanWritten, mergedLikeSide, rebuiltByName } from './merge-skeleton.ts';
 import { fromPythonBlob, isFromPython, looksLikePyMetadata, notePythonSwitch, samePythonVersion, specPath } from './python-theta.ts';
 
@@ -42,11 +43,13 @@ export interface ThetaSettings {
   tolerance: Tolerance | null;
   /** theta.verifyClean (default true): clean rebuilds the file from its recipe and compares before git records it. */
   verifyClean: boolean;
+  /** theta.inlineMax (default INLINE_MAX_BYTES): tensor objects up to this size ride in the metadata; 0 = never. */
+  inlineMax: number;
 }
 
 export async function readSettings(cwd?: string): Promise<ThetaSettings> {
   // both keys in one git call (names come back lower-cased; the last value of a key wins, as with --get)
-  const r = await git(['config', '-z', '--get-regexp', '^theta\\.(maxchainlength|tolerance|verifyclean)$'], { cwd, allowFail: true });
+  const r = await git(['config', '-z', '--get-regexp', '^theta\\.(maxchainlength|tolerance|verifyclean|inlinemax)$'], { cwd, allowFail: true });
   const values = new Map<string, string>();
   for (const entry of r.stdout.toString().split('\0').filter(Boolean)) {
     const nl = entry.indexOf('\n');
@@ -61,7 +64,10 @@ export async function readSettings(cwd?: string): Promise<ThetaSettings> {
   if (!['true', 'false', 'yes', 'no', 'on', 'off', '1', '0'].includes(verify)) {
     throw new ThetaError('E_CONFIG', `theta.verifyClean must be true or false (got '${verify}')`, { key: 'theta.verifyClean' });
   }
-  return { chainCap, tolerance: parseTolerance(values.get('theta.tolerance') ?? null), verifyClean: ['true', 'yes', 'on', '1'].includes(verify) };
+  return {
+    chainCap, tolerance: parseTolerance(values.get('theta.tolerance') ?? null), verifyClean: ['true', 'yes', 'on', '1'].includes(verify),
+    inlineMax: parseInlineMax(values.get('theta.inlinemax') ?? null),
+  };
 }
 
 export class ThetaRepo {
@@ -189,6 +195,7 @@ export class ThetaRepo {
         updateType: o.updateType,
         side: o.updateData ? await loadSideData(o.updateData) : undefined,
         chainCap: this.settings.chainCap,
+        inlineMax: this.settings.inlineMax,
         tolerance: this.settings.tolerance,
         fileSize: 0,
         fileName: path,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { git } from '../../git/git.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
-import { referencedObjects, type ModelMetadata } from '../../../theta/metadata.ts';
+import { storedObjects, type ModelMetadata } from '../../../theta/metadata.ts';
 import { readTfjsManifest, ShardLayoutError, tfjsModelAt, tfjsShardPaths } from '../../../theta/tfjs-model.ts';
 import { revisionFiles, worktreeFiles } from '../../files/file-access.ts';
 import { logModelPath } from '../../repo/lfs-models.ts';
@@ -57,7 +57,7 @@ export async function logTfjsModel(repo: ThetaRepo, path: string, rev = 'HEAD'):
     const parent = parents.split(' ')[0];
     const a = parent ? await at(parent) : { weights: new Map(), metas: [] };
     const b = await at(commit);
-    const objects = (metas: ModelMetadata[]) => metas.flatMap((m) => referencedObjects(m));
+    const objects = (metas: ModelMetadata[]) => metas.flatMap((m) => storedObjects(m));
     out.push({ commit, subject, ...step(a.weights, b.weights, objects(a.metas), objects(b.metas), b.metas.reduce((x, m) => x + m.size, 0)) });
   }
   return out;
