@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileChunks } from '../../files/fs-source.ts';
-import { stat } from 'node:fs/promises';
+import { lstat, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { ArgumentError } from '../../../core/errors.ts';
+import { ArgumentError, ThetaError } from '../../../core/errors.ts';
 import { listUpdateTypes } from '../../../updates/index.ts';
 import { git } from '../../git/git.ts';
 import { recordStat } from '../../git/git-index.ts';
@@ -32,41 +32,111 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
     if (!existsSync(p)) throw new ArgumentError(`--update-data ${o.updateData}: no such file`);
     env[ENV_UPDATE_DATA] = p;
   }
-  // Tracked checkpoints named one by one take the direct path: cleaned straight from the file, the
-  // metadata blob written and staged, and the file's stat recorded, so the checkpoint is read once
-  // instead of being copied into git's memory and through the filter pipe. Everything else
-  // (directories, pathspecs, untracked files) goes through `git add` and the filter as usual.
+  // Tracked checkpoints take the direct path, named one by one or found under a directory: cleaned
+  // straight from the file, their metadata blobs written and staged together, and their stat
+  // recorded, so each checkpoint is read once instead of being copied into git's memory and through
+  // the filter pipe, and the many files of a model directory cost no process each. Everything else
+  // (other files, pathspecs, deletions under a directory) goes through `git add` as usual.
   const cwd = o.cwd ?? process.cwd();
   const repo = await ThetaRepo.open(cwd);
-  const candidates: { arg: string; rel: string; abs: string; mode: string }[] = [];
+  const candidates: { arg: string | null; rel: string; abs: string; mode: string }[] = [];
   const rest: string[] = [];
+  // what git add stages under directory arguments besides the checkpoints: other files, deletions
+  // (named one by one, so git does not clean the checkpoints through the filter as well)
+  const underDirs: string[] = [];
+  const inside = (rel: string) => !!rel && !rel.startsWith('..') && !isAbsolute(rel);
   for (const p of paths) {
     const abs = resolve(cwd, p);
     const rel = relative(repo.root, abs).split(sep).join('/');
     const st = await stat(abs).catch(() => null);
-    if (st?.isFile() && rel && !rel.startsWith('..') && !isAbsolute(rel)) candidates.push({ arg: p, rel, abs, mode: st.mode & 0o111 ? '100755' : '100644' });
-    else rest.push(p);
+    if (st?.isFile() && inside(rel)) candidates.push({ arg: p, rel, abs, mode: modeOf(st.mode) });
+    else if (st?.isDirectory() && (inside(rel) || rel === '')) {
+      const found = await filesUnder(repo.root, rel);
+      candidates.push(...found.files);
+      underDirs.push(...found.gone);
+    } else rest.push(p);
   }
   const tracked = new Set(await repo.trackedAmong(candidates.map((c) => c.rel)));
   const direct = candidates.filter((c) => tracked.has(c.rel));
-  rest.push(...candidates.filter((c) => !tracked.has(c.rel)).map((c) => c.arg));
+  for (const c of candidates) if (!tracked.has(c.rel)) (c.arg === null ? underDirs : rest).push(c.arg ?? c.rel);
+  // git's own adds first: every index write by git re-checks entries that look racily clean (written
+  // in the same second as the index), and would clean the checkpoints staged below again
+  if (underDirs.length) {
+    const r = await git(['add', '--pathspec-from-file=-', '--pathspec-file-nul'], {
+      cwd: repo.root, env: { ...env, GIT_LITERAL_PATHSPECS: '1' }, input: underDirs.join('\0'), allowFail: true, inheritStderr: true,
+    });
+    if (r.code) return r.code;
+  }
+  if (rest.length) {
+    const r = await git(['add', '--', ...rest], { cwd, env, allowFail: true, inheritStderr: true });
+    if (r.code) return r.code;
+  }
   const progress = workProgress('git-theta: add', { items: direct.length });
   const counted = async function* (chunks: AsyncIterable<Uint8Array>) {
     for await (const b of chunks) { progress.bytes(b.length); yield b; }
   };
-  for (const c of direct) {
-    const meta = await repo.clean(c.rel, counted(fileChunks(c.abs)), {
-      updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format,
-    });
-    const blob = (await git(['hash-object', '-w', '--no-filters', '--stdin'], { cwd: repo.root, input: meta })).stdout.toString().trim();
-    await git(['update-index', '--add', '--cacheinfo', `${c.mode},${blob},${c.rel}`], { cwd: repo.root });
-    progress.item();
-  }
+  const staged = await stageBlobs(await repo.gitDir(), repo.root, async function* () {
+    for (const c of direct) {
+      const meta = await repo.clean(c.rel, counted(fileChunks(c.abs)), {
+        updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format,
+      });
+      progress.item();
+      yield { mode: c.mode, path: c.rel, content: meta };
+    }
+  }());
   progress.done();
-  if (direct.length) await recordStat(await repo.gitDir(), repo.root, direct.map((c) => c.rel));
-  if (!rest.length) return 0;
-  const r = await git(['add', '--', ...rest], { cwd, env, allowFail: true, inheritStderr: true });
-  return r.code;
+  if (staged.length) await recordStat(await repo.gitDir(), repo.root, staged);
+  return 0;
+}
+
+const modeOf = (mode: number) => (mode & 0o111 ? '100755' : '100644');
+
+/**
+ * What `git add dir` would stage under `dir` (repository-relative): the files it would clean
+ * (untracked ones not ignored, tracked ones whose stat data no longer matches the index; an
+ * unchanged checkpoint is not read again) and the tracked paths that are gone.
+ */
+async function filesUnder(root: string, dir: string): Promise<{ files: { arg: null; rel: string; abs: string; mode: string }[]; gone: string[] }> {
+  const o = { cwd: root, env: { ...process.env, GIT_LITERAL_PATHSPECS: '1' } };
+  const [untracked, changed] = await Promise.all([
+    git(['ls-files', '-z', '--others', '--exclude-standard', '--', dir || '.'], o),
+    git(['diff-files', '-z', '--name-only', '--', dir || '.'], o),
+  ]);
+  const files: { arg: null; rel: string; abs: string; mode: string }[] = [];
+  const gone: string[] = [];
+  const names = [untracked, changed].flatMap((r) => r.stdout.toString().split('\0').filter(Boolean));
+  for (const rel of new Set(names)) {
+    const abs = join(root, rel);
+    const st = await lstat(abs).catch(() => null);
+    if (st?.isFile()) files.push({ arg: null, rel, abs, mode: modeOf(st.mode) });
+    else gone.push(rel); // deleted, or a symlink or a type change: git add stages it as it is
+  }
+  return { files, gone };
+}
+
+/**
+ * Write each blob into git's object database and stage it: one `git hash-object` and one
+ * `git update-index` for all of them (two processes per file would cost more than a small
+ * checkpoint's clean). The contents wait in temporary files under the git directory meanwhile.
+ * Returns the staged paths.
+ */
+async function stageBlobs(gitDirPath: string, root: string, items: AsyncIterable<{ mode: string; path: string; content: Uint8Array }>): Promise<string[]> {
+  const tmp = await mkdtemp(join(gitDirPath, 'theta-add-'));
+  try {
+    const staged: { mode: string; path: string; file: string }[] = [];
+    for await (const it of items) {
+      const file = join(tmp, String(staged.length));
+      await writeFile(file, it.content);
+      staged.push({ mode: it.mode, path: it.path, file });
+    }
+    if (!staged.length) return [];
+    const ids = (await git(['hash-object', '-w', '--no-filters', '--stdin-paths'], { cwd: root, input: staged.map((s) => s.file).join('\n') + '\n' })).stdout.toString().trim().split('\n');
+    if (ids.length !== staged.length) throw new ThetaError('E_GIT', `git hash-object gave ${ids.length} ids for ${staged.length} files`, {});
+    await git(['update-index', '-z', '--add', '--index-info'], { cwd: root, input: staged.map((s, i) => `${s.mode} ${ids[i]}\t${s.path}\0`).join('') });
+    return staged.map((s) => s.path);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }
 
 export function registerAdd(program: Command): void {
