@@ -18,6 +18,14 @@ export function withRecentObjects(store: UpdateStore, o: { maxObject?: number; m
   const kept = new Map<string, Uint8Array>();
   let total = 0;
   const ranges = store.readRanges?.bind(store);
+  const take = (oid: string): Uint8Array | undefined => {
+    const b = kept.get(oid);
+    if (b) {
+      kept.delete(oid);
+      total -= b.length;
+    }
+    return b;
+  };
   return {
     async put(bytes) {
       const ref = await store.put(bytes);
@@ -27,14 +35,17 @@ export function withRecentObjects(store: UpdateStore, o: { maxObject?: number; m
       }
       return ref;
     },
-    // copies out, too: a rebuild may apply an update in place on the bytes it is given
+    // a whole object is handed over, not copied: the caller may apply an update to it in place, so
+    // it is forgotten here (a second read of the same object goes to the store)
     async get(oid) {
-      return kept.get(oid)?.slice() ?? store.get(oid);
+      return take(oid) ?? store.get(oid);
     },
     ...(ranges ? {
       async readRanges(oid: string, rs: { offset: number; length: number }[]) {
         const b = kept.get(oid);
-        return b ? rs.map(({ offset, length }) => b.slice(offset, Math.min(b.length, offset + length))) : ranges(oid, rs);
+        if (!b) return ranges(oid, rs);
+        if (rs.length === 1 && rs[0].offset === 0 && rs[0].length >= b.length) return [take(oid)!];
+        return rs.map(({ offset, length }) => b.slice(offset, Math.min(b.length, offset + length)));
       },
     } : {}),
   };
