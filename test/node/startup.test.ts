@@ -27,15 +27,27 @@ function moduleLog(): { dir: string; nodeOptions: string } {
   return { dir, nodeOptions: `--import ${pathToFileURL(join(dir, 'register.mjs')).href}` };
 }
 
-/** The modules (paths relative to the package, or `node_modules/<name>`) each logged git-theta process loaded, by its first argument. */
+/**
+ * The source modules each logged git-theta process loaded, by its first argument: `src/...ts`
+ * paths (a chunk of the CLI's bundle stands for the sources build/cli-meta.json lists in it; an
+ * unbundled build/js/src/X.js for src/X.ts) and `node_modules/<package>`.
+ */
 function loadedBy(dir: string): Map<string, string[]> {
+  const meta = JSON.parse(readFileSync(join(repoRoot, 'build/cli-meta.json'), 'utf8')) as { outputs: Record<string, { inputs: Record<string, unknown> }> };
+  const sources = (url: string): string[] => {
+    const rel = url.replace(pathToFileURL(repoRoot).href + '/', '');
+    const chunk = meta.outputs[rel];
+    if (chunk) return Object.keys(chunk.inputs);
+    const built = /^build\/js\/(src\/.*)\.js$/.exec(rel);
+    if (built) return [`${built[1]}.ts`];
+    return [rel.replace(/^node_modules\/((?:@[^/]+\/)?[^/]+)\/.*$/, 'node_modules/$1')];
+  };
   const out = new Map<string, string[]>();
   for (const f of readdirSync(dir).filter((n) => n.endsWith('.argv'))) {
     const argv = JSON.parse(readFileSync(join(dir, f), 'utf8')) as string[];
     const mods = join(dir, f.replace(/\.argv$/, '.modules'));
     const list = existsSync(mods) ? readFileSync(mods, 'utf8').split('\n').filter(Boolean) : [];
-    const short = list.map((u) => u.replace(pathToFileURL(repoRoot).href + '/', '').replace(/^node_modules\/((?:@[^/]+\/)?[^/]+)\/.*$/, 'node_modules/$1'));
-    out.set(argv[0] ?? '', [...(out.get(argv[0] ?? '') ?? []), ...short]);
+    out.set(argv[0] ?? '', [...(out.get(argv[0] ?? '') ?? []), ...list.flatMap(sources)]);
   }
   return out;
 }
@@ -47,15 +59,15 @@ function clearLog(dir: string): void {
 
 /** Fails naming every module of `mods` that matches one of `forbidden`. */
 function assertNone(what: string, mods: string[], forbidden: (string | RegExp)[]): void {
-  assert.ok(mods.length > 3, `${what}: the loader hook recorded ${mods.length} modules (is module.register available? Node >= 20.6 is needed)`);
+  assert.ok(mods.includes('src/node/cli/cli.ts'), `${what}: the loader hook did not see the CLI load (is module.register available? Node >= 20.6 is needed)`);
   const bad = mods.filter((m) => forbidden.some((f) => (typeof f === 'string' ? m === f : f.test(m))));
   assert.equal(bad, [], `${what} loaded ${bad.join(', ')}`);
 }
 
 // what no per-file command needs: commander and the other commands' modules, isomorphic-git,
 // undici, the LFS transfer code, the Python tool's msgpack reader
-const HEAVY = ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@msgpack', 'build/js/src/node/lfs/lfs-node.js', 'build/js/src/repo/model-blob.js'];
-const OTHER_COMMANDS = (own: string[]) => new RegExp(`^build/js/src/node/cli/commands/(?!(${own.join('|')})\\.js$)`);
+const HEAVY = ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@msgpack', 'src/node/lfs/lfs-node.ts', 'src/repo/model-blob.ts'];
+const OTHER_COMMANDS = (own: string[]) => new RegExp(`^src/node/cli/commands/(?!(${own.join('|')})\\.ts$)`);
 
 function smallSafetensors(): Buffer {
   const header = Buffer.from(JSON.stringify({ w: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] } }));
@@ -71,7 +83,7 @@ test('start-up: --version prints the version and loads neither commander nor any
       const r = await run(process.execPath, [BIN, flag], log.dir, { env: { NODE_OPTIONS: log.nodeOptions } });
       assert.is(r.code, 0);
       assert.is(r.stdout, JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version + '\n');
-      assertNone(flag, loadedBy(log.dir).get(flag)!, [...HEAVY, /^build\/js\/src\/formats\//, /^build\/js\/src\/node\/cli\/commands\//, /kernels-wasm/]);
+      assertNone(flag, loadedBy(log.dir).get(flag)!, [...HEAVY, /^src\/formats\//, /^src\/node\/cli\/commands\//, /kernels-wasm/]);
     }
   } finally {
     cleanup(log.dir);
@@ -108,7 +120,7 @@ test('start-up: textconv, the filter process, the merge driver and pre-push load
     assert.is(tcm.code, 0, tcm.stderr);
     assert.match(tcm.stdout, /\bw\b.*F32/);
     assertNone('textconv', loadedBy(log.dir).get('textconv')!, [
-      ...HEAVY, OTHER_COMMANDS(['textconv']), 'build/js/src/updates/index.js', 'build/js/src/merges/index.js', /^build\/js\/src\/interop\/python-git-theta\/(objects|convert|summary)\.js$/,
+      ...HEAVY, OTHER_COMMANDS(['textconv']), 'src/updates/index.ts', 'src/merges/index.ts', /^src\/interop\/python-git-theta\/(objects|convert|summary)\.ts$/,
     ]);
     clearLog(log.dir);
 
