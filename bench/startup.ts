@@ -10,11 +10,12 @@
  *   filter         `git-theta filter-process`: spawn to the first byte of a smudged file, speaking
  *                  git's filter protocol itself (what every plain `git checkout` waits for)
  *
- *   node build/js/bench/startup.js [--runs 15] [--only version,textconv]
+ *   node build/js/bench/startup.js [--runs 15] [--only version,textconv] [--base <other>/bin/git-theta.js]
  *
  * Runs alternate: each round runs `node -e 0` and then every command, the commands' order rotated
  * each round, so a shared machine's drifting load falls on all of them alike. Prints each median,
- * its difference from node's median, and the load average.
+ * its difference from node's median, and the load average. `--base` also runs each command with
+ * another build's bin (e.g. a checkout of an older commit), alternating, for a before/after.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,7 @@ const BIN = join(root, 'bin/git-theta.js');
 const arg = (name: string) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
 const runs = Number(arg('--runs')) || 15;
 const only = arg('--only')?.split(',');
+const BASE = arg('--base');
 const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' };
 
 function run(cwd: string, cmd: string[], input?: Uint8Array): number {
@@ -40,10 +42,10 @@ function run(cwd: string, cmd: string[], input?: Uint8Array): number {
 }
 
 /** Spawn the filter process, hand it one smudge request, and time the first byte of the file's content. */
-function filterFirstByte(cwd: string, pathname: string, blob: Uint8Array): Promise<number> {
+function filterFirstByte(cwd: string, pathname: string, blob: Uint8Array, bin: string): Promise<number> {
   return new Promise((resolveMs, reject) => {
     const t0 = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, 'filter-process'], { cwd, env: GIT_ENV, stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [bin, 'filter-process'], { cwd, env: GIT_ENV, stdio: ['pipe', 'pipe', 'inherit'] });
     child.stdin.write(encodeTextList(['git-filter-client', 'version=2']));
     child.stdin.write(encodeTextList(['capability=clean', 'capability=smudge']));
     child.stdin.write(encodeTextList(['command=smudge', `pathname=${pathname}`]));
@@ -103,36 +105,40 @@ async function main() {
   const metaFile = join(work, 'meta');
   writeFileSync(metaFile, meta);
   const mergeFiles = ['base', 'ours', 'theirs'].map((s) => join(work, s));
-  const commands: Record<string, () => Promise<number> | number> = {
-    node: () => run(repo, [process.execPath, '-e', '0']),
-    version: () => run(repo, [process.execPath, BIN, '--version']),
-    textconv: () => run(repo, [process.execPath, BIN, 'textconv', model]),
-    'textconv-meta': () => run(repo, [process.execPath, BIN, 'textconv', metaFile]),
+  const commandsOf = (bin: string): Record<string, () => Promise<number> | number> => ({
+    version: () => run(repo, [process.execPath, bin, '--version']),
+    textconv: () => run(repo, [process.execPath, bin, 'textconv', model]),
+    'textconv-meta': () => run(repo, [process.execPath, bin, 'textconv', metaFile]),
     'merge-driver': () => {
       for (const f of mergeFiles) copyFileSync(metaFile, f);
-      return run(repo, [process.execPath, BIN, 'merge-driver', ...mergeFiles, 'model.safetensors']);
+      return run(repo, [process.execPath, bin, 'merge-driver', ...mergeFiles, 'model.safetensors']);
     },
-    'pre-push': () => run(repo, [process.execPath, BIN, 'pre-push', 'origin', join(work, 'nowhere')], new Uint8Array(0)),
-    filter: () => filterFirstByte(repo, 'model.safetensors', meta),
-  };
-  const names = Object.keys(commands).filter((n) => n !== 'node' && (!only || only.includes(n)));
+    'pre-push': () => run(repo, [process.execPath, bin, 'pre-push', 'origin', join(work, 'nowhere')], new Uint8Array(0)),
+    filter: () => filterFirstByte(repo, 'model.safetensors', meta, bin),
+  });
+  const node = () => run(repo, [process.execPath, '-e', '0']);
+  const commands = commandsOf(BIN);
+  const base = BASE ? commandsOf(BASE) : undefined;
+  const names = Object.keys(commands).filter((n) => !only || only.includes(n));
   const times: Record<string, number[]> = { node: [] };
-  for (const n of names) times[n] = [];
+  for (const n of names) { times[n] = []; times[`base ${n}`] = []; }
   const load0 = loadavg();
   for (let round = 0; round < runs; round++) {
     const order = [...names.slice(round % names.length), ...names.slice(0, round % names.length)];
     for (const n of order) {
-      times.node.push(await commands.node());
+      times.node.push(await node());
       times[n].push(await commands[n]());
+      if (base) times[`base ${n}`].push(await base[n]());
     }
   }
   const load1 = loadavg();
-  const base = median(times.node);
+  const nodeMs = median(times.node);
   console.log(`start-up, medians of ${runs} runs alternating with node -e 0 (node ${process.version}; load average ${load0[0].toFixed(2)} → ${load1[0].toFixed(2)})`);
-  console.log(`  ${'node -e 0'.padEnd(14)} ${base.toFixed(0).padStart(5)} ms`);
+  console.log(`  ${'node -e 0'.padEnd(14)} ${nodeMs.toFixed(0).padStart(5)} ms`);
+  const row = (label: string, ms: number) => `${label.padEnd(14)} ${ms.toFixed(0).padStart(5)} ms  (+${(ms - nodeMs).toFixed(0)} ms over node)`;
   for (const n of names) {
     const m = median(times[n]);
-    console.log(`  ${n.padEnd(14)} ${m.toFixed(0).padStart(5)} ms  (+${(m - base).toFixed(0)} ms over node)`);
+    console.log(`  ${row(n, m)}${base ? `   base: ${row('', median(times[`base ${n}`])).trim()}` : ''}`);
   }
   rmSync(work, { recursive: true, force: true });
 }
