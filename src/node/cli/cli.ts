@@ -70,8 +70,7 @@ export async function main(argv: string[]): Promise<ExitCode> {
     // the commands git runs per file or per push, in the shapes git uses: no commander program
     const direct = directCommand(argv, VERSION);
     if (direct) {
-      if (direct.registries !== 'none') await prepareCommand(argv[2], direct.registries === 'formats');
-      await direct.run();
+      await direct.run(direct.registries === 'none' ? Promise.resolve() : prepareCommand(argv[2], direct.registries === 'formats'));
       return typeof process.exitCode === 'number' ? process.exitCode : 0;
     }
     const sub = argv[2];

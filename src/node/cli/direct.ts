@@ -15,7 +15,13 @@
  */
 export interface DirectCommand {
   registries: 'all' | 'formats' | 'none';
-  run(): Promise<void>;
+  /** Runs the command once `ready` (the registries and plug-ins) is; its module loads meanwhile. */
+  run(ready: Promise<void>): Promise<void>;
+}
+
+/** The command module, imported while `ready` settles (as commander's path imports it before the plug-ins load). */
+async function loaded<M>(module: Promise<M>, ready: Promise<void>): Promise<M> {
+  return (await Promise.all([module, ready]))[0];
 }
 
 const positional = (args: string[]) => args.every((a) => !a.startsWith('-'));
@@ -29,16 +35,16 @@ export function directCommand(argv: string[], version: string): DirectCommand | 
   }
   if (!positional(args)) return undefined;
   if (sub === 'textconv' && args.length === 1) {
-    return { registries: 'formats', run: async () => (await import('./commands/textconv.ts')).textconvCommand(args[0]) };
+    return { registries: 'formats', run: async (ready) => (await loaded(import('./commands/textconv.ts'), ready)).textconvCommand(args[0]) };
   }
   if (sub === 'filter-process' && args.length === 0) {
-    return { registries: 'all', run: async () => (await import('./commands/filter.ts')).filterProcessCommand() };
+    return { registries: 'all', run: async (ready) => (await loaded(import('./commands/filter.ts'), ready)).filterProcessCommand() };
   }
   if (sub === 'merge-driver' && (args.length === 3 || args.length === 4)) {
-    return { registries: 'all', run: async () => (await import('./commands/merge.ts')).mergeDriverCommand(args[0], args[1], args[2], args[3]) };
+    return { registries: 'all', run: async (ready) => (await loaded(import('./commands/merge.ts'), ready)).mergeDriverCommand(args[0], args[1], args[2], args[3]) };
   }
   if (sub === 'pre-push' && args.length <= 2) {
-    return { registries: 'all', run: async () => (await import('./commands/hooks.ts')).prePushCommand(args[0], args[1]) };
+    return { registries: 'all', run: async (ready) => (await loaded(import('./commands/hooks.ts'), ready)).prePushCommand(args[0], args[1]) };
   }
   return undefined;
 }
