@@ -7,7 +7,6 @@ import type { CheckpointReader } from './formats/types.ts';
 import type { DType } from './core/dtypes.ts';
 import { getKernels, type Kernels, type TensorStats } from './core/kernels.ts';
 import type { MaybeQuantized } from './formats/convert.ts';
-import { createSha256 } from './core/sha256.ts';
 import { quantLabel } from './formats/dequantize.ts';
 
 export interface InspectStats {
@@ -82,7 +81,8 @@ export async function inspectCheckpoint(reader: CheckpointReader, opts: InspectO
       continue;
     }
     const acc = kernels.statsAccumulator(values ? 'F32' : t.dtype);
-    const sha = opts.sha256 ? createSha256() : null;
+    // imported only when asked for: textconv and diff summarise with inspectStats and need no SHA-256
+    const sha = opts.sha256 ? (await import('./core/sha256.ts')).createSha256() : null;
     if (q && values) {
       // the stored bytes are hashed as they pass on their way to the dequantizer
       const d = q.dequantizer!();

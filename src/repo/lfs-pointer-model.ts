@@ -20,7 +20,7 @@ import { DEFAULT_LSH_SIZE, finiteSignature, hashOf, lshOf } from '../theta/clean
 import type { DiffTensor } from '../theta/diff.ts';
 import { byCodePoint, type ModelMetadata } from '../theta/metadata.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
-import { parseLfsPointer, type LfsPointer } from './model-blob.ts';
+import { parseLfsPointer, type LfsPointer } from './lfs-pointer.ts';
 
 /** The pointer git-lfs commits for an object (spec v1; keys in the spec's order). */
 export function lfsPointerText(p: LfsPointer): string {

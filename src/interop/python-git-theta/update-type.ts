@@ -8,10 +8,8 @@
  */
 import type { ObjectRef, UpdateStep } from '../../theta/metadata.ts';
 import type { ApplyContext, UpdateType } from '../../updates/types.ts';
-import { applyIa3, applyLowRank, applySparse, denseValue, type Target } from './apply.ts';
+import type { Target } from './apply.ts';
 import { PyThetaFormatError } from './errors.ts';
-import { decodePyObject } from './objects.ts';
-import { getBloscKernels } from './wasm.ts';
 
 export const PY_UPDATE = 'python-git-theta';
 export const PY_KINDS = ['dense', 'sparse', 'low-rank', 'ia3'] as const;
@@ -26,7 +24,11 @@ export async function applyPyStep(step: UpdateStep, prev: Uint8Array | null, ctx
   const ref = step.object as ObjectRef;
   const kind = step.kind as PyKind;
   if (!PY_KINDS.includes(kind)) throw new PyThetaFormatError(`tensor '${ctx.name}': Python Git-Theta update type '${String(kind)}' is not supported (dense, sparse, low-rank, ia3 are)`, { tensor: ctx.name });
-  const bytes = await ctx.store.get(ref.oid);
+  // the readers (msgpack, zarr, blosc) are imported on the first Python step: the registry of update
+  // types holds this one in every process, and few processes ever apply one
+  const [bytes, { decodePyObject }, { getBloscKernels }, { applyIa3, applyLowRank, applySparse, denseValue }] = await Promise.all([
+    ctx.store.get(ref.oid), import('./objects.ts'), import('./wasm.ts'), import('./apply.ts'),
+  ]);
   if (bytes.length !== ref.size) throw new PyThetaFormatError(`tensor '${ctx.name}': object ${ref.oid} has ${bytes.length} bytes, its metadata says ${ref.size}`, { tensor: ctx.name });
   const u = decodePyObject(bytes, `object ${ref.oid.slice(0, 12)} of tensor '${ctx.name}'`, await getBloscKernels());
   const t: Target = { name: ctx.name, dtype: ctx.dtype, shape: ctx.shape, kernels: ctx.kernels };

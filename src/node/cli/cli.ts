@@ -2,10 +2,11 @@
  * The `git-theta` command line: a thin layer over the library. Each command lives in
  * src/node/cli/commands/<name>.ts; this file only wires arguments and turns errors into one line.
  */
-import { Command, CommanderError } from 'commander';
+import type { Command, CommanderError } from 'commander';
 import { isThetaError, oneLine } from '../../core/errors.ts';
 import { endQuietlyOnEpipe, isEpipe } from './epipe.ts';
 import { setRawArgv } from './argv.ts';
+import { directCommand } from './direct.ts';
 
 /**
  * The command modules, loaded on demand: a run imports only the module of the command it runs
@@ -38,11 +39,17 @@ const COMMANDS: { names: string[]; load: () => Promise<Register> }[] = [
 
 export const VERSION = '0.1.0';
 
+/** commander's error class, once commander is loaded (no commander error can exist before). */
+let commanderError: typeof CommanderError | undefined;
+
 /** Exit code of a command; commands write their own output. */
 export type ExitCode = number;
 
 /** The program with the commands `only` names (all of them when `only` is undefined). */
 export async function buildProgram(only?: string): Promise<Command> {
+  // (imported here: the commands in direct.ts run without it)
+  const { Command, CommanderError: errorClass } = await import('commander');
+  commanderError = errorClass;
   const program = new Command('git-theta')
     .description('Version control for machine-learning models: git tracks each tensor of a checkpoint on its own.')
     .version(VERSION)
@@ -60,21 +67,20 @@ export async function main(argv: string[]): Promise<ExitCode> {
   setRawArgv(argv);
   endQuietlyOnEpipe();
   try {
+    // the commands git runs per file or per push, in the shapes git uses: no commander program
+    const direct = directCommand(argv, VERSION);
+    if (direct) {
+      await direct.run(direct.registries === 'none' ? Promise.resolve() : prepareCommand(argv[2], direct.registries === 'formats'));
+      return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    }
     const sub = argv[2];
     // --version / -V need no command; a known command loads only its module; anything else (help,
     // a typo that commander answers with a suggestion) loads them all
     const known = sub !== undefined && COMMANDS.some((c) => c.names.includes(sub));
     const versionOnly = sub === '--version' || sub === '-V';
+    // (in this order: a command's help text may list the strategies registered when it registers)
     const program = await buildProgram(versionOnly ? '' : known ? sub : undefined);
-    if (!versionOnly) {
-      // every command sees the built-in formats, update types and merge strategies registered, as
-      // when all command modules were imported (reading the Python tool's metadata needs 'pytorch')
-      const [{ useFastCrc32 }] = await Promise.all([
-        import('../../core/kernels.ts'), import('../../formats/index.ts'), import('../../updates/index.ts'), import('../../merges/index.ts'),
-      ]);
-      await useFastCrc32(); // zip-based formats (PyTorch, npz) checksum every entry
-    }
-    if (sub && !sub.startsWith('-') && sub !== 'help' && sub !== 'install') await (await import('./plugins.ts')).loadConfiguredPlugins();
+    if (!versionOnly) await prepareCommand(sub);
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
@@ -82,8 +88,27 @@ export async function main(argv: string[]): Promise<ExitCode> {
   }
 }
 
+/**
+ * What every command but --version sees: the built-in formats, update types and merge strategies
+ * registered, as when all command modules were imported (reading the Python tool's metadata needs
+ * 'pytorch'), the fast CRC-32, and the plug-ins named in git config. The plug-ins' `git config`
+ * call runs while the registries load (a plug-in registers after the built-ins: src/plugins.ts
+ * imports the registries it hands to the plug-in). `formatsOnly`: textconv, which looks up formats
+ * alone, skips importing the update types and merge strategies (a plug-in still brings them).
+ */
+async function prepareCommand(sub: string | undefined, formatsOnly = false): Promise<void> {
+  const plugins = sub && !sub.startsWith('-') && sub !== 'help' && sub !== 'install'
+    ? import('./plugins.ts').then((m) => m.loadConfiguredPlugins())
+    : undefined;
+  const [{ useFastCrc32 }] = await Promise.all([
+    import('../../core/kernels.ts'), import('../../formats/index.ts'),
+    formatsOnly || import('../../updates/index.ts'), formatsOnly || import('../../merges/index.ts'),
+  ]);
+  await Promise.all([useFastCrc32(), plugins]); // zip-based formats (PyTorch, npz) checksum every entry
+}
+
 export function reportError(err: unknown): ExitCode {
-  if (err instanceof CommanderError) {
+  if (commanderError && err instanceof commanderError) {
     // --help and --version end here with code 0; usage errors were already printed by commander
     return err.exitCode;
   }

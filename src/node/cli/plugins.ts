@@ -3,12 +3,13 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { ThetaError } from '../../core/errors.ts';
-import { loadPlugin } from '../../plugins.ts';
 import { configGetAll, git } from '../git/git.ts';
 
 export async function loadConfiguredPlugins(cwd = process.cwd()): Promise<string[]> {
   const names = await configGetAll('theta.plugin', cwd);
   if (!names.length) return [];
+  // (imported when a plug-in is named: it imports every registry, which textconv does not need)
+  const { loadPlugin } = await import('../../plugins.ts');
   const top = (await git(['rev-parse', '--show-toplevel'], { cwd, allowFail: true })).stdout.toString().trim() || cwd;
   for (const name of names) {
     let url: string;

@@ -4,7 +4,8 @@
  * the filter), `git-theta: checkout 2/41 files, ...`. Nothing is shown until the work passes
  * THETA_PROGRESS_MIN_BYTES (default 100 MB), so small commands stay quiet.
  */
-import cliProgress from 'cli-progress';
+import { createRequire } from 'node:module';
+import type cliProgress from 'cli-progress';
 import type { CheckpointReader, StreamedTensor } from '../../formats/types.ts';
 
 export interface WorkProgress {
@@ -34,6 +35,9 @@ function mb(n: number): string {
 export function workProgress(label: string, o: { items?: number; unit?: string; stream?: NodeJS.WriteStream } = {}): WorkProgress {
   const stream = o.stream ?? process.stderr;
   if (!stream.isTTY || process.env.THETA_NO_PROGRESS) return QUIET;
+  // required here, on a terminal only: git's filter process and most runs never draw a bar, and
+  // they start without loading cli-progress (a CommonJS package, so a synchronous require is enough)
+  const lib = createRequire(import.meta.url)('cli-progress') as typeof cliProgress;
   const threshold = minBytes();
   const unit = o.unit ?? 'files';
   const start = Date.now();
@@ -47,7 +51,7 @@ export function workProgress(label: string, o: { items?: number; unit?: string; 
   const update = () => {
     if (!bar) {
       if (bytes < threshold) return;
-      bar = new cliProgress.SingleBar({
+      bar = new lib.SingleBar({
         stream,
         format: '{label}: {items} {unit}, {mb} MB, {rate} MB/s',
         hideCursor: false,

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getFormat } from '../../formats/registry.ts';
 import { lfsPointerText, openLfsObject } from '../../repo/lfs-pointer-model.ts';
-import { parseLfsPointer, type LfsPointer } from '../../repo/model-blob.ts';
+import { parseLfsPointer, type LfsPointer } from '../../repo/lfs-pointer.ts';
 import { cleanCheckpoint } from '../../theta/clean.ts';
 import { looksLikeMetadata, parseMetadata, type ModelMetadata } from '../../theta/metadata.ts';
 import { smudgeCheckpoint } from '../../theta/smudge.ts';

@@ -11,8 +11,7 @@ import pc from 'picocolors';
 import { ThetaError } from '../../core/errors.ts';
 import { LfsClient, LfsTransferError, type LfsAuth, type LfsObject, type LfsObjectFailure, type LfsProgress, type LfsTransferResult } from '../../lfs/client.ts';
 import { discoverLfsEndpoint, type LfsEndpoint, type LfsOperation } from '../../lfs/endpoint.ts';
-import type { LocalObjectStore } from '../../store/local.ts';
-import { createRemoteStore, type ObjectDownloader, type RemoteObjectStore } from '../../lfs/remote-store.ts';
+import type { ObjectDownloader } from '../../lfs/remote-store.ts';
 import type { ObjectStore } from '../../store/types.ts';
 import { entryObjects, looksLikeMetadata, parseMetadata, referencedObjects } from '../../theta/metadata.ts';
 import { git, gitCommonDir, gitText } from '../git/git.ts';
@@ -213,24 +212,6 @@ export async function openTransfer(o: NodeTransferOptions): Promise<(Transfer & 
   const http = await nodeHttp(o.cwd, endpoint.url);
   const client = new LfsClient({ url: endpoint.url, headers, auth: gitCredentialAuth(o.cwd), onProgress: o.onProgress, ref: o.ref, fetch: http.fetch, eagerAuth: http.eagerAuth });
   return Object.assign(client, { endpoint });
-}
-
-/**
- * `store` with missing objects downloaded from the repository's default remote (found lazily:
- * no config is read and nothing is contacted until an object is missing).
- */
-export function withRemoteObjects(store: LocalObjectStore, cwd: string): RemoteObjectStore<LocalObjectStore> {
-  let bar: ReturnType<typeof progressBar> | null = null;
-  return createRemoteStore(store, {
-    remote: async () => {
-      const remote = await defaultRemote(cwd);
-      bar = progressBar('git-theta: downloading');
-      const t = await openTransfer({ cwd, remote, operation: 'download', onProgress: (p) => bar?.onProgress?.(p), ref: await currentRef(cwd) });
-      if (!t) return null;
-      const ranged = t instanceof LfsClient ? { rangeGetter: (x: LfsObject) => t.rangeGetter(x) } : {};
-      return { download: async (objects, into) => { try { return await t.download(objects, into); } finally { bar?.done(); } }, ...ranged };
-    },
-  });
 }
 
 // ---------------------------------------------------------------- which objects commits need

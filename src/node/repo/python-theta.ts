@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { convertPyMetadata, looksLikePyMetadata, pyObjectRefs } from '../../interop/python-git-theta/index.ts';
+import { looksLikePyMetadata, pyObjectRefs } from '../../interop/python-git-theta/metadata.ts';
 import type { ModelMetadata } from '../../theta/metadata.ts';
 import { git, gitCommonDir } from '../git/git.ts';
 import { batchReadBlob } from '../git/git-batch.ts';
@@ -31,6 +31,9 @@ export function isFromPython(m: ModelMetadata | null): boolean {
 
 /** Our view of a Python-written metadata blob of `path`; `skeleton` when it will be checked out or merged. */
 export async function fromPythonBlob(repo: ThetaRepo, path: string, blob: Uint8Array, o: { skeleton?: boolean; where?: string } = {}): Promise<ModelMetadata> {
+  // the converter (msgpack, zarr) is imported for the Python tool's blobs only: every filter,
+  // merge driver and hook process imports this file through theta-repo.ts
+  const { convertPyMetadata } = await import('../../interop/python-git-theta/convert.ts');
   const m = await convertPyMetadata(blob, {
     path,
     where: o.where,

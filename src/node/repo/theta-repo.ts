@@ -29,7 +29,7 @@ import { TFJS_SHARD_FORMAT_ID } from '../../formats/tfjs-shard.ts';
 import { sniffOrShard } from '../files/tfjs-locate.ts';
 import { noteKeptDeflate } from './clean-notes.ts';
 import { openLocalStore } from '../files/store-fs.ts';
-import { withRemoteObjects } from '../lfs/lfs-node.ts';
+import { withRemoteObjects } from '../lfs/remote-objects.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import { selectNamed, type TensorSelection } from '../../repo/tensor-selection.ts';
 import '../../updates/index.ts';

@@ -24,23 +24,26 @@ async function runChained(args: string[], stdin: Uint8Array): Promise<number> {
   });
 }
 
+/** `git-theta pre-push [remote] [url]` (cli/direct.ts runs it without commander: git runs it on every push). */
+export async function prePushCommand(remote?: string, url?: string): Promise<void> {
+  const stdin = await collect(process.stdin);
+  // upload the objects the pushed commits need and the server lacks; a failure refuses the push
+  try {
+    await prePushUpload({ cwd: process.cwd(), remote: remote ?? '', url, stdin: new TextDecoder().decode(stdin), log: (s) => process.stderr.write(s) });
+  } catch (e) {
+    process.stderr.write(`git-theta: pre-push: ${(e as Error).message}\ngit-theta: the push was refused (git sent nothing)\n`);
+    process.exitCode = 1;
+    return;
+  }
+  process.exitCode = await runChained([remote, url].filter((x): x is string => !!x), stdin);
+}
+
 export function registerHooks(program: Command): void {
   program
     .command('pre-push', { hidden: true })
     .description('(run by git) pre-push hook: uploads the objects the pushed commits need to the LFS server, then runs any pre-push hook git-theta set aside')
     .argument('[remote]')
     .argument('[url]')
-    .action(async (remote?: string, url?: string) => {
-      const stdin = await collect(process.stdin);
-      // upload the objects the pushed commits need and the server lacks; a failure refuses the push
-      try {
-        await prePushUpload({ cwd: process.cwd(), remote: remote ?? '', url, stdin: new TextDecoder().decode(stdin), log: (s) => process.stderr.write(s) });
-      } catch (e) {
-        process.stderr.write(`git-theta: pre-push: ${(e as Error).message}\ngit-theta: the push was refused (git sent nothing)\n`);
-        process.exitCode = 1;
-        return;
-      }
-      process.exitCode = await runChained([remote, url].filter((x): x is string => !!x), stdin);
-    });
+    .action(prePushCommand);
 
 }

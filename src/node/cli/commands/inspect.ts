@@ -5,6 +5,9 @@ import { inspectCheckpoint, type InspectReport, type InspectTensor } from '../..
 import { tfjsModelsIn } from '../../files/open-checkpoint.ts';
 import { useNodeSha256 } from '../../files/sha256-node.ts';
 import { readerWithProgress, workProgress } from '../progress.ts';
+import { fmtNum } from '../format-number.ts';
+
+export { fmtNum };
 
 export function registerInspect(program: Command): void {
   program
@@ -57,13 +60,6 @@ async function inspectOne(file: string, opts: { json?: boolean; format?: string;
 const COLS: [string, number][] = [
   ['name', 40], ['dtype', 6], ['shape', 16], ['bytes', 11], ['mean', 11], ['std', 10], ['min', 11], ['max', 11], ['l2', 10], ['nan/inf', 7],
 ];
-
-export function fmtNum(x: number | null): string {
-  if (x === null) return '-';
-  if (x === 0) return '0';
-  const a = Math.abs(x);
-  return a >= 1e5 || a < 1e-3 ? x.toExponential(3) : x.toPrecision(4);
-}
 
 function cell(s: string, width: number, left = false): string {
   return left ? s.padEnd(width) : s.padStart(width);

@@ -54,6 +54,40 @@ function summaryLine(path: string, r: RepoMergeResult): string {
 
 const STRATEGY_HELP = () => listMergeStrategies().map((s) => `${s.name}${s.params.length ? `:${s.params.map((p) => `${p.name}=${p.default}`).join(',')}` : ''}`).join(', ');
 
+/** `git-theta merge-driver %O %A %B %P` (cli/direct.ts runs it without commander: git runs it once per file). */
+export async function mergeDriverCommand(basePath: string, oursPath: string, theirsPath: string, path = 'checkpoint'): Promise<void> {
+  const repo = await ThetaRepo.open();
+  const [b, a, t] = await Promise.all([basePath, oursPath, theirsPath].map((p) => readFile(p)));
+  if (anyLfsPointer([b, a, t])) {
+    // git-lfs stores this file (track --diff-only): merge the checkpoints, store the result with git-lfs
+    const [base, ours, theirs] = [[b, 'base'], [a, 'ours'], [t, 'theirs']] as const;
+    const side = ([x, w]: readonly [Buffer, string]) => sideMetadata(repo, path, x, `${path} (${w})`);
+    const r = await runMerge(repo, path, await side(base), await side(ours), await side(theirs));
+    if (r.conflicts.length || !r.metadata) {
+      process.stderr.write(report(path, r.conflicts));
+      process.exitCode = 1; // %A stays ours' pointer
+      return;
+    }
+    if (looksLikeMetadata(a)) {
+      // ours is already per tensor (a branch from before 'git theta migrate' merged into one after it)
+      await writeFile(oursPath, serializeMetadata(r.metadata));
+      process.stderr.write(summaryLine(path, r));
+      return;
+    }
+    await writeFile(oursPath, (await storeAsLfsObject(repo, r.metadata)).text);
+    process.stderr.write(summaryLine(path, r).replace(/\n$/, ' (stored by git-lfs)\n'));
+    return;
+  }
+  const r = await runMerge(repo, path, await asMetadata(repo, path, b, `${path} (base)`), await asMetadata(repo, path, a, `${path} (ours)`), await asMetadata(repo, path, t, `${path} (theirs)`));
+  if (r.conflicts.length || !r.metadata) {
+    process.stderr.write(report(path, r.conflicts));
+    process.exitCode = 1; // git's conflict state; %A stays ours
+    return;
+  }
+  await writeFile(oursPath, serializeMetadata(r.metadata));
+  process.stderr.write(summaryLine(path, r));
+}
+
 export function registerMerge(program: Command): void {
   program
     .command('merge-driver', { hidden: true })
@@ -62,38 +96,7 @@ export function registerMerge(program: Command): void {
     .argument('<ours>')
     .argument('<theirs>')
     .argument('[path]')
-    .action(async (basePath: string, oursPath: string, theirsPath: string, path = 'checkpoint') => {
-      const repo = await ThetaRepo.open();
-      const [b, a, t] = await Promise.all([basePath, oursPath, theirsPath].map((p) => readFile(p)));
-      if (anyLfsPointer([b, a, t])) {
-        // git-lfs stores this file (track --diff-only): merge the checkpoints, store the result with git-lfs
-        const [base, ours, theirs] = [[b, 'base'], [a, 'ours'], [t, 'theirs']] as const;
-        const side = ([x, w]: readonly [Buffer, string]) => sideMetadata(repo, path, x, `${path} (${w})`);
-        const r = await runMerge(repo, path, await side(base), await side(ours), await side(theirs));
-        if (r.conflicts.length || !r.metadata) {
-          process.stderr.write(report(path, r.conflicts));
-          process.exitCode = 1; // %A stays ours' pointer
-          return;
-        }
-        if (looksLikeMetadata(a)) {
-          // ours is already per tensor (a branch from before 'git theta migrate' merged into one after it)
-          await writeFile(oursPath, serializeMetadata(r.metadata));
-          process.stderr.write(summaryLine(path, r));
-          return;
-        }
-        await writeFile(oursPath, (await storeAsLfsObject(repo, r.metadata)).text);
-        process.stderr.write(summaryLine(path, r).replace(/\n$/, ' (stored by git-lfs)\n'));
-        return;
-      }
-      const r = await runMerge(repo, path, await asMetadata(repo, path, b, `${path} (base)`), await asMetadata(repo, path, a, `${path} (ours)`), await asMetadata(repo, path, t, `${path} (theirs)`));
-      if (r.conflicts.length || !r.metadata) {
-        process.stderr.write(report(path, r.conflicts));
-        process.exitCode = 1; // git's conflict state; %A stays ours
-        return;
-      }
-      await writeFile(oursPath, serializeMetadata(r.metadata));
-      process.stderr.write(summaryLine(path, r));
-    });
+    .action(mergeDriverCommand);
 
   program
     .command('merge')

@@ -7,8 +7,8 @@ import { looksLikeMetadata, parseMetadata } from '../../../theta/metadata.ts';
 import { metadataSummary } from '../../../theta/summary.ts';
 import { openCheckpointFile } from '../../files/open-checkpoint.ts';
 import { fileChunks } from '../../files/fs-source.ts';
-import { looksLikePyMetadata, pySummary } from '../../../interop/python-git-theta/index.ts';
-import { fmtNum } from './inspect.ts';
+import { looksLikePyMetadata } from '../../../interop/python-git-theta/metadata.ts';
+import { fmtNum } from '../format-number.ts';
 import { inspectStats } from '../../../inspect.ts';
 import type { CheckpointReader } from '../../../formats/types.ts';
 import type { MaybeQuantized } from '../../../formats/convert.ts';
@@ -69,27 +69,31 @@ export async function checkpointSummary(file: string, opened?: CheckpointReader)
   return `${reader.format} checkpoint, ${rows.length} tensors, ${total} bytes of tensor data\n` + rows.map((r) => r[1]).join('\n') + '\n';
 }
 
+/** `git-theta textconv <file>` (cli/direct.ts runs it without commander: git runs it once per file). */
+export async function textconvCommand(file: string): Promise<void> {
+  const head = (await readFile(file)).subarray(0, 4096);
+  // (the Python tool's reader is imported only for its metadata: most files are checkpoints or ours)
+  if (looksLikePyMetadata(head)) process.stdout.write((await import('../../../interop/python-git-theta/summary.ts')).pySummary(await readFile(file), file));
+  else if (looksLikeMetadata(head)) process.stdout.write(metadataSummary(parseMetadata(await readFile(file), file)));
+  else {
+    // a git-lfs pointer (git-lfs did not smudge it): the checkpoint is its object, local or on the LFS server
+    // (imported here: git runs textconv once per file, and most files need none of this)
+    // (a pointer starts with "version "; anything else skips loading isomorphic-git, ~170 ms of start-up)
+    const maybePointer = new TextDecoder().decode(head.subarray(0, 8)) === 'version ';
+    const pointer = maybePointer ? await (await import('../../repo/lfs-models.ts')).worktreePointer(file) : null;
+    let opened: CheckpointReader | undefined;
+    if (pointer) {
+      const [{ openLfsObject }, { ThetaRepo }] = await Promise.all([import('../../../repo/lfs-pointer-model.ts'), import('../../repo/theta-repo.ts')]);
+      opened = await openLfsObject((await ThetaRepo.open()).store, pointer, file);
+    }
+    process.stdout.write(await checkpointSummary(file, opened));
+  }
+}
+
 export function registerTextconv(program: Command): void {
   program
     .command('textconv', { hidden: true })
     .description('(used by git diff and git log -p) print a per-tensor summary of a checkpoint or of git-theta metadata')
     .argument('<file>', 'file holding the content')
-    .action(async (file: string) => {
-      const head = (await readFile(file)).subarray(0, 4096);
-      if (looksLikePyMetadata(head)) process.stdout.write(pySummary(await readFile(file), file));
-      else if (looksLikeMetadata(head)) process.stdout.write(metadataSummary(parseMetadata(await readFile(file), file)));
-      else {
-        // a git-lfs pointer (git-lfs did not smudge it): the checkpoint is its object, local or on the LFS server
-        // (imported here: git runs textconv once per file, and most files need none of this)
-        // (a pointer starts with "version "; anything else skips loading isomorphic-git, ~170 ms of start-up)
-        const maybePointer = new TextDecoder().decode(head.subarray(0, 8)) === 'version ';
-        const pointer = maybePointer ? await (await import('../../repo/lfs-models.ts')).worktreePointer(file) : null;
-        let opened: CheckpointReader | undefined;
-        if (pointer) {
-          const [{ openLfsObject }, { ThetaRepo }] = await Promise.all([import('../../../repo/lfs-pointer-model.ts'), import('../../repo/theta-repo.ts')]);
-          opened = await openLfsObject((await ThetaRepo.open()).store, pointer, file);
-        }
-        process.stdout.write(await checkpointSummary(file, opened));
-      }
-    });
+    .action(textconvCommand);
 }
