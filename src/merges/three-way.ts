@@ -17,6 +17,7 @@ import type { ModelMetadata, TensorEntry } from '../theta/metadata.ts';
 import { byCodePoint } from '../theta/metadata.ts';
 import { rebuildTensor } from '../theta/rebuild.ts';
 import { DEFAULT_LSH_SIZE, hashOf, lshOf } from '../theta/clean.ts';
+import { INLINE_MAX_BYTES, withInlinePuts } from '../theta/inline-objects.ts';
 import type { UpdateStore } from '../updates/types.ts';
 import type { StrategyChoice } from './registry.ts';
 import { toDtypeBytes } from './strategies/linear.ts';
@@ -67,6 +68,8 @@ export interface ThreeWayOptions {
    * a float strategy is dequantized, merged and requantized into its own scheme.
    */
   quantization?: Record<string, TensorQuantization>;
+  /** Merged tensors of at most this many bytes are carried in the metadata (theta/inline-objects.ts); 0: none. */
+  inlineMax?: number;
 }
 
 // the same codes under another TF.js scale or min are other values (an entry recorded before
@@ -112,6 +115,8 @@ export async function mergeThreeWay(o: ThreeWayOptions): Promise<ThreeWayResult>
   const conflicts: TensorConflict[] = [];
   const actions: ThreeWayResult['actions'] = {};
   const load = (name: string, e: TensorEntry) => rebuildTensor(name, e, o.store, o.kernels);
+  // a merged bias is no more worth an object file than a cleaned one
+  const store = withInlinePuts(o.store, o.inlineMax ?? INLINE_MAX_BYTES);
 
   for (const name of allNames(o)) {
     const b = o.base?.tensors[name];
@@ -163,7 +168,7 @@ export async function mergeThreeWay(o: ThreeWayOptions): Promise<ThreeWayResult>
         continue;
       }
       const { bytes, maxError, rmsError } = requantize(name, q.out, merged, entry.bytes);
-      tensors[name] = await newDenseEntry(entry, bytes, o.store, o.kernels, o.lshSize ?? DEFAULT_LSH_SIZE, q.outInfo);
+      tensors[name] = await newDenseEntry(entry, bytes, store, o.kernels, o.lshSize ?? DEFAULT_LSH_SIZE, q.outInfo);
       actions[name] = { action: 'merged', strategy: formatChoice(choice), requantized: { scheme: q.out.scheme, maxError, rmsError } };
       continue;
     }
@@ -199,7 +204,7 @@ export async function mergeThreeWay(o: ThreeWayOptions): Promise<ThreeWayResult>
       continue;
     }
     const bytes = 'bytes' in out ? out.bytes : toDtypeBytes(o.kernels, entry.dtype, out.values);
-    tensors[name] = await newDenseEntry(entry, bytes, o.store, o.kernels, o.lshSize ?? DEFAULT_LSH_SIZE);
+    tensors[name] = await newDenseEntry(entry, bytes, store, o.kernels, o.lshSize ?? DEFAULT_LSH_SIZE);
     actions[name] = { action: 'merged', strategy: formatChoice(choice) };
   }
   return { tensors, conflicts, actions };

@@ -13,6 +13,8 @@ import {
 } from '../../src/theta/metadata.ts';
 import { fromBase64, INLINE_MAX_BYTES, toBase64 } from '../../src/theta/inline-objects.ts';
 import { rebuildTensor } from '../../src/theta/rebuild.ts';
+import { mergeThreeWay } from '../../src/merges/three-way.ts';
+import { parseStrategySpec } from '../../src/merges/registry.ts';
 import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
 import { lcgFloats } from './test-data.ts';
 
@@ -126,6 +128,27 @@ test('damaged inline data: a wrong length is refused when parsing, wrong bytes w
   } catch (e) {
     assert.is((e as { code?: string }).code, 'E_OBJECT_CORRUPT');
     assert.match((e as Error).message, /bias/);
+  }
+});
+
+test('a merged small tensor is carried inline too, and rebuilds to the merged values', async () => {
+  const store = createMemoryStore();
+  const kernels = await getKernels();
+  const base = await clean(await file(tensors(5)), null, store);
+  const ours = await clean(await file(tensors(5, (n, f) => { if (n === 'bias') f[0] = 1; })), base, store);
+  const theirs = await clean(await file(tensors(5, (n, f) => { if (n === 'bias') f[1] = 3; })), base, store);
+  const before = (await storedIds(store)).length;
+  await import('../../src/merges/index.ts');
+  const r = await mergeThreeWay({ base, ours, theirs, store, kernels, choose: () => parseStrategySpec('average') });
+  const bias = r.tensors.bias;
+  assert.type((bias.chain[0].object as ObjectRef).data, 'string', 'inline');
+  assert.is((await storedIds(store)).length, before, 'no object file for the merged bias');
+  const got = new Float32Array((await rebuildTensor('bias', bias, store, kernels)).buffer);
+  const o = new Float32Array((await rebuildTensor('bias', ours.tensors.bias, store, kernels)).buffer);
+  const t = new Float32Array((await rebuildTensor('bias', theirs.tensors.bias, store, kernels)).buffer);
+  for (let i = 0; i < got.length; i++) {
+    const want = (o[i] + t[i]) / 2;
+    assert.ok(Math.abs(got[i] - want) <= 1e-6 * Math.abs(want) + 1e-7, `element ${i}: ${got[i]} vs ${want}`);
   }
 });
 

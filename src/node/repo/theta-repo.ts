@@ -344,7 +344,7 @@ export async function mergeMetadata(
   choose: ThreeWayOptions['choose'],
 ): Promise<RepoMergeResult> {
   const quantization = await quantizationsOf(repo, ours ?? theirs);
-  const r = await mergeThreeWay({ base, ours, theirs, store: repo.store, kernels: repo.kernels, choose, quantization });
+  const r = await mergeThreeWay({ base, ours, theirs, store: repo.store, kernels: repo.kernels, choose, quantization, inlineMax: repo.settings.inlineMax });
   if (r.conflicts.length) return { metadata: null, conflicts: r.conflicts, actions: r.actions };
   for (const side of [ours, theirs]) {
     if (side && sameLayout(r.tensors, side.tensors)) {
