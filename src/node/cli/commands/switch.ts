@@ -16,7 +16,7 @@ import { WITHOUT_THETA_FILTER, trustStatData } from '../../git/without-filter.ts
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { writeCheckpointFiles, type BlobEntry } from '../write-checkpoints.ts';
 import { ENV_SKIP_SMUDGE } from './filter.ts';
-import { install } from './install.ts';
+import { driverConfig, installHook } from './install.ts';
 
 /** Tracked files have changes a switch would overwrite (git refuses too). */
 export class DirtyWorktreeError extends ThetaError {
@@ -125,11 +125,13 @@ export function cloneDirName(url: string): string {
 export async function fastClone(url: string, dir?: string): Promise<{ dir: string; written: string[] }> {
   const dest = resolve(dir ?? cloneDirName(url));
   await mkdir(resolve(dest, '..'), { recursive: true });
-  const c = await git(['clone', '--no-checkout', '--', url, dest], { allowFail: true });
+  // the clone needs the filter: a global or system install gives it, else the clone gets it in its
+  // own config (`--config`, no git call per setting); and the pre-push hook either way
+  const scopes = await Promise.all(['--global', '--system'].map((scope) => git(['config', scope, '--includes', '--get', 'filter.theta.process'], { allowFail: true })));
+  const settings = scopes.some((r) => r.code === 0) ? [] : Object.entries(driverConfig()).flatMap(([k, v]) => ['--config', `${k}=${v}`]);
+  const c = await git(['clone', '--no-checkout', ...settings, '--', url, dest], { allowFail: true });
   if (c.code !== 0) throw new ThetaError('E_GIT', `git clone ${url} failed: ${c.stderr.trim()}`, { url });
-  // the clone needs the filter (a global install may already give it) and the pre-push hook
-  const configured = await git(['config', '--get', 'filter.theta.process'], { cwd: dest, allowFail: true });
-  if (configured.code !== 0) await install({ scope: '--local', cwd: dest });
+  await installHook(dest);
   const hasHead = (await git(['rev-parse', '--verify', '--quiet', 'HEAD^{commit}'], { cwd: dest, allowFail: true })).code === 0;
   if (!hasHead) return { dir: dest, written: [] }; // an empty repository
   const co = await git([...WITHOUT_THETA_FILTER, 'checkout', '-q', '-f', 'HEAD'], { cwd: dest, allowFail: true });
