@@ -120,6 +120,11 @@ async function main() {
     // switching branches: back to v2 (untimed), then to a branch at v1 (git switch, or git theta switch)
     git('reset', '-q', '--hard');
     git('branch', 'v1', 'HEAD~1');
+    // the work tree as a user finds it: written more than a second before the index (git compares a
+    // file written in the same second as its index by content, "racily clean", which would time a
+    // re-clean of the model rather than the switch); `git status` records it (untimed)
+    spawnSync('sleep', ['1.1']);
+    git('status', '--porcelain');
     r.switchV1 = tool === 'direct' ? sh(dir, [process.execPath, BIN, 'switch', 'v1'], GIT_ENV) : git('switch', '-q', 'v1');
     if (tool !== 'floor') {
       // clone over HTTP from `git theta serve` (started before the clock runs; see the top of this file)

@@ -28,9 +28,16 @@ export class DirtyWorktreeError extends ThetaError {
 
 const NUL = (s: Buffer | string) => s.toString().split('\0').filter(Boolean);
 
+/**
+ * Git compares a checkpoint it cannot trust by its stat data (racily clean) by cleaning it; here
+ * the clean's metadata is only compared with the index's, never stored, so its recipe check
+ * (reading the objects back) is skipped.
+ */
+const COMPARE_ONLY = ['-c', 'theta.verifyClean=false'];
+
 /** Paths with staged or unstaged changes to tracked files (untracked files do not count, as for git). */
 async function dirtyPaths(root: string): Promise<string[]> {
-  const r = await git(['status', '--porcelain=v1', '-z', '--untracked-files=no'], { cwd: root });
+  const r = await git([...COMPARE_ONLY, 'status', '--porcelain=v1', '-z', '--untracked-files=no'], { cwd: root });
   const out: string[] = [];
   const recs = NUL(r.stdout);
   for (let i = 0; i < recs.length; i++) {
@@ -81,7 +88,7 @@ async function changedFiles(root: string, from: string | null, to: string): Prom
 async function switchWithoutSmudge(root: string, args: string[]): Promise<GitResult> {
   const fast = await git([...WITHOUT_THETA_FILTER, ...args], { cwd: root, allowFail: true });
   if (fast.code === 0) return fast;
-  return git(args, { cwd: root, env: { ...process.env, [ENV_SKIP_SMUDGE]: '1' }, allowFail: true });
+  return git([...COMPARE_ONLY, ...args], { cwd: root, env: { ...process.env, [ENV_SKIP_SMUDGE]: '1' }, allowFail: true });
 }
 
 export async function fastSwitch(repo: ThetaRepo, target: string): Promise<string[]> {
