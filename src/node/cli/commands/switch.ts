@@ -93,6 +93,7 @@ async function switchWithoutSmudge(root: string, args: string[]): Promise<GitRes
 
 export async function fastSwitch(repo: ThetaRepo, target: string): Promise<string[]> {
   const root = repo.root;
+  if (/[\0-\x1f]/.test(target)) throw new ThetaError('E_ARGUMENT', `${JSON.stringify(target)} is not a branch name (control characters); see 'git branch -a'`, { target });
   const [dirty, [head, branch]] = await Promise.all([dirtyPaths(root), commitsOf(root, ['HEAD', `refs/heads/${target}`])]);
   if (dirty.length) throw new DirtyWorktreeError(dirty);
   let to = branch;
