@@ -4,11 +4,13 @@
 // switch runs without the filter (no filter process starts), and falls back to it when git refuses.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, ENV, fixturesDir, git, run, sha256, tempDir, theta, thetaRepo } from './helpers.ts';
 import { ThetaRepo } from '../../src/node/repo/theta-repo.ts';
 import { fastSwitch } from '../../src/node/cli/commands/switch.ts';
+import { safetensors } from '../../src/formats/safetensors.ts';
+import { memorySink } from '../../src/core/io.ts';
 
 const t = suite('switch-clone');
 const fx = (n: string) => join(fixturesDir, n);
@@ -184,6 +186,65 @@ t('git theta switch refuses like git when an untracked file is in the way (E_GIT
     assert.ok(same(join(dir, 'b.safetensors'), 'history-v1.safetensors'), 'b untouched');
     assert.is(readFileSync(join(dir, 'c.safetensors'), 'utf8'), 'not a model, untracked\n');
     assert.is(readFileSync(join(dir, 'notes.txt'), 'utf8'), 'main\n');
+  } finally {
+    cleanup(dir);
+  }
+});
+
+/** A 2 MiB safetensors model of 8 tensors; `changed` tensors get other values, `extra` adds a tensor (another header). */
+async function bigModel(changed: number[], extra = false): Promise<Uint8Array> {
+  const n = 65536;
+  const tensors = Array.from({ length: extra ? 9 : 8 }, (_, i) => ({
+    name: `t${i}`, dtype: 'F32' as const, shape: [n],
+    data: new Uint8Array(Float32Array.from({ length: n }, (_, k) => k * 1e-3 + i + (changed.includes(i) ? 0.5 : 0)).buffer),
+  }));
+  const sink = memorySink();
+  await safetensors.write(tensors, sink);
+  return sink.bytes();
+}
+
+t('git theta switch patches a big safetensors checkpoint with the same header: only changed tensors written, bytes identical, other links untouched', async () => {
+  const dir = await thetaRepo();
+  try {
+    const [v0, v1, v2] = [await bigModel([]), await bigModel([3, 6]), await bigModel([3], true)];
+    writeFileSync(join(dir, 'big.safetensors'), v0);
+    await git(dir, 'add', '.');
+    await git(dir, 'commit', '-qm', 'v0');
+    await git(dir, 'switch', '-q', '-c', 'patched');
+    writeFileSync(join(dir, 'big.safetensors'), v1);
+    await git(dir, 'commit', '-qam', 'v1: t3 and t6 changed');
+    await git(dir, 'switch', '-q', '-c', 'grown', 'main');
+    writeFileSync(join(dir, 'big.safetensors'), v2);
+    await git(dir, 'commit', '-qam', 'v2: t3 changed, t8 added (another header)');
+    await git(dir, 'switch', '-q', 'main');
+    await settle(dir);
+    const file = join(dir, 'big.safetensors');
+    const before = statSync(file);
+    const r = await childProcesses(dir, ['switch', 'patched']);
+    assert.is(r.code, 0, r.stderr);
+    assert.equal(r.children.filter((c) => c.includes('filter-process')), []);
+    assert.ok(Buffer.from(readFileSync(file)).equals(Buffer.from(v1)), 'v1, byte for byte');
+    assert.is(statSync(file).ino, before.ino, 'the old file was patched (same inode), not rebuilt whole');
+    assert.is(await git(dir, 'status', '--porcelain'), '');
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no second name left behind');
+    // another name for the file (a user's hard link) keeps the old bytes: the patch then goes to a copy
+    linkSync(file, join(dir, '..', `${dir.split('/').pop()}-backup.safetensors`));
+    const backup = join(dir, '..', `${dir.split('/').pop()}-backup.safetensors`);
+    try {
+      const back = await theta(dir, ['switch', 'main']);
+      assert.is(back.code, 0, back.stderr);
+      assert.ok(Buffer.from(readFileSync(file)).equals(Buffer.from(v0)), 'v0 again');
+      assert.ok(Buffer.from(readFileSync(backup)).equals(Buffer.from(v1)), 'the other link still holds v1');
+      assert.is(await git(dir, 'status', '--porcelain'), '');
+    } finally {
+      rmSync(backup, { force: true });
+    }
+    // another header: rebuilt whole
+    const grown = await theta(dir, ['switch', 'grown']);
+    assert.is(grown.code, 0, grown.stderr);
+    assert.ok(Buffer.from(readFileSync(file)).equals(Buffer.from(v2)), 'v2, byte for byte');
+    assert.is(await git(dir, 'status', '--porcelain'), '');
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
   } finally {
     cleanup(dir);
   }

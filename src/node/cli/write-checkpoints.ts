@@ -18,12 +18,14 @@ import { looksLikePyMetadata } from '../repo/python-theta.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects } from '../../theta/metadata.ts';
 import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import type { LfsObject } from '../../lfs/client.ts';
-import { workProgress } from './progress.ts';
+import { workProgress, type WorkProgress } from './progress.ts';
+import { patchSafetensors } from './patch-checkpoint.ts';
 
-/** A work-tree path and the blob (its metadata) it is to hold. */
+/** A work-tree path and the blob (its metadata) it is to hold; `from`: the blob it held before (a switch). */
 export interface BlobEntry {
   path: string;
   blob: string;
+  from?: string;
 }
 
 /** The metadata blobs among `entries` (others are not checkpoints: git's own checkout gives them as they are). */
@@ -46,16 +48,30 @@ async function prefetchAll(repo: ThetaRepo, blobs: { path: string; bytes: Uint8A
   if (refs.size) await prefetch.call(repo.store, [...refs.values()]);
 }
 
+/** The whole checkpoint, rebuilt from the object store into a temporary file renamed into place. */
+async function writeWhole(repo: ThetaRepo, path: string, blob: Uint8Array, file: string, progress: WorkProgress): Promise<void> {
+  const sink = await atomicFileSink(file, { fsync: false }); // git does not fsync work-tree files either
+  try {
+    await repo.smudge(path, blob, { write: (b) => { progress.bytes(b.length); return sink.write(b); }, close: () => sink.close() });
+    await sink.close();
+  } catch (err) {
+    await sink.abort();
+    throw err;
+  }
+}
+
 /**
  * Write the checkpoints `entries` name (tracked paths only: the caller checked the attributes)
  * and record their stat data in the index. Returns the paths written; entries whose blob is not
- * metadata are left alone. When `index` is given, the index entries are first pointed at the
- * blobs (`git theta checkout <rev>`); otherwise the index already names them.
+ * metadata are left alone. `setIndex` points the index entries at the blobs first (`git theta
+ * checkout <rev>`); otherwise the index already names them. `previous` (a switch: work-tree file ->
+ * a second name of the file it replaced, see patch-checkpoint.ts) lets a checkpoint whose entry
+ * says what it held (`from`) be patched: only its changed tensors written.
  */
 export async function writeCheckpointFiles(
   repo: ThetaRepo,
   entries: BlobEntry[],
-  o: { setIndex?: (done: BlobEntry[]) => Promise<void> } = {},
+  o: { setIndex?: (done: BlobEntry[]) => Promise<void>; previous?: Map<string, string> } = {},
 ): Promise<string[]> {
   const root = repo.root;
   const blobs = await metadataBlobs(root, entries);
@@ -67,14 +83,10 @@ export async function writeCheckpointFiles(
     for (const e of blobs) {
       const file = join(root, e.path);
       await mkdir(dirname(file), { recursive: true }); // its directory may be gone
-      const sink = await atomicFileSink(file, { fsync: false }); // git does not fsync work-tree files either
-      try {
-        await repo.smudge(e.path, e.bytes, { write: (b) => { progress.bytes(b.length); return sink.write(b); }, close: () => sink.close() });
-        await sink.close();
-      } catch (err) {
-        await sink.abort();
-        throw err;
-      }
+      const old = e.from ? o.previous?.get(file) : undefined;
+      const oldBlob = old ? await batchReadBlob(root, e.from!) : null;
+      const patched = old && oldBlob ? await patchSafetensors(repo, old, file, oldBlob, e.bytes) : null;
+      if (patched === null) await writeWhole(repo, e.path, e.bytes, file, progress);
       // git treats a file as possibly changed ("racily clean") when its mtime is not older than the
       // index; date it two seconds back so git can trust the stat data recorded below
       const past = new Date(Date.now() - 2000);

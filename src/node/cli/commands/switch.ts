@@ -15,6 +15,7 @@ import { git, type GitResult } from '../../git/git.ts';
 import { WITHOUT_THETA_FILTER, trustStatData } from '../../git/without-filter.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { writeCheckpointFiles, type BlobEntry } from '../write-checkpoints.ts';
+import { dropOldFiles, keepOldFiles } from '../patch-checkpoint.ts';
 import { ENV_SKIP_SMUDGE } from './filter.ts';
 import { driverConfig, installHook } from './install.ts';
 
@@ -73,8 +74,8 @@ async function changedFiles(root: string, from: string | null, to: string): Prom
   // raw records: ":<old mode> <new mode> <old blob> <new blob> <status>", then the path
   const recs = NUL((await git(['diff-tree', '-r', '-z', '--no-renames', from, to], { cwd: root })).stdout);
   for (let i = 0; i + 1 < recs.length; i += 2) {
-    const [oldMode, mode, , blob, status] = recs[i].split(' ');
-    if (status !== 'D' && mode === '100644') write.push({ path: recs[i + 1], blob });
+    const [oldMode, mode, from, blob, status] = recs[i].split(' ');
+    if (status !== 'D' && mode === '100644') write.push({ path: recs[i + 1], blob, ...(status === 'M' && oldMode === ':100644' ? { from } : {}) });
     if (status !== 'A' && oldMode.startsWith(':100')) replaced.push(recs[i + 1]);
   }
   return { write, replaced };
@@ -105,12 +106,19 @@ export async function fastSwitch(repo: ThetaRepo, target: string): Promise<strin
   if (!to) throw new ThetaError('E_ARGUMENT', `'${target}' is not a branch here; see 'git branch -a'`, { target });
   // the files that differ between the two commits are all git (and we) will write
   const changed = await changedFiles(root, head, to);
-  // nothing is dirty: git may trust the stat data of what it replaces (no content compare, which would need the filter)
-  await trustStatData(await repo.gitDir(), root, changed.replaced);
-  const sw = await switchWithoutSmudge(root, ['switch', target]);
-  if (sw.code !== 0) throw new ThetaError('E_GIT', `git switch ${target} failed: ${sw.stderr.trim()}`, { target });
-  process.stderr.write(sw.stderr);
-  return writeCheckpointFiles(repo, await checkedOutCheckpoints(repo, changed.write));
+  // the old checkpoints keep a second name while git replaces them: a changed one is then patched
+  // (only its changed tensors written) instead of rebuilt whole; linked before the stat data is recorded
+  const previous = await keepOldFiles(changed.write.filter((e) => e.from).map((e) => join(root, e.path)));
+  try {
+    // nothing is dirty: git may trust the stat data of what it replaces (no content compare, which would need the filter)
+    await trustStatData(await repo.gitDir(), root, changed.replaced);
+    const sw = await switchWithoutSmudge(root, ['switch', target]);
+    if (sw.code !== 0) throw new ThetaError('E_GIT', `git switch ${target} failed: ${sw.stderr.trim()}`, { target });
+    process.stderr.write(sw.stderr);
+    return await writeCheckpointFiles(repo, await checkedOutCheckpoints(repo, changed.write), { previous });
+  } finally {
+    await dropOldFiles(previous);
+  }
 }
 
 /**
