@@ -239,6 +239,17 @@ t('git theta switch patches a big safetensors checkpoint with the same header: o
     } finally {
       rmSync(backup, { force: true });
     }
+    // a file git does not check (assume-unchanged) is not trusted to hold its version: rebuilt whole
+    await git(dir, 'update-index', '--assume-unchanged', 'big.safetensors');
+    const ino = statSync(file).ino;
+    const au = await theta(dir, ['switch', 'patched']);
+    assert.is(au.code, 0, au.stderr);
+    assert.ok(Buffer.from(readFileSync(file)).equals(Buffer.from(v1)), 'v1 again');
+    assert.is.not(statSync(file).ino, ino, 'rebuilt whole (a new file)');
+    await git(dir, 'update-index', '--no-assume-unchanged', 'big.safetensors');
+    assert.is(await git(dir, 'status', '--porcelain'), '');
+    const main = await theta(dir, ['switch', 'main']);
+    assert.is(main.code, 0, main.stderr);
     // another header: rebuilt whole
     const grown = await theta(dir, ['switch', 'grown']);
     assert.is(grown.code, 0, grown.stderr);

@@ -82,6 +82,16 @@ async function changedFiles(root: string, from: string | null, to: string): Prom
 }
 
 /**
+ * The paths among these whose index entry git checks against the file (`git ls-files -v` tag H):
+ * not assume-unchanged nor skip-worktree, so a clean `git status` says the file holds the entry.
+ */
+async function statChecked(root: string, paths: string[]): Promise<string[]> {
+  if (!paths.length) return [];
+  const r = await git(['ls-files', '-v', '-z', '--', ...paths], { cwd: root, env: { ...process.env, GIT_LITERAL_PATHSPECS: '1' } });
+  return NUL(r.stdout).filter((rec) => rec.startsWith('H ')).map((rec) => rec.slice(2));
+}
+
+/**
  * `git switch <target>` without the filter; when git refuses (a checkpoint whose stat data it
  * cannot trust looks changed without the clean filter, or a real reason), once more with the
  * filter handing metadata back as it is (GIT_THETA_SKIP_SMUDGE), which says the real reason.
@@ -108,7 +118,7 @@ export async function fastSwitch(repo: ThetaRepo, target: string): Promise<strin
   const changed = await changedFiles(root, head, to);
   // the old checkpoints keep a second name while git replaces them: a changed one is then patched
   // (only its changed tensors written) instead of rebuilt whole; linked before the stat data is recorded
-  const previous = await keepOldFiles(changed.write.filter((e) => e.from).map((e) => join(root, e.path)));
+  const previous = await keepOldFiles((await statChecked(root, changed.write.filter((e) => e.from).map((e) => e.path))).map((p) => join(root, p)));
   try {
     // nothing is dirty: git may trust the stat data of what it replaces (no content compare, which would need the filter)
     await trustStatData(await repo.gitDir(), root, changed.replaced);
