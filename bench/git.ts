@@ -2,12 +2,18 @@
  * git-theta against git-lfs on the same files, in one run (issue 3's benchmark):
  * a GPT-like safetensors v1 (0.3 GB; `--gb 1` for 1 GB) and a v2 with 5% of its tensors changed, then
  * the many-tensor set (bench/many-tensors.ts: 41 safetensors models, 4,938 tensors of 4 B to 4 MB).
- * Prints the times of `git add`, checkout and `git switch` (v2 to a branch at v1), bytes stored for v2, and peak memory (max RSS of git
+ * Prints the times of `git add`, checkout, `git switch` (v2 to a branch at v1) and clone, bytes stored for v2, and peak memory (max RSS of git
  * and its filter, from /usr/bin/time). Timings on a shared machine are noisy: read the ratios.
+ *
+ * Clone: each tool's repository (at the v1 branch) is served over HTTP by `git theta serve` on
+ * loopback (git smart HTTP and the LFS batch API, the same server for both tools), started before
+ * the clock runs; timed are git-lfs's `git clone`, a plain `git clone` through the theta filter,
+ * and `git theta clone`: each downloads the model's objects (verifying their SHA-256) and writes
+ * the checkpoint.
  *
  *   node build/js/bench/git.js [--gb 1] [--runs 3] [--keep] [--no-many]
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +45,21 @@ function dirBytes(d: string): number {
   let n = 0;
   for (const e of readdirSync(d, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(d, e.name)) : statSync(join(d, e.name)).size;
   return n;
+}
+
+/** `git theta serve <dir>` on a free loopback port; resolves with its git URL and a stop function. */
+function serve(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [BIN, 'serve', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((r) => child.once('close', () => r()));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /(http:\/\/127\.0\.0\.1:\d+\/\S+\.git)/.exec(out);
+      if (m) resolve({ url: m[1], stop: async () => { child.kill(); await exited; } });
+    });
+    void exited.then(() => reject(new Error(`git theta serve ${dir} exited: ${out}`)));
+  });
 }
 
 const GIT_ENV = { GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' };
@@ -99,7 +120,28 @@ async function main() {
     // switching branches: back to v2 (untimed), then to a branch at v1 (git switch, or git theta switch)
     git('reset', '-q', '--hard');
     git('branch', 'v1', 'HEAD~1');
+    // the work tree as a user finds it: written more than a second before the index (git compares a
+    // file written in the same second as its index by content, "racily clean", which would time a
+    // re-clean of the model rather than the switch); `git status` records it (untimed)
+    spawnSync('sleep', ['1.1']);
+    git('status', '--porcelain');
     r.switchV1 = tool === 'direct' ? sh(dir, [process.execPath, BIN, 'switch', 'v1'], GIT_ENV) : git('switch', '-q', 'v1');
+    if (tool !== 'floor') {
+      // clone over HTTP from `git theta serve` (started before the clock runs; see the top of this file)
+      const server = await serve(dir);
+      const dest = join(work, `clone-${tool}-${round}`);
+      try {
+        r.clone = tool === 'lfs'
+          ? sh(work, ['git', '-c', 'filter.lfs.process=git-lfs filter-process', '-c', 'filter.lfs.required=true', 'clone', '-q', server.url, dest], GIT_ENV)
+          : tool === 'theta'
+            ? sh(work, ['git', 'clone', '-q', '-c', `filter.theta.process=${process.execPath} ${BIN} filter-process`, '-c', 'filter.theta.required=true', server.url, dest], GIT_ENV)
+            : sh(work, [process.execPath, BIN, 'clone', server.url, dest], GIT_ENV);
+      } finally {
+        await server.stop();
+      }
+      if (statSync(join(dest, 'model.safetensors')).size !== size) throw new Error(`${tool}: the clone's model.safetensors is not the v1 checkpoint`);
+      rmSync(dest, { recursive: true, force: true });
+    }
     for (const [k, v] of Object.entries(r)) ((samples[tool] ??= {})[k] ??= []).push(v);
     if (!keep) rmSync(dir, { recursive: true, force: true });
   }
@@ -114,6 +156,8 @@ async function main() {
     }
   }
   console.log(`medians of ${runs} round(s)${runs > 1 ? `; checkout v1 ranges: ${TOOLS.map((t) => `${t} ${Math.min(...(samples[t].checkoutV1 as Sample[]).map((v) => v.seconds)).toFixed(2)}-${Math.max(...(samples[t].checkoutV1 as Sample[]).map((v) => v.seconds)).toFixed(2)}`).join(', ')}` : ''}`);
+  const range = (tool: string, k: string) => { const xs = (samples[tool][k] as Sample[]).map((v) => v.seconds); return `${Math.min(...xs).toFixed(2)}-${Math.max(...xs).toFixed(2)}`; };
+  if (runs > 1) for (const k of ['switchV1', 'clone']) console.log(`${k} ranges: ${(['lfs', 'theta', 'direct'] as const).map((t) => `${t} ${range(t, k)}`).join(', ')}`);
   const L = results.lfs, T = results.theta, D = results.direct, F = results.floor;
   const secs = (x: unknown) => (x as { seconds: number }).seconds;
   const mb = (x: unknown) => (x as { maxRssMB: number }).maxRssMB;
@@ -123,6 +167,7 @@ async function main() {
   row('add v2', 'addV2', '<= 0.15');
   row('checkout v1', 'checkoutV1', '<= 0.8');
   row('switch v2→v1', 'switchV1', 'filter <= 1.0, git theta switch <= 0.4');
+  row('clone (HTTP)', 'clone', 'filter <= 1.0, git theta clone <= 0.4');
   console.log(`floor: a do-nothing filter streaming the same bytes: git checkout ${secs(F.checkoutV1).toFixed(2)} s (git-lfs = ${(secs(L.checkoutV1) / secs(F.checkoutV1)).toFixed(2)}x it, the theta filter = ${(secs(T.checkoutV1) / secs(F.checkoutV1)).toFixed(2)}x it), git add ${secs(F.addV1).toFixed(2)} s`);
   console.log(`stored for v2: git-lfs ${((L.storedV2 as number) / 1e6).toFixed(1)} MB, git-theta ${((T.storedV2 as number) / 1e6).toFixed(1)} MB = ${((T.storedV2 as number) / changedBytes).toFixed(3)}x the changed tensors' bytes (goal <= 1.1)`);
   console.log(`peak RSS: git-lfs add ${Math.max(mb(L.addV1), mb(L.addV2)).toFixed(0)} MB, checkout ${mb(L.checkoutV1).toFixed(0)} MB; git add with the theta filter ${Math.max(mb(T.addV1), mb(T.addV2)).toFixed(0)} MB, checkout ${mb(T.checkoutV1).toFixed(0)} MB (git holds the file); git theta add ${Math.max(mb(D.addV1), mb(D.addV2)).toFixed(0)} MB, checkout ${mb(D.checkoutV1).toFixed(0)} MB`);

@@ -1,17 +1,12 @@
 import type { Command } from 'commander';
-import { dirname, join } from 'node:path';
-import { mkdir, stat, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { ThetaError } from '../../../core/errors.ts';
-import { git, gitDir } from '../../git/git.ts';
-import { recordStat } from '../../git/git-index.ts';
-import { batchReadBlob } from '../../git/git-batch.ts';
+import { git } from '../../git/git.ts';
 import { unchangedInWorkTree } from '../../git/unchanged.ts';
 import { revisionsAndPaths } from '../argv.ts';
-import { atomicFileSink } from '../../files/fs-source.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
-import { looksLikeMetadata } from '../../../theta/metadata.ts';
-import { looksLikePyMetadata } from '../../repo/python-theta.ts';
-import { workProgress } from '../progress.ts';
+import { writeCheckpointFiles } from '../write-checkpoints.ts';
 
 /**
  * The direct path for tracked checkpoints: write each file from the object store ourselves and
@@ -19,7 +14,7 @@ import { workProgress } from '../progress.ts';
  * (git spends seconds per gigabyte receiving a filter's output). Same result as
  * `git checkout <rev> -- <paths>`: the other files the paths name are checked out by git itself.
  */
-export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: string[], o: { rewrite?: boolean } = {}): Promise<string[]> {
+export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: string[]): Promise<string[]> {
   const root = repo.root;
   const ls = rev
     ? await git(['ls-tree', '-r', '-z', '--full-tree', rev, '--', ...paths], { cwd: root })
@@ -36,44 +31,14 @@ export async function fastCheckout(repo: ThetaRepo, rev: string | null, paths: s
   }
   const tracked = new Set(await repo.trackedAmong(entries.map((e) => e.path)));
   // files that already hold the target content (index entry = target blob, stat unchanged) stay as they are
-  // (`rewrite`: the caller knows they hold something else, e.g. metadata git wrote without smudging)
-  const unchanged = o.rewrite ? new Set<string>() : await unchangedInWorkTree(root, entries.filter((e) => tracked.has(e.path)));
+  const unchanged = await unchangedInWorkTree(root, entries.filter((e) => tracked.has(e.path)));
   // ... unless the file is the metadata itself (git wrote it with GIT_THETA_SKIP_SMUDGE): same size as the blob
   if (unchanged.size) for (const p of await holdingTheirBlob(root, entries.filter((e) => unchanged.has(e.path)))) unchanged.delete(p);
-  const done: string[] = [];
-  const progress = workProgress('git-theta: checkout', { items: entries.filter((e) => tracked.has(e.path) && !unchanged.has(e.path)).length });
-  const blobOf = new Map(entries.map((e) => [e.path, e.blob]));
-  try {
-    for (const e of entries) {
-      if (!tracked.has(e.path) || unchanged.has(e.path)) continue;
-      // through one long-running `git cat-file --batch`, not a git process per file
-      const blob = await batchReadBlob(root, e.blob);
-      // not (yet) a theta blob, nor one the Python Git-Theta wrote: leave it to git
-      if (!blob || (!looksLikeMetadata(blob) && !looksLikePyMetadata(blob))) continue;
-      await mkdir(dirname(join(root, e.path)), { recursive: true }); // its directory may be gone
-      const sink = await atomicFileSink(join(root, e.path), { fsync: false }); // git does not fsync work-tree files either
-      try {
-        await repo.smudge(e.path, blob, { write: (b) => { progress.bytes(b.length); return sink.write(b); }, close: () => sink.close() });
-        await sink.close();
-      } catch (err) {
-        await sink.abort();
-        throw err;
-      }
-      // git treats a file as possibly changed ("racily clean") when its mtime is not older than the
-      // index; date it two seconds back so git can trust the stat data recorded below
-      const past = new Date(Date.now() - 2000);
-      await utimes(join(root, e.path), past, past);
-      done.push(e.path);
-      progress.item();
-    }
-  } finally {
-    progress.done();
-    // the index entries of the files written (also when a later one failed), in one git call
-    if (rev && done.length) {
-      await git(['update-index', '--add', '-z', '--index-info'], { cwd: root, input: done.map((p) => `100644 ${blobOf.get(p)}\t${p}\0`).join('') });
-    }
-  }
-  if (done.length) await recordStat(await gitDir(root), root, done);
+  const todo = entries.filter((e) => tracked.has(e.path) && !unchanged.has(e.path));
+  const done = await writeCheckpointFiles(repo, todo, {
+    // `<rev>`: the index entries of the files written (also when a later one failed), in one git call
+    setIndex: rev ? async (d) => { await git(['update-index', '--add', '-z', '--index-info'], { cwd: root, input: d.map((e) => `100644 ${e.blob}\t${e.path}\0`).join('') }); } : undefined,
+  });
   // everything else the paths name (a TF.js model's model.json, code, ...) the way git checks it out
   const written = new Set(done);
   const rest = all.filter((p) => !written.has(p) && !unchanged.has(p));
