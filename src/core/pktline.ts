@@ -135,8 +135,14 @@ export function packetText(payload: Uint8Array): string {
  */
 export class PktLineReader {
   private readonly channel: string;
-  constructor(readonly reader: ByteReader, channel?: string) {
+  private readonly copy: boolean;
+  /**
+   * `copy: false` hands out payloads that may be views into the reader's chunks: only for a source
+   * whose chunks are never reused (a pipe's reads are fresh buffers), to spare a copy of every packet.
+   */
+  constructor(readonly reader: ByteReader, channel?: string, o: { copy?: boolean } = {}) {
     this.channel = channel ?? reader.name;
+    this.copy = o.copy ?? true;
   }
 
   /** The next packet, or null at a clean end of input. */
@@ -169,7 +175,7 @@ export class PktLineReader {
       }
       throw e;
     }
-    return { type: 'data', payload: body.slice() };
+    return { type: 'data', payload: this.copy ? body.slice() : body };
   }
 
   /** The next packet, which must be a data packet, as text without its LF; null for a flush; throws at end of input. */

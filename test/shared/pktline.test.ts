@@ -123,4 +123,23 @@ test('payloads handed out are copies that survive later reads', async () => {
   assert.is(packetText((a as { payload: Uint8Array }).payload), 'first');
 });
 
+test('copy: false hands out views of the chunks read (a pipe\'s fresh buffers); the default copies', async () => {
+  const payload = bytes(1000, 7);
+  const stream = concat([encodeData(payload), encodeData(payload), FLUSH_PKT]);
+  // one chunk: every packet lies inside it
+  const views = await readAll(new PktLineReader(readerFromChunks(chunked(stream, stream.length)), 'test', { copy: false }));
+  const copies = await readAll(new PktLineReader(readerFromChunks(chunked(stream, stream.length)), 'test'));
+  for (const ps of [views, copies]) {
+    assert.equal(ps.map((p) => p.type), ['data', 'data', 'flush']);
+    for (const p of ps.slice(0, 2)) assert.equal((p as { payload: Uint8Array }).payload, payload);
+  }
+  const v = (views[0] as { payload: Uint8Array }).payload;
+  const c = (copies[0] as { payload: Uint8Array }).payload;
+  assert.is(v.byteLength < v.buffer.byteLength, true, 'a view into the chunk');
+  assert.is(c.byteLength, c.buffer.byteLength, 'a copy of its own');
+  // packets split across chunks are gathered into new arrays either way
+  const split = await readAll(new PktLineReader(readerFromChunks(chunked(stream, 333)), 'test', { copy: false }));
+  assert.equal((split[1] as { payload: Uint8Array }).payload, payload);
+});
+
 test.run();
