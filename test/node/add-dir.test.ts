@@ -102,4 +102,27 @@ test('git theta add . from a subdirectory, and a file named by a pathspec git re
   }
 });
 
+test('a bad theta.inlineMax is a clear error naming the setting, and nothing is staged', async () => {
+  const dir = await thetaRepo();
+  try {
+    writeFileSync(join(dir, 'm.safetensors'), await model(9));
+    await git(dir, 'add', '.gitattributes');
+    await git(dir, 'commit', '-q', '-m', 'attributes');
+    for (const bad of ['lots', '-1', '1.5']) {
+      await git(dir, 'config', 'theta.inlineMax', bad);
+      const r = await theta(dir, ['add', 'm.safetensors']);
+      assert.is.not(r.code, 0, bad);
+      assert.match(r.stderr, /theta\.inlineMax must be a whole number of bytes/);
+      assert.match(r.stderr, /git config theta\.inlineMax 1024/);
+      assert.is(await git(dir, 'status', '--porcelain'), '?? m.safetensors\n', 'nothing staged');
+    }
+    await git(dir, 'config', 'theta.inlineMax', '0');
+    assert.is((await theta(dir, ['add', 'm.safetensors'])).code, 0);
+    const m = parseMetadata(await git(dir, 'show', ':m.safetensors'));
+    assert.is((m.tensors.b.chain[0].object as { data?: string }).data, undefined, 'theta.inlineMax=0: the 16-byte bias is an object');
+  } finally {
+    cleanup(dir);
+  }
+});
+
 test.run();
