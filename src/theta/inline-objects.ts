@@ -18,7 +18,7 @@
 import { ThetaError } from '../core/errors.ts';
 import { sha256Hex } from '../core/sha256.ts';
 import type { UpdateStore } from '../updates/types.ts';
-import type { ObjectRef, UpdateStep } from './metadata.ts';
+import { isInline, stepRefs, type ObjectRef, type UpdateStep } from './metadata.ts';
 
 /** Objects of at most this many bytes are written inline (1 KiB: ~1.4 KB of base64 per object). */
 export const INLINE_MAX_BYTES = 1024;
@@ -41,10 +41,6 @@ export function parseInlineMax(value: string | null): number {
 /** Larger inline objects would make the metadata blob (which git stores whole per version) the bulk of a commit. */
 export const MAX_INLINE_SETTING = 1 << 20;
 
-export function isInlineRef(v: unknown): v is InlineRef {
-  return !!v && typeof v === 'object' && typeof (v as InlineRef).oid === 'string' && typeof (v as InlineRef).data === 'string';
-}
-
 export function toBase64(bytes: Uint8Array): string {
   let s = '';
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
@@ -56,11 +52,6 @@ export function fromBase64(s: string): Uint8Array {
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
-}
-
-/** Length of the base64 text of `size` bytes (with padding). */
-export function base64Length(size: number): number {
-  return 4 * Math.ceil(size / 3);
 }
 
 /** An inline object whose bytes do not match its id or size (the metadata was edited or damaged). */
@@ -99,19 +90,12 @@ export function withInlinePuts(store: UpdateStore, max = INLINE_MAX_BYTES): Upda
   };
 }
 
-/** The inline references among a recipe's steps, by id. */
-export function inlineRefsOf(steps: readonly UpdateStep[]): Map<string, InlineRef> {
-  const out = new Map<string, InlineRef>();
-  for (const step of steps) for (const v of Object.values(step)) if (isInlineRef(v)) out.set(v.oid, v);
-  return out;
-}
-
 /**
  * `store` whose `get` answers the inline objects of `steps` from their references; everything else
  * goes to `store`. Returns `store` itself when the steps carry no inline object.
  */
 export function withInlineReads(store: UpdateStore, steps: readonly UpdateStep[]): UpdateStore {
-  const inline = inlineRefsOf(steps);
+  const inline = new Map(stepRefs(steps).filter(isInline).map((r) => [r.oid, r]));
   if (!inline.size) return store;
   const ranges = store.readRanges?.bind(store);
   return {

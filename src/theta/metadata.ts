@@ -216,13 +216,21 @@ function checkRef(r: any, where: string): asserts r is ObjectRef {
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;
 
 /** A reference whose object is carried in the metadata (inline-objects.ts), not in any store. */
-export function isInline(r: ObjectRef): boolean {
+export function isInline(r: ObjectRef): r is ObjectRef & { data: string } {
   return typeof r.data === 'string';
 }
 
+/** Every object reference a recipe's steps hold (their object-valued fields), in the store or inline, in order. */
+export function stepRefs(steps: readonly UpdateStep[]): ObjectRef[] {
+  const out: ObjectRef[] = [];
+  for (const step of steps) {
+    for (const v of Object.values(step)) if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.push(v as ObjectRef);
+  }
+  return out;
+}
+
 function hasInlineObjects(m: ModelMetadata): boolean {
-  for (const t of Object.values(m.tensors)) for (const step of t.chain) for (const v of Object.values(step)) if (v && typeof v === 'object' && isInline(v as ObjectRef)) return true;
-  return false;
+  return Object.values(m.tensors).some((t) => stepRefs(t.chain).some(isInline));
 }
 
 /**
@@ -230,13 +238,7 @@ function hasInlineObjects(m: ModelMetadata): boolean {
  * inline objects are carried by the metadata itself and left out.
  */
 export function entryObjects(e: TensorEntry): ObjectRef[] {
-  const out: ObjectRef[] = [];
-  for (const step of e.chain) {
-    for (const v of Object.values(step)) {
-      if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string' && !isInline(v as ObjectRef)) out.push(v as ObjectRef);
-    }
-  }
-  return out;
+  return stepRefs(e.chain).filter((r) => !isInline(r));
 }
 
 /**
@@ -245,9 +247,7 @@ export function entryObjects(e: TensorEntry): ObjectRef[] {
  */
 export function storedObjects(m: ModelMetadata): ObjectRef[] {
   const out = new Map<string, ObjectRef>(referencedObjects(m).map((r) => [r.oid, r]));
-  for (const t of Object.values(m.tensors)) for (const step of t.chain) for (const v of Object.values(step)) {
-    if (v && typeof v === 'object' && isInline(v as ObjectRef)) out.set((v as ObjectRef).oid, v as ObjectRef);
-  }
+  for (const t of Object.values(m.tensors)) for (const r of stepRefs(t.chain)) if (isInline(r)) out.set(r.oid, r);
   return [...out.values()];
 }
 
@@ -255,9 +255,7 @@ export function storedObjects(m: ModelMetadata): ObjectRef[] {
 export function referencedObjects(m: ModelMetadata): ObjectRef[] {
   const out = new Map<string, ObjectRef>();
   out.set(m.skeleton.oid, m.skeleton);
-  for (const step of m.skeleton_delta?.chain ?? []) {
-    for (const v of Object.values(step)) if (v && typeof v === 'object' && typeof (v as ObjectRef).oid === 'string') out.set((v as ObjectRef).oid, v as ObjectRef);
-  }
+  for (const r of stepRefs(m.skeleton_delta?.chain ?? [])) out.set(r.oid, r);
   for (const t of Object.values(m.tensors)) for (const r of entryObjects(t)) out.set(r.oid, r);
   return [...out.values()];
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { repoRoot, fixturesDir } from './platform-node.ts';
+import { isInline, parseMetadata, storedObjects } from '../../src/theta/metadata.ts';
 
 export { repoRoot, fixturesDir };
 export const BIN = join(repoRoot, 'bin/git-theta.js');
@@ -176,11 +177,7 @@ export async function inlineObjectsAt(dir: string, rev: string, paths: string[])
   for (const p of paths) {
     const r = spawnSync('git', ['show', `${rev}:${p}`], { cwd: dir, encoding: 'utf8', maxBuffer: 1 << 28 });
     if (r.status !== 0 || !r.stdout.startsWith('{\n "git-theta"')) continue;
-    const doc = JSON.parse(r.stdout) as { tensors: Record<string, { chain: Record<string, unknown>[] }> };
-    for (const t of Object.values(doc.tensors)) for (const step of t.chain) for (const v of Object.values(step)) {
-      const ref = v as { oid?: string; size?: number; data?: unknown };
-      if (ref && typeof ref === 'object' && typeof ref.data === 'string') out.set(ref.oid!, ref.size!);
-    }
+    for (const ref of storedObjects(parseMetadata(r.stdout))) if (isInline(ref)) out.set(ref.oid, ref.size);
   }
   return out;
 }

@@ -1,6 +1,6 @@
 /** Deterministic test data shared by test files (same values in every runtime). */
 import type { FileAccess } from '../../src/formats/types.ts';
-import type { ModelMetadata, ObjectRef } from '../../src/theta/metadata.ts';
+import { isInline, storedObjects, type ModelMetadata } from '../../src/theta/metadata.ts';
 
 /** n float32 values in [-0.5, 0.5) from a linear congruential sequence started at `seed`. */
 export function lcgFloats(n: number, seed: number): Float32Array {
@@ -44,9 +44,7 @@ export function base64Floats(b64: string): Float32Array {
 export function inlineBytesAdded(before: Iterable<ModelMetadata | null>, after: Iterable<ModelMetadata>): number {
   const ids = (ms: Iterable<ModelMetadata | null>) => {
     const out = new Map<string, number>();
-    for (const m of ms) for (const t of Object.values(m?.tensors ?? {})) for (const step of t.chain) {
-      for (const v of Object.values(step)) if (v && typeof v === 'object' && typeof (v as ObjectRef).data === 'string') out.set((v as ObjectRef).oid, (v as ObjectRef).size);
-    }
+    for (const m of ms) for (const r of m ? storedObjects(m) : []) if (isInline(r)) out.set(r.oid, r.size);
     return out;
   };
   const old = ids(before);
