@@ -21,9 +21,8 @@
  * upload, verify, retries) whose steps share the request, auth and progress state; its HTTP
  * behaviours are already in http.ts and endpoint discovery in endpoint.ts.
  */
-import { ThetaError } from '../core/errors.ts';
-import { createSha256 } from '../core/sha256.ts';
-import { assertOid, isOid, type ObjectStore, type Oid } from '../store/types.ts';
+import { ObjectCorruptError, ThetaError } from '../core/errors.ts';
+import { assertOid, isOid, type ObjectStore, type Oid, type PutResult } from '../store/types.ts';
 import { bodyInit, sendableHeaders, describeFetchError, fetchErrorText, fetchFollowing, isExpired, rateLimitDelay, RATE_LIMIT_BACKOFF_MS, RATE_LIMIT_MAX_WAIT_MS, redactUrl } from './http.ts';
 
 export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
@@ -471,9 +470,18 @@ export class LfsClient {
     let counted = 0;
     const count = (k: number) => { counted += k; onBytes(k); };
     try {
-      const { oid: stored, size: n } = await into.put(resumableBody(first, open, oid, size, count, retries, (k) => sleep(Math.min(base * 2 ** k, MAX_BACKOFF_MS))));
-      if (stored !== oid) throw new LfsCorruptDownloadError(oid, `stored as ${stored}`); // unreachable: resumableBody checked
-      return n;
+      // the store's put hashes what it writes (once: the body is not hashed here) and, given the
+      // expected id, keeps nothing that hashes to another one
+      let put: PutResult;
+      try {
+        put = await into.put(resumableBody(first, open, oid, size, count, retries, (k) => sleep(Math.min(base * 2 ** k, MAX_BACKOFF_MS))), oid);
+      } catch (e) {
+        if (e instanceof ObjectCorruptError && e.data.oid === oid) throw new LfsCorruptDownloadError(oid, `its bytes hash to ${String(e.data.actual)}`);
+        throw e;
+      }
+      // a store that does not take `expect` has kept the bytes under their own id
+      if (put.oid !== oid) throw new LfsCorruptDownloadError(oid, `its bytes hash to ${put.oid}`);
+      return put.size;
     } catch (e) {
       onBytes(-counted);
       throw e;
@@ -573,11 +581,12 @@ function rangeStartsAt(res: Response, from: number): boolean {
 }
 
 /**
- * A response body as chunks, hashed and counted as they pass. When the body breaks off (a network
- * error mid-stream), it asks `open(n)` for the rest (a Range request from byte n) up to `retries`
- * times; an answer that is not the asked-for range is read from the start with the first n bytes
- * skipped. The final step throws LfsCorruptDownloadError if the bytes are not `oid` (or not `size`
- * bytes), which makes the store's put discard its temp file instead of renaming it into place.
+ * A response body as chunks, counted as they pass (the store's put hashes them). When the body
+ * breaks off (a network error mid-stream), it asks `open(n)` for the rest (a Range request from
+ * byte n) up to `retries` times; an answer that is not the asked-for range is read from the start
+ * with the first n bytes skipped. It throws LfsCorruptDownloadError as soon as there are more than
+ * `size` bytes and at the end when there are fewer, which makes the store's put discard its temp
+ * file instead of renaming it into place.
  */
 async function* resumableBody(
   first: Response,
@@ -588,7 +597,6 @@ async function* resumableBody(
   retries: number,
   backoff: (attempt: number) => Promise<void>,
 ): AsyncGenerator<Uint8Array> {
-  const h = createSha256();
   let n = 0;
   let res = first;
   let skip = 0;
@@ -631,13 +639,10 @@ async function* resumableBody(
     }
   }
   if (size && n !== size) throw new LfsCorruptDownloadError(oid, `${n} bytes, expected ${size}`);
-  const actual = h.digestHex();
-  if (actual !== oid) throw new LfsCorruptDownloadError(oid, `its bytes hash to ${actual}`);
 
   function* take(chunk: Uint8Array): Generator<Uint8Array> {
     n += chunk.length;
     if (size && n > size) throw new LfsCorruptDownloadError(oid, `more than the ${size} bytes announced`);
-    h.update(chunk);
     onBytes(chunk.length);
     yield chunk;
   }

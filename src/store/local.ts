@@ -84,7 +84,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalObjectStore {
       return !!st && st.isFile;
     },
 
-    async put(data): Promise<PutResult> {
+    async put(data, expect): Promise<PutResult> {
       await fs.mkdirp(tmpDir);
       const tmp = `${tmpDir}/${tmpPrefix}-${(tmpCount++).toString(36)}.tmp`;
       const w = await fs.createWrite(tmp);
@@ -101,6 +101,7 @@ export function createLocalStore(options: LocalStoreOptions): LocalObjectStore {
         open = false;
         await w.close();
         const oid = h.digestHex();
+        if (expect !== undefined && oid !== expect) throw new ObjectCorruptError(expect, oid, 'not stored');
         const path = objectPath(oid);
         const existing = await fs.stat(path);
         if (existing?.isFile && existing.size === size) {

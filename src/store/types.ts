@@ -30,9 +30,12 @@ export interface ObjectStore {
   has(oid: Oid): Promise<boolean>;
   /**
    * Store bytes; the id is their SHA-256, computed while streaming. The object appears atomically
-   * (all of it or nothing); if it already exists it is not rewritten.
+   * (all of it or nothing); if it already exists it is not rewritten. With `expect` (bytes that
+   * should have a known id, e.g. a download), bytes that hash to another id are not kept and
+   * ObjectCorruptError is thrown; a store that ignores `expect` keeps them under their own id, so a
+   * caller compares the returned id either way.
    */
-  put(data: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array): Promise<PutResult>;
+  put(data: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Uint8Array, expect?: Oid): Promise<PutResult>;
   /** All of an object's bytes, verified against its id (ObjectCorruptError / ObjectMissingError). */
   get(oid: Oid): Promise<Uint8Array>;
   /**

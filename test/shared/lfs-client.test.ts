@@ -209,6 +209,18 @@ test('a corrupt download is rejected and nothing is stored', async () => {
   assert.is(calls.filter((c) => c.method === 'GET' && c.url.endsWith(bad.ref.oid)).length, 1, 'a complete wrong body is not retried');
 });
 
+test('a corrupt download is rejected by the id the store computes, also when the store ignores the expected id', async () => {
+  const bad = await obj(300, 14);
+  const { fetchFn } = mockServer(new Map([[bad.ref.oid, bad.data]]), { corrupt: new Set([bad.ref.oid]) });
+  const inner = createMemoryStore();
+  // a user's store wrapping ours, forwarding only the bytes (the ObjectStore API before `expect`)
+  const plain = { ...inner, put: (data: Uint8Array | AsyncIterable<Uint8Array>) => inner.put(data) };
+  const e = await errorOf(new LfsClient({ url: BASE, fetch: fetchFn, sleep: recorder().sleep }).download([bad.ref], plain));
+  assert.is(e.failures[0].code, 'E_LFS_CORRUPT');
+  assert.match(e.failures[0].message, /hash to [0-9a-f]{64}/);
+  assert.not.ok(await inner.has(bad.ref.oid), 'nothing under the announced id');
+});
+
 test('a download longer than announced is cut off and not stored', async () => {
   const o = await obj(100, 13);
   const longer = new Uint8Array(150);

@@ -132,6 +132,20 @@ test('a put whose input fails half-way leaves no object and no temp file', async
   assert.equal(listed, []);
 });
 
+test('put with an expected id keeps bytes that match it and nothing that does not', async () => {
+  const s = createMemoryStore();
+  const good = bytes(3000, 7);
+  const id = await sha256Hex(good);
+  assert.equal(await s.put([good.subarray(0, 1000), good.subarray(1000)], id), { oid: id, size: 3000 });
+  const other = bytes(3000, 8);
+  const e = await s.put(other, id).then(() => null, (x) => x);
+  assert.is(e?.code, 'E_OBJECT_CORRUPT');
+  assert.is(e.data.oid, id);
+  assert.is(e.data.actual, await sha256Hex(other), 'the error names what the bytes hash to');
+  assert.equal(s.fs.files(), [s.objectPath(id)], 'the wrong bytes are under no name, and no temp file is left');
+  assert.ok(await s.has(id), 'an object already stored under the expected id stays');
+});
+
 test('delete removes; list ignores foreign files', async () => {
   const s = createMemoryStore();
   const { oid } = await s.put(te.encode('abc'));

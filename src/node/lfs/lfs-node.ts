@@ -167,7 +167,7 @@ export function fileTransfer(path: string): Transfer {
     for (const x of objects) {
       if (await to.has(x.oid)) { result.skipped.push(x); continue; }
       try {
-        const r = await to.put(from.getChunks(x.oid));
+        const r = await to.put(from.getChunks(x.oid), x.oid);
         result.transferred.push(x);
         result.bytes += r.size;
       } catch (e) {
