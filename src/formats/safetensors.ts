@@ -453,5 +453,7 @@ export const safetensors: SafetensorsFormat = {
   open,
   rebuild,
   write,
+  // tensors are read through `open`'s reader as asked for and written by `rebuild` piece by piece
+  verbatimTensors: true,
 };
 

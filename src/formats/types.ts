@@ -89,6 +89,13 @@ export interface CheckpointFormat {
    * tensor's encoding (GGUF); merges use it to requantize. Optional.
    */
   quantizations?(skeleton: Uint8Array): Promise<Record<string, TensorQuantization>>;
+  /**
+   * Optional promise that lets clean's recipe check skip the objects of unchanged tensors
+   * (theta/segmented-check.ts): the bytes a tensor's `chunks()` hands out are the file's own bytes,
+   * unchanged, read from the ByteReader given to `open` while those chunks are asked for (no
+   * read-ahead into them), and `rebuild` writes each piece it is given to the sink as it is.
+   */
+  readonly verbatimTensors?: boolean;
   /** Write a new file holding these tensors (conversion, merges, tests). */
   write(tensors: AsyncIterable<TensorToWrite> | Iterable<TensorToWrite>, sink: ByteSink, opts?: { metadata?: Record<string, string> }): Promise<void>;
 }

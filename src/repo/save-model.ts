@@ -15,6 +15,7 @@
  * report such files as modified.
  */
 import { inputDigest } from '../theta/exact.ts';
+import { segmentedInput } from '../theta/segmented-check.ts';
 import git from 'isomorphic-git';
 import { ArgumentError } from '../core/errors.ts';
 import { memorySink, readerFromBytes } from '../core/io.ts';
@@ -159,7 +160,8 @@ export async function saveModel(o: SaveModelOptions): Promise<SaveModelResult> {
   const prev = head ? await readModelBlob(c, 'HEAD', filepath, head) : null;
   const previous = prev?.kind === 'theta' ? prev.metadata : null;
   const format = o.checkpoint ? sniffFormat(bytes.subarray(0, SNIFF_BYTES), filepath) : getFormat(o.format ?? 'safetensors');
-  const reader = await format.open(readerFromBytes(bytes, filepath), { fileName: filepath });
+  const segments = segmentedInput(readerFromBytes(bytes, filepath), c.kernels);
+  const reader = await format.open(segments.reader, { fileName: filepath });
   const reused: string[] = [];
   const stored: string[] = [];
   let metadata: ModelMetadata;
@@ -169,6 +171,7 @@ export async function saveModel(o: SaveModelOptions): Promise<SaveModelResult> {
       fileSize: bytes.length,
       fileName: filepath,
       format,
+      segments,
       input: async () => {
         const d = inputDigest(c.kernels);
         d.update(bytes);

@@ -16,6 +16,7 @@ import { checkRecipe, withUniqueNames } from './exact.ts';
 import { withRecentObjects } from './recent-objects.ts';
 import { INLINE_MAX_BYTES, withInlinePuts } from './inline-objects.ts';
 import { storeSkeleton } from './skeleton.ts';
+import type { SegmentedInput } from './segmented-check.ts';
 import type { MaybeQuantized } from '../formats/convert.ts';
 import { sameQuant } from '../formats/dequantize.ts';
 import { quantInfoOf, valuesForStats } from './quantized.ts';
@@ -46,6 +47,13 @@ export interface CleanOptions {
    * the metadata is returned, so nothing is committed that checkout cannot give back.
    */
   input?: () => Promise<{ size: number; digest: string }>;
+  /**
+   * With `input`: the reader `format.open` was given, wrapped by `segmentedInput` (segmented-check.ts),
+   * so the recipe check can skip reading back the objects of tensors that did not change.
+   */
+  segments?: SegmentedInput;
+  /** Told how the recipe check went: by segments (unchanged tensors not read back) or over the whole file. */
+  onRecipeCheck?(how: 'segments' | 'whole'): void;
   /** With `input`: false skips the rebuild-and-compare (the trailing-bytes check in `input` still runs). Default true. */
   verify?: boolean;
   /** Format of the reader, needed by the `input` check. */
@@ -90,18 +98,22 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   let pool = new Uint8Array(0);
   // a tensor kept at its older values by the opt-in tolerance makes the file differ on purpose
   let approximate = false;
+  // tensors whose bytes are the previous version's (their entries kept): the recipe check need not read them back
+  const unchanged = new Set<string>();
   for await (const t of withUniqueNames(o.reader, o.fileName ?? '<input>').tensors()) {
     if (pool.length < t.byteLength) pool = new Uint8Array(t.byteLength);
     const next = pool.subarray(0, t.byteLength);
     let filled = 0;
     // each chunk is hashed while it is still in cache from being copied into place
     const hasher = kernels.contentHasher();
+    o.segments?.beginTensor();
     for await (const c of t.chunks()) {
       next.set(c, filled);
       hasher.update(c);
       filled += c.length;
     }
     const hash = hasher.digest();
+    o.segments?.endTensor(filled, hash);
     const quant = quantInfoOf((t as MaybeQuantized).quantization);
     const before = o.previous?.tensors[t.name];
     const compatible = !!before && before.dtype === t.dtype && sameShape(before.shape, t.shape);
@@ -109,6 +121,7 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
       // same bytes; a quantization recorded now (or changed parameters) is carried on the same objects
       const same = sameQuant(before!.quant, quant) ? before! : withQuant(before!, quant);
       tensors[t.name] = same;
+      unchanged.add(t.name);
       o.onTensor?.(t.name, same, true);
       continue;
     }
@@ -157,8 +170,13 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   const meta: ModelMetadata = { format: o.reader.format, ...skeleton, size: o.fileSize, tensors };
   if (o.input && o.format) {
     const input = await o.input();
-    if (o.verify !== false)
-      await checkRecipe({ file: o.fileName ?? '<input>', metadata: { ...meta, size: input.size }, format: o.format, store, kernels, input, sizeOnly: approximate });
+    if (o.verify !== false) {
+      const how = await checkRecipe({
+        file: o.fileName ?? '<input>', metadata: { ...meta, size: input.size }, format: o.format, store, kernels, input, sizeOnly: approximate,
+        segments: o.segments ? { digest: o.segments.digest(), reused: unchanged } : undefined,
+      });
+      o.onRecipeCheck?.(how);
+    }
   }
   return meta;
 }

@@ -11,6 +11,7 @@ import type { ContentHasher, Kernels } from '../core/kernels.ts';
 import type { CheckpointFormat, CheckpointReader, StreamedTensor } from '../formats/types.ts';
 import type { UpdateStore } from '../updates/types.ts';
 import { referencedObjects, type ModelMetadata } from './metadata.ts';
+import { segmentedRebuild } from './segmented-check.ts';
 import { smudgeCheckpoint } from './smudge.ts';
 
 /** Two tensors of one file have the same name: storing both under it would lose one. */
@@ -79,10 +80,24 @@ export async function checkRecipe(o: {
   file: string; metadata: ModelMetadata; format: CheckpointFormat; store: UpdateStore; kernels: Kernels; input: { size: number; digest: string };
   /** Compare sizes only (theta.tolerance kept some tensors at older values, so the bytes differ on purpose). */
   sizeOnly?: boolean;
-}): Promise<void> {
+  /**
+   * The input's segmented digest and the tensors whose entries were kept because their bytes did
+   * not change (segmented-check.ts): when the rebuild's segmented digest agrees, those tensors'
+   * objects are not read back. When it does not, the whole file is rebuilt and compared.
+   */
+  segments?: { digest: string | null; reused: ReadonlySet<string> };
+}): Promise<'segments' | 'whole'> {
+  const store = unverifiedReads(o.store, new Map(referencedObjects(o.metadata).map((r) => [r.oid, r.size])));
+  if (o.format.verbatimTensors && o.segments?.digest && o.segments.reused.size && !o.sizeOnly) {
+    try {
+      const r = await segmentedRebuild({ metadata: o.metadata, format: o.format, store, kernels: o.kernels, reused: o.segments.reused });
+      if (r.size === o.input.size && r.digest === o.segments.digest) return 'segments';
+    } catch {
+      /* the whole-file check below says why */
+    }
+  }
   const out = inputDigest(o.kernels);
   const sink: ByteSink = { async write(b: Uint8Array) { out.update(b); }, async close() {} };
-  const store = unverifiedReads(o.store, new Map(referencedObjects(o.metadata).map((r) => [r.oid, r.size])));
   try {
     await smudgeCheckpoint({ metadata: o.metadata, format: o.format, store, kernels: o.kernels, sink });
   } catch (e) {
@@ -91,6 +106,7 @@ export async function checkRecipe(o: {
   }
   if (out.size !== o.input.size) throw new NotExactError(o.file, `the rebuilt file has ${out.size} bytes, the input ${o.input.size}`);
   if (!o.sizeOnly && out.digest() !== o.input.digest) throw new NotExactError(o.file, `the rebuilt file has the same size but different bytes`);
+  return 'whole';
 }
 
 /**

@@ -34,6 +34,7 @@ import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import { selectNamed, type TensorSelection } from '../../repo/tensor-selection.ts';
 import '../../updates/index.ts';
 import { inputDigest } from '../../theta/exact.ts';
+import { segmentedInput } from '../../theta/segmented-check.ts';
 import { parseInlineMax } from '../../theta/inline-objects.ts';
 import { cleanWritten, mergedLikeSide, rebuiltByName } from './merge-skeleton.ts';
 import { fromPythonBlob, isFromPython, looksLikePyMetadata, notePythonSwitch, samePythonVersion, specPath } from './python-theta.ts';
@@ -179,7 +180,8 @@ export class ThetaRepo {
       throw new ThetaError('E_TRACK_SHARDS', `${path} is a TF.js model.json: git-theta tracks the weight shards it lists, and model.json stays a normal file; take the pattern that matches it out of .gitattributes, then run 'git theta track ${path}'`, { file: path });
     }
     const bytes = readerFromChunks(counted, path);
-    const reader = await format.open(bytes, { fileName: path, files: this.files });
+    const segments = segmentedInput(bytes, this.kernels);
+    const reader = await format.open(segments.reader, { fileName: path, files: this.files });
     // only a TF.js shard says why it was not split; other formats' metadata (a safetensors
     // `__metadata__` key `note`) is the user's, not a message for them
     const note = format.id === TFJS_SHARD_FORMAT_ID ? reader.metadata?.note : undefined;
@@ -201,6 +203,7 @@ export class ThetaRepo {
         fileName: path,
         format,
         verify: this.settings.verifyClean,
+        segments,
         input: async () => {
           // every byte must be accounted for, or checkout could not give the file back exactly
           if ((await bytes.readUpTo(1)).length) {

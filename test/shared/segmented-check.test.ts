@@ -1,0 +1,179 @@
+// Clean's recipe check by segments (theta/segmented-check.ts): a new version with a few changed
+// tensors is checked without reading back the unchanged tensors' objects, and anything the
+// segments cannot vouch for falls back to the whole-file rebuild, which still decides.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getKernels } from '../../src/core/kernels.ts';
+import { memorySink, readerFromBytes, type ByteReader } from '../../src/core/io.ts';
+import { safetensors } from '../../src/formats/safetensors.ts';
+import { gguf } from '../../src/formats/gguf.ts';
+import { npz } from '../../src/formats/numpy.ts';
+import { pytorch } from '../../src/formats/pytorch.ts';
+import type { CheckpointFormat } from '../../src/formats/types.ts';
+import { createMemoryStore } from '../../src/store/memory.ts';
+import { cleanCheckpoint } from '../../src/theta/clean.ts';
+import { inputDigest } from '../../src/theta/exact.ts';
+import { entryObjects, type ModelMetadata } from '../../src/theta/metadata.ts';
+import { segmentedInput } from '../../src/theta/segmented-check.ts';
+import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
+import { lcgFloats } from './test-data.ts';
+
+const test = suite('recipe check by segments');
+
+// 16 KiB and more per tensor: every one is an object file, not inline in the metadata
+const SHAPES: Record<string, number[]> = { 'a.weight': [64, 64], 'b.weight': [64, 80], 'c.bias': [4096], 'd.weight': [32, 128] };
+
+function tensors(changed: Set<string> = new Set()) {
+  return Object.entries(SHAPES).map(([name, shape], i) => {
+    const f = lcgFloats(shape.reduce((x, y) => x * y, 1), i + 1);
+    if (changed.has(name)) for (let k = 0; k < f.length; k += 7) f[k] += 0.5;
+    return { name, dtype: 'F32' as const, shape, data: new Uint8Array(f.buffer) };
+  });
+}
+
+async function file(format: CheckpointFormat, changed?: Set<string>): Promise<Uint8Array> {
+  const sink = memorySink();
+  await format.write(tensors(changed), sink);
+  return sink.bytes();
+}
+
+/** A store that records which objects are read (get, ranged reads). */
+function countingStore() {
+  const inner = createMemoryStore();
+  const reads: string[] = [];
+  const store = {
+    ...inner,
+    put: inner.put.bind(inner),
+    async get(oid: string) { reads.push(oid); return inner.get(oid); },
+    async readRanges(oid: string, rs: { offset: number; length: number }[]) { reads.push(oid); return inner.readRanges!(oid, rs); },
+    getChunks: (oid: string, n?: number) => { reads.push(oid); return inner.getChunks(oid, n); },
+  };
+  return { store, reads };
+}
+
+/** Clean as the filter does: the reader wrapped for segments, the input hashed whole for the fallback. */
+async function clean(format: CheckpointFormat, bytes: Uint8Array, previous: ModelMetadata | null, store: ReturnType<typeof countingStore>['store'], wrapFormat = format) {
+  const kernels = await getKernels();
+  const segments = segmentedInput(readerFromBytes(bytes), kernels);
+  const checks: string[] = [];
+  const meta = await cleanCheckpoint({
+    reader: await format.open(segments.reader), previous, store, kernels, fileSize: bytes.length, format: wrapFormat, segments,
+    input: async () => { const d = inputDigest(kernels); d.update(bytes); return { size: d.size, digest: d.digest() }; },
+    onRecipeCheck: (how) => checks.push(how),
+  });
+  return { meta, checks };
+}
+
+async function smudge(meta: ModelMetadata, format: CheckpointFormat, store: ReturnType<typeof countingStore>['store']): Promise<Uint8Array> {
+  const sink = memorySink();
+  await smudgeCheckpoint({ metadata: meta, format, store, kernels: await getKernels(), sink });
+  return sink.bytes();
+}
+
+const objectsOf = (meta: ModelMetadata, names: string[]) => new Set(names.flatMap((n) => entryObjects(meta.tensors[n]).map((r) => r.oid)));
+
+for (const format of [safetensors] as CheckpointFormat[]) {
+  test(`${format.id}: a new version is checked without reading back its unchanged tensors' objects`, async () => {
+    const { store, reads } = countingStore();
+    const v1 = await clean(format, await file(format), null, store);
+    assert.equal(v1.checks, ['whole'], 'a first version has nothing unchanged: the whole file is checked');
+    const changed = new Set(['b.weight']);
+    const bytes2 = await file(format, changed);
+    reads.length = 0;
+    const v2 = await clean(format, bytes2, v1.meta, store);
+    assert.equal(v2.checks, ['segments']);
+    const unchanged = objectsOf(v1.meta, ['a.weight', 'c.bias', 'd.weight']);
+    assert.is(unchanged.size, 3);
+    assert.equal(reads.filter((oid) => unchanged.has(oid)), [], 'no object of an unchanged tensor is read');
+    assert.equal(await smudge(v2.meta, format, store), bytes2, 'the version checked by segments comes back exactly');
+  });
+}
+
+test('the same metadata as without segments, and a re-add of the same bytes reads no tensor object', async () => {
+  const kernels = await getKernels();
+  const { store, reads } = countingStore();
+  const v1 = await clean(safetensors, await file(safetensors), null, store);
+  const bytes2 = await file(safetensors, new Set(['a.weight', 'd.weight']));
+  const withSegments = await clean(safetensors, bytes2, v1.meta, store);
+  const plain = await cleanCheckpoint({ reader: await safetensors.open(readerFromBytes(bytes2)), previous: v1.meta, store, kernels, fileSize: bytes2.length });
+  assert.equal(withSegments.meta, plain);
+  reads.length = 0;
+  const again = await clean(safetensors, bytes2, withSegments.meta, store);
+  assert.equal(again.checks, ['segments']);
+  assert.equal(reads.filter((oid) => objectsOf(withSegments.meta, Object.keys(SHAPES)).has(oid)), []);
+});
+
+test('formats the segments cannot vouch for are checked whole, and still come back exactly', async () => {
+  // GGUF's header parse reads ahead into the first tensor; numpy byte-swaps big-endian arrays; zips
+  for (const format of [gguf, npz, pytorch] as CheckpointFormat[]) {
+    const { store } = countingStore();
+    const v1 = await clean(format, await file(format), null, store);
+    const bytes2 = await file(format, new Set(['c.bias']));
+    const v2 = await clean(format, bytes2, v1.meta, store);
+    assert.equal(v2.checks, ['whole'], format.id);
+    assert.equal(await smudge(v2.meta, format, store), bytes2, `${format.id} comes back exactly`);
+  }
+});
+
+test('a rebuild that puts a byte wrong fails the check (E_NOT_EXACT), though every tensor is unchanged', async () => {
+  const { store } = countingStore();
+  const v1 = await clean(safetensors, await file(safetensors), null, store);
+  const bytes2 = await file(safetensors, new Set(['c.bias']));
+  // the rebuild writes one header byte differently: the segments disagree and so does the whole file
+  const broken: CheckpointFormat = {
+    ...safetensors,
+    rebuild: (skeleton, tensor, sink) => safetensors.rebuild(skeleton, tensor, {
+      write: (b) => { if (b === skeleton) { const c = b.slice(); c[c.length - 1] ^= 1; return sink.write(c); } return sink.write(b); },
+      close: () => sink.close(),
+    }),
+  };
+  const e = await clean(safetensors, bytes2, v1.meta, store, broken).then(() => null, (x) => x);
+  assert.is(e?.code, 'E_NOT_EXACT');
+});
+
+test('a rebuild that puts two unchanged tensors in each other\'s place fails the check', async () => {
+  const { store } = countingStore();
+  // a.weight [64,64] and d.weight [32,128] have the same size: swapped, every length still fits
+  const v1 = await clean(safetensors, await file(safetensors), null, store);
+  const bytes2 = await file(safetensors, new Set(['b.weight']));
+  const swap: Record<string, string> = { 'a.weight': 'd.weight', 'd.weight': 'a.weight' };
+  const swapped: CheckpointFormat = { ...safetensors, rebuild: (skeleton, tensor, sink) => safetensors.rebuild(skeleton, (n) => tensor(swap[n] ?? n), sink) };
+  const e = await clean(safetensors, bytes2, v1.meta, store, swapped).then(() => null, (x) => x);
+  assert.is(e?.code, 'E_NOT_EXACT');
+});
+
+test('a rebuild that copies tensor bytes into buffers of its own is right: the whole-file check passes it', async () => {
+  const { store } = countingStore();
+  const v1 = await clean(safetensors, await file(safetensors), null, store);
+  const bytes2 = await file(safetensors, new Set(['c.bias']));
+  const copying: CheckpointFormat = {
+    ...safetensors,
+    rebuild: (skeleton, tensor, sink) => safetensors.rebuild(skeleton, tensor, { write: (b) => sink.write(b.slice()), close: () => sink.close() }),
+  };
+  const v2 = await clean(safetensors, bytes2, v1.meta, store, copying);
+  assert.equal(v2.checks, ['whole']);
+  assert.equal(await smudge(v2.meta, safetensors, store), bytes2);
+});
+
+test('segmentedInput: structure and tensor runs; a run whose consumed bytes differ from those handed out gives no digest', async () => {
+  const kernels = await getKernels();
+  const bytes = new Uint8Array(100).map((_, i) => i);
+  const digestOf = async (read: (r: ByteReader, s: ReturnType<typeof segmentedInput>) => Promise<void>) => {
+    const s = segmentedInput(readerFromBytes(bytes), kernels);
+    await read(s.reader, s);
+    return s.digest();
+  };
+  const h = kernels.contentHash(bytes.subarray(10, 50));
+  const a = await digestOf(async (r, s) => { await r.readExactly(10); s.beginTensor(); await r.readExactly(40); s.endTensor(40, h); await r.skip(50); });
+  const b = await digestOf(async (r, s) => { await r.readUpTo(10); s.beginTensor(); await r.readExactly(20); await r.readExactly(20); s.endTensor(40, h); await r.readExactly(50); });
+  assert.type(a, 'string');
+  assert.is(a, b, 'the same segments however the reads are cut');
+  const moved = await digestOf(async (r, s) => { await r.readExactly(12); s.beginTensor(); await r.readExactly(38); s.endTensor(38, h); await r.readExactly(50); });
+  assert.is.not(moved, a, 'a run at another place is another digest');
+  const inflated = await digestOf(async (r, s) => { await r.readExactly(10); s.beginTensor(); await r.readExactly(20); s.endTensor(40, h); await r.readExactly(70); });
+  assert.is(inflated, null);
+  const open = await digestOf(async (r, s) => { s.beginTensor(); await r.readExactly(5); });
+  assert.is(open, null, 'a run that never ended');
+});
+
+test.run();
