@@ -9,6 +9,7 @@ import { ThetaError } from '../core/errors.ts';
 import type { Kernels } from '../core/kernels.ts';
 import type { CheckpointReader } from '../formats/types.ts';
 import { getUpdateType } from '../updates/index.ts';
+import { dense } from '../updates/dense.ts';
 import type { SideTensor, UpdateStore } from '../updates/types.ts';
 import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
@@ -87,6 +88,11 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   const store = o.input && o.format && o.verify !== false ? withRecentObjects(o.store) : o.store;
   // small objects of tensor steps go into the metadata (one object file per bias costs more than the bias)
   const tensorStore = withInlinePuts(store, o.inlineMax ?? INLINE_MAX_BYTES);
+  // Checked by segments (segmented-check.ts), a tensor stored dense here is known by its content
+  // hash, as an unchanged one is: its object is the bytes just hashed, so the check does not read
+  // it back, and it is not kept in memory for the check either.
+  const bySegments = !!(o.segments && o.format?.verbatimTensors && o.input && o.verify !== false);
+  const denseStore = bySegments ? withInlinePuts(o.store, o.inlineMax ?? INLINE_MAX_BYTES) : tensorStore;
   const cap = o.chainCap ?? DEFAULT_CHAIN_CAP;
   const requested = o.updateType ?? 'auto';
   if (requested !== 'auto') getUpdateType(requested); // unknown names fail before any work
@@ -98,8 +104,9 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   let pool = new Uint8Array(0);
   // a tensor kept at its older values by the opt-in tolerance makes the file differ on purpose
   let approximate = false;
-  // tensors whose bytes are the previous version's (their entries kept): the recipe check need not read them back
-  const unchanged = new Set<string>();
+  // tensors the recipe check need not rebuild: unchanged ones (their entries kept) and, checked by
+  // segments, those stored dense by this clean
+  const known = new Set<string>();
   for await (const t of withUniqueNames(o.reader, o.fileName ?? '<input>').tensors()) {
     if (pool.length < t.byteLength) pool = new Uint8Array(t.byteLength);
     const next = pool.subarray(0, t.byteLength);
@@ -121,7 +128,7 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
       // same bytes; a quantization recorded now (or changed parameters) is carried on the same objects
       const same = sameQuant(before!.quant, quant) ? before! : withQuant(before!, quant);
       tensors[t.name] = same;
-      unchanged.add(t.name);
+      known.add(t.name);
       o.onTensor?.(t.name, same, true);
       continue;
     }
@@ -148,7 +155,12 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     // is told apart from a sample of its previous object, without reading and comparing all of it
     const rewritten = requested === 'auto' && chainRoom && (await rewrittenEverywhere(store, before!, next, dtypeSize(t.dtype)));
     if (!step && requested !== 'dense' && chainRoom && !rewritten) step = await getUpdateType('sparse').encode(ctx);
-    step ??= (await getUpdateType('dense').encode(ctx))!;
+    if (!step) {
+      // the built-in dense (a plug-in may have registered its own under the name)
+      const builtIn = bySegments && getUpdateType('dense') === dense;
+      step = (await getUpdateType('dense').encode(builtIn ? { ...ctx, store: denseStore } : ctx))!;
+      if (builtIn) known.add(t.name);
+    }
 
     const type = getUpdateType(step.update);
     const last: UpdateStep = step;
@@ -173,7 +185,7 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     if (o.verify !== false) {
       const how = await checkRecipe({
         file: o.fileName ?? '<input>', metadata: { ...meta, size: input.size }, format: o.format, store, kernels, input, sizeOnly: approximate,
-        segments: o.segments ? { digest: o.segments.digest(), reused: unchanged } : undefined,
+        segments: o.segments ? { digest: o.segments.digest(), known } : undefined,
       });
       o.onRecipeCheck?.(how);
     }

@@ -81,16 +81,17 @@ export async function checkRecipe(o: {
   /** Compare sizes only (theta.tolerance kept some tensors at older values, so the bytes differ on purpose). */
   sizeOnly?: boolean;
   /**
-   * The input's segmented digest and the tensors whose entries were kept because their bytes did
-   * not change (segmented-check.ts): when the rebuild's segmented digest agrees, those tensors'
-   * objects are not read back. When it does not, the whole file is rebuilt and compared.
+   * The input's segmented digest and the tensors whose bytes are known by their entries' content
+   * hashes (segmented-check.ts: unchanged ones, and those just stored dense): when the rebuild's
+   * segmented digest agrees, those tensors' objects are not read back. When it does not, the
+   * whole file is rebuilt and compared.
    */
-  segments?: { digest: string | null; reused: ReadonlySet<string> };
+  segments?: { digest: string | null; known: ReadonlySet<string> };
 }): Promise<'segments' | 'whole'> {
   const store = unverifiedReads(o.store, new Map(referencedObjects(o.metadata).map((r) => [r.oid, r.size])));
-  if (o.format.verbatimTensors && o.segments?.digest && o.segments.reused.size && !o.sizeOnly) {
+  if (o.format.verbatimTensors && o.segments?.digest && !o.sizeOnly) {
     try {
-      const r = await segmentedRebuild({ metadata: o.metadata, format: o.format, store, kernels: o.kernels, reused: o.segments.reused });
+      const r = await segmentedRebuild({ metadata: o.metadata, format: o.format, store, kernels: o.kernels, known: o.segments.known });
       if (r.size === o.input.size && r.digest === o.segments.digest) return 'segments';
     } catch {
       /* the whole-file check below says why */

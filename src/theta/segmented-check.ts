@@ -1,17 +1,19 @@
 /**
- * A cheaper form of clean's recipe check (exact.ts) for a new version of a file whose tensors are
- * mostly unchanged. The whole-file check rebuilds every byte, so it reads back every object of
- * every unchanged tensor: on a 0.28 GB model with 3 of 52 tensors changed that was a third of
- * `git theta add`'s time.
+ * A cheaper form of clean's recipe check (exact.ts). The whole-file check rebuilds every byte, so
+ * it reads back the object of every tensor: on a 0.28 GB model with 3 of 52 tensors changed that
+ * was a third of `git theta add`'s time.
  *
  * Here both sides are digested in segments instead: the bytes a format's reader consumes outside
  * any tensor's `chunks()` (its structure: headers, padding) are hashed as they pass, and each
  * tensor's run is recorded as (where in the structure it sits, its length, its content hash). On
  * the rebuild side, a format's `rebuild` gets each tensor's pieces as arrays it can tell apart by
- * identity: an unchanged tensor gets views of zeros of the right length (nothing is read), with the
- * content hash its entry already has (which checkout checks it against on every rebuild), and a
- * changed one its real rebuilt bytes, hashed as written. Anything written that is not such a piece
- * is structure.
+ * identity. A tensor whose bytes are known gets views of zeros of the right length (nothing is
+ * read), with its entry's content hash: an unchanged tensor (its entry is the previous version's,
+ * which checkout checks its rebuilt bytes against every time) and one this clean stored dense (its
+ * object is the very bytes hashed, under their SHA-256, which every read checks). Any other tensor
+ * (a sparse, low-rank or ia3 step) gets its real rebuilt bytes, hashed as written. Anything written
+ * that is not such a piece is structure. So what this check proves is the layout: the structure
+ * bytes, and which tensor's bytes go where, and the update steps' arithmetic.
  *
  * Only formats that promise `verbatimTensors` (types.ts) take this path: their tensors' bytes are
  * the file's bytes where the run is recorded, and their rebuild writes the pieces as given. For
@@ -110,12 +112,12 @@ export function segmentedInput(inner: ByteReader, kernels: Kernels): SegmentedIn
 const ZEROS = new Uint8Array(1 << 20);
 
 /**
- * Rebuild `metadata` through `format.rebuild` into a digesting sink, the tensors named in `reused`
+ * Rebuild `metadata` through `format.rebuild` into a digesting sink, the tensors named in `known`
  * as zeros of their length with their entries' hashes, the others from the store. Returns the
  * segmented digest and the rebuilt size.
  */
 export async function segmentedRebuild(o: {
-  metadata: ModelMetadata; format: CheckpointFormat; store: UpdateStore; kernels: Kernels; reused: ReadonlySet<string>;
+  metadata: ModelMetadata; format: CheckpointFormat; store: UpdateStore; kernels: Kernels; known: ReadonlySet<string>;
 }): Promise<{ digest: string; size: number }> {
   const d = new SegmentDigest(o.kernels);
   // the pieces handed to the format, by identity: whose they are
@@ -147,7 +149,7 @@ export async function segmentedRebuild(o: {
     async function* (name: string) {
       const entry = o.metadata.tensors[name];
       if (!entry) throw new ThetaError('E_METADATA', `the file's layout names tensor '${name}' but the metadata has no entry for it`, { tensor: name });
-      if (o.reused.has(name)) {
+      if (o.known.has(name)) {
         const owner = { name, hasher: null, hash: entry.hash };
         for (let off = 0; off < entry.bytes; off += ZEROS.length) {
           const piece = ZEROS.subarray(0, Math.min(ZEROS.length, entry.bytes - off));

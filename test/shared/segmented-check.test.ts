@@ -15,6 +15,7 @@ import { cleanCheckpoint } from '../../src/theta/clean.ts';
 import { inputDigest } from '../../src/theta/exact.ts';
 import { entryObjects, type ModelMetadata } from '../../src/theta/metadata.ts';
 import { segmentedInput } from '../../src/theta/segmented-check.ts';
+import { getUpdateType, registerUpdateType } from '../../src/updates/registry.ts';
 import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
 import { lcgFloats } from './test-data.ts';
 
@@ -76,7 +77,8 @@ for (const format of [safetensors] as CheckpointFormat[]) {
   test(`${format.id}: a new version is checked without reading back its unchanged tensors' objects`, async () => {
     const { store, reads } = countingStore();
     const v1 = await clean(format, await file(format), null, store);
-    assert.equal(v1.checks, ['whole'], 'a first version has nothing unchanged: the whole file is checked');
+    assert.equal(v1.checks, ['segments'], 'a first version is stored dense: known by its content hashes');
+    assert.equal(reads, [], 'nothing is read back for a first version');
     const changed = new Set(['b.weight']);
     const bytes2 = await file(format, changed);
     reads.length = 0;
@@ -112,6 +114,38 @@ test('formats the segments cannot vouch for are checked whole, and still come ba
     const v2 = await clean(format, bytes2, v1.meta, store);
     assert.equal(v2.checks, ['whole'], format.id);
     assert.equal(await smudge(v2.meta, format, store), bytes2, `${format.id} comes back exactly`);
+  }
+});
+
+test('a step type whose rebuild is wrong fails the check: only dense and unchanged tensors are taken on trust', async () => {
+  // encodes like dense but gives back other bytes: a bug in an update type's arithmetic
+  registerUpdateType({
+    name: 'test-off-by-one', incremental: false, description: 'test only',
+    async encode(ctx) { return { update: 'test-off-by-one', object: await ctx.store.put(ctx.next) }; },
+    async apply(step, _prev, ctx) { const b = (await ctx.store.get((step.object as { oid: string }).oid)).slice(); b[0] ^= 1; return b; },
+  });
+  const kernels = await getKernels();
+  const { store } = countingStore();
+  const v1 = await clean(safetensors, await file(safetensors), null, store);
+  const bytes = await file(safetensors, new Set(['b.weight']));
+  const segments = segmentedInput(readerFromBytes(bytes), kernels);
+  const e = await cleanCheckpoint({
+    reader: await safetensors.open(segments.reader), previous: v1.meta, store, kernels, fileSize: bytes.length, format: safetensors, segments,
+    updateType: 'test-off-by-one',
+    input: async () => { const d = inputDigest(kernels); d.update(bytes); return { size: d.size, digest: d.digest() }; },
+  }).then(() => null, (x) => x);
+  assert.is(e?.code, 'E_NOT_EXACT');
+});
+
+test('a plug-in registered under the name dense is not taken on trust', async () => {
+  const builtIn = getUpdateType('dense');
+  registerUpdateType({ ...builtIn, async apply(step, prev, ctx) { const b = (await builtIn.apply(step, prev, ctx)).slice(); b[1] ^= 1; return b; } });
+  try {
+    const { store } = countingStore();
+    const e = await clean(safetensors, await file(safetensors), null, store).then(() => null, (x) => x);
+    assert.is(e?.code, 'E_NOT_EXACT');
+  } finally {
+    registerUpdateType(builtIn);
   }
 });
 
