@@ -11,7 +11,7 @@
  */
 import { ArgumentError, ObjectCorruptError, ObjectMissingError } from '../core/errors.ts';
 import { createSha256, toHex } from '../core/sha256.ts';
-import { assertOid, type ObjectStore, type Oid, type PutResult, type StoreFs } from './types.ts';
+import { assertOid, type DeferredPuts, type ObjectStore, type Oid, type PutResult, type StoreFs } from './types.ts';
 
 /** Default read chunk: large enough to amortise the per-call cost, small enough to stream multi-GB objects. */
 export const DEFAULT_CHUNK_BYTES = 1 << 20;
@@ -22,13 +22,23 @@ export interface LocalStoreOptions {
   fs: StoreFs;
   /** The git-lfs directory, normally `<gitdir>/lfs` (objects go under `objects/`, temp files under `tmp/`). */
   lfsDir: string;
+  /** Bytes deferred puts may hold at a time (default DEFERRED_MAX_PENDING). */
+  deferredMaxPending?: number;
 }
 
-export interface LocalObjectStore extends ObjectStore {
+export interface LocalObjectStore extends ObjectStore, DeferredPuts {
   readonly lfsDir: string;
   /** Where an object lives (the oid is validated first). */
   objectPath(oid: Oid): string;
 }
+
+/**
+ * Deferred puts (types.ts DeferredPuts) take arrays up to this size (larger ones are written at
+ * once: their copy would cost more than the file system's wait), and hold at most this many
+ * bytes of copies at a time (a put waits for the oldest writes beyond it).
+ */
+export const DEFERRED_MAX_OBJECT = 4 << 20;
+export const DEFERRED_MAX_PENDING = 64 << 20;
 
 /** `<lfsDir>/objects/aa/bb/<oid>` for a validated oid. */
 export function lfsObjectPath(lfsDir: string, oid: Oid): string {
@@ -68,18 +78,33 @@ export function createLocalStore(options: LocalStoreOptions): LocalObjectStore {
   const tmpPrefix = `theta-${randomName()}`;
   let tmpCount = 0;
 
+  // deferred puts: their writes by oid, the bytes they hold, the first failure (thrown by flush)
+  const pending = new Map<Oid, Promise<void>>();
+  const maxPending = options.deferredMaxPending ?? DEFERRED_MAX_PENDING;
+  let pendingBytes = 0;
+  let failure: unknown = null;
+  /** A pending write of this object has finished (or failed: then its failure is thrown). */
+  async function settled(oid: Oid): Promise<void> {
+    const p = pending.get(oid);
+    if (!p) return;
+    await p;
+    if (failure) throw failure;
+  }
+
   async function statObject(oid: Oid) {
+    await settled(oid);
     const path = objectPath(oid);
     const st = await fs.stat(path);
     if (!st || !st.isFile) throw new ObjectMissingError(oid, path);
     return { path, size: st.size };
   }
 
-  return {
+  const store: LocalObjectStore = {
     lfsDir,
     objectPath,
 
     async has(oid) {
+      if (pending.has(oid)) return true; // being written (a failure is thrown by flush)
       const st = await fs.stat(objectPath(oid));
       return !!st && st.isFile;
     },
@@ -116,6 +141,45 @@ export function createLocalStore(options: LocalStoreOptions): LocalObjectStore {
       } catch (e) {
         if (open) await w.close().catch(() => {});
         await fs.unlink(tmp).catch(() => false);
+        throw e;
+      }
+    },
+
+    async putDeferred(bytes) {
+      if (!fs.writeNew || bytes.length > DEFERRED_MAX_OBJECT) return store.put(bytes);
+      if (failure) throw failure;
+      const oid = createSha256().update(bytes).digestHex();
+      const size = bytes.length;
+      if (pending.has(oid)) return { oid, size };
+      const path = objectPath(oid);
+      const existing = await fs.stat(path);
+      if (existing?.isFile && existing.size === size) return { oid, size }; // already stored
+      while (pendingBytes + size > maxPending && pending.size) await Promise.race(pending.values());
+      // from here to pending.set nothing awaits: the budget check and the reservation are one step
+      if (pending.has(oid)) return { oid, size };
+      const tmp = `${tmpDir}/${tmpPrefix}-${(tmpCount++).toString(36)}.tmp`;
+      const copy = bytes.slice();
+      const write = fs.writeNew;
+      pendingBytes += size;
+      const job = (async () => {
+        await fs.mkdirp(tmpDir);
+        await write(tmp, path, copy);
+      })().then(
+        () => {},
+        (e) => { failure ??= e; },
+      ).finally(() => {
+        pending.delete(oid);
+        pendingBytes -= size;
+      });
+      pending.set(oid, job);
+      return { oid, size };
+    },
+
+    async flush() {
+      while (pending.size) await Promise.all(pending.values());
+      if (failure) {
+        const e = failure;
+        failure = null;
         throw e;
       }
     },
@@ -171,10 +235,12 @@ export function createLocalStore(options: LocalStoreOptions): LocalObjectStore {
     },
 
     async delete(oid) {
+      await pending.get(oid);
       return fs.unlink(objectPath(oid));
     },
 
     async *list() {
+      while (pending.size) await Promise.all(pending.values());
       for (const a of (await fs.readdir(objectsDir)).sort()) {
         if (!HEX2.test(a)) continue;
         for (const b of (await fs.readdir(`${objectsDir}/${a}`)).sort()) {
@@ -186,4 +252,5 @@ export function createLocalStore(options: LocalStoreOptions): LocalObjectStore {
       }
     },
   };
+  return store;
 }

@@ -57,6 +57,17 @@ export interface ObjectStore {
   list(): AsyncIterable<Oid>;
 }
 
+/**
+ * Optional on a store: a put that returns once the bytes are hashed, their file written in the
+ * background (from a copy: the caller may reuse its array). Reads of such an object wait for its
+ * write; `flush` waits for every one and throws the first failure. Whoever puts this way calls
+ * `flush` before it hands out an id (a clean before it returns metadata).
+ */
+export interface DeferredPuts {
+  putDeferred(bytes: Uint8Array): Promise<PutResult>;
+  flush(): Promise<void>;
+}
+
 /** A file opened for reading at offsets. */
 export interface StoreReadHandle {
   readonly size: number;
@@ -97,4 +108,11 @@ export interface StoreFs {
   unlink(path: string): Promise<boolean>;
   /** Entry names; [] if the directory does not exist. */
   readdir(path: string): Promise<string[]>;
+  /**
+   * Optional: write `bytes` to the new file `tmp` (failing if it exists), then rename it to `path`,
+   * making `path`'s directory if missing; off the caller's thread, so that the file system's waits
+   * (a create can wait hundreds of µs for the journal while much data is being written) overlap
+   * the caller's work. On failure the temp file is removed. Stores use it for deferred puts.
+   */
+  writeNew?(tmp: string, path: string, bytes: Uint8Array): Promise<void>;
 }

@@ -11,6 +11,7 @@ import type { CheckpointReader } from '../formats/types.ts';
 import { getUpdateType } from '../updates/index.ts';
 import { dense } from '../updates/dense.ts';
 import type { SideTensor, UpdateStore } from '../updates/types.ts';
+import type { DeferredPuts } from '../store/types.ts';
 import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
 import { checkRecipe, withUniqueNames } from './exact.ts';
@@ -83,16 +84,36 @@ export function parseTolerance(s: string | undefined | null): Tolerance | null {
 }
 
 export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
+  // Objects are hashed here and their files written in the background when the store can
+  // (DeferredPuts): a model of hundreds of objects otherwise waits on the file system for each
+  // file created. Every write is done before the metadata is handed out (flush).
+  const d = o.store as UpdateStore & Partial<DeferredPuts>;
+  if (!d.putDeferred || !d.flush) return cleanWith(o, o.store, async () => {});
+  const flush = () => d.flush!();
+  const deferred: UpdateStore = {
+    put: (b) => d.putDeferred!(b),
+    get: (oid) => d.get(oid),
+    ...(d.readRanges ? { readRanges: (oid: string, r: { offset: number; length: number }[]) => d.readRanges!(oid, r) } : {}),
+  };
+  try {
+    return await cleanWith(o, deferred, flush);
+  } finally {
+    // on failure too: no write is left running (its own failure is not the one to report)
+    await flush().catch(() => {});
+  }
+}
+
+async function cleanWith(o: CleanOptions, base: UpdateStore, flush: () => Promise<void>): Promise<ModelMetadata> {
   const { kernels } = o;
   // small objects written here are kept for the recipe check (recent-objects.ts), when it runs
-  const store = o.input && o.format && o.verify !== false ? withRecentObjects(o.store) : o.store;
+  const store = o.input && o.format && o.verify !== false ? withRecentObjects(base) : base;
   // small objects of tensor steps go into the metadata (one object file per bias costs more than the bias)
   const tensorStore = withInlinePuts(store, o.inlineMax ?? INLINE_MAX_BYTES);
   // Checked by segments (segmented-check.ts), a tensor stored dense here is known by its content
   // hash, as an unchanged one is: its object is the bytes just hashed, so the check does not read
   // it back, and it is not kept in memory for the check either.
   const bySegments = !!(o.segments && o.format?.verbatimTensors && o.input && o.verify !== false);
-  const denseStore = bySegments ? withInlinePuts(o.store, o.inlineMax ?? INLINE_MAX_BYTES) : tensorStore;
+  const denseStore = bySegments ? withInlinePuts(base, o.inlineMax ?? INLINE_MAX_BYTES) : tensorStore;
   const cap = o.chainCap ?? DEFAULT_CHAIN_CAP;
   const requested = o.updateType ?? 'auto';
   if (requested !== 'auto') getUpdateType(requested); // unknown names fail before any work
@@ -180,6 +201,7 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   // the skeleton is versioned too: a few changed bytes (CRCs) cost a small sparse delta, not a copy
   const skeleton = await storeSkeleton(o.reader.skeleton(), o.previous?.format === o.reader.format ? o.previous : null, store, kernels, cap);
   const meta: ModelMetadata = { format: o.reader.format, ...skeleton, size: o.fileSize, tensors };
+  await flush();
   if (o.input && o.format) {
     const input = await o.input();
     if (o.verify !== false) {

@@ -5,13 +5,16 @@
  * trip through libuv's thread pool and the event loop, which on a busy 2-core machine left the
  * filter waiting 14 of 20 s (`git add` of the many-tensor set in bench/git.ts). The calls are
  * short (page cache) and the filter and CLI handle one file at a time, so doing them in place is
- * cheaper; reads and writes of 1 MiB or more stay asynchronous. Directories made once are
- * remembered (and made again if something removed them).
+ * cheaper; reads and writes of 1 MiB or more stay asynchronous, and so does `writeNew` (a deferred
+ * put's whole object file, see store/local.ts). Directories made once are remembered (and made
+ * again if something removed them).
  */
 import {
   closeSync, fstatSync, mkdirSync, openSync, read, readdirSync, readFileSync, readSync, renameSync, statSync, unlinkSync, write, writeSync,
 } from 'node:fs';
+import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { faultPoint } from '../faults.ts';
 import type { StoreFs, StoreReadHandle, StoreStat, StoreWriteHandle } from '../../store/types.ts';
 
 /**
@@ -119,6 +122,39 @@ export function syncStoreFs(): StoreFs {
         return true;
       } catch (e) {
         if (isMissing(e)) return false;
+        throw e;
+      }
+    },
+
+    // the one asynchronous path: a deferred put's whole object, written in libuv's thread pool
+    // while the caller goes on hashing (creating hundreds of files costs the kernel a few hundred
+    // µs each while much data is being written, which then overlaps the caller's work)
+    async writeNew(tmp, path, bytes) {
+      const dir = dirname(path);
+      try {
+        try {
+          await writeFile(tmp, bytes, { flag: 'wx', mode: 0o644 });
+        } catch (e) {
+          if (codeOf(e) !== 'ENOENT') throw e;
+          made.delete(dirname(tmp));
+          await mkdir(dirname(tmp), { recursive: true });
+          await writeFile(tmp, bytes, { flag: 'wx', mode: 0o644 });
+        }
+        faultPoint('object-write');
+        if (!made.has(dir)) {
+          await mkdir(dir, { recursive: true });
+          made.add(dir);
+        }
+        try {
+          await rename(tmp, path);
+        } catch (e) {
+          if (codeOf(e) !== 'ENOENT') throw e;
+          made.delete(dir);
+          await mkdir(dir, { recursive: true });
+          await rename(tmp, path);
+        }
+      } catch (e) {
+        await unlink(tmp).catch(() => {});
         throw e;
       }
     },
