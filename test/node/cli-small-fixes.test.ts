@@ -2,7 +2,7 @@
 // a safetensors `__metadata__` key `note` is the user's, not a message printed on every add.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { memorySink } from '../../src/core/io.ts';
 import { getFormat } from '../../src/formats/index.ts';
@@ -39,6 +39,23 @@ S('a safetensors __metadata__ note is not printed on add', async () => {
     assert.is(r.code, 0, r.stderr);
     assert.not.match(r.stderr, /stored without splitting|fine-tuned on my data/);
     assert.match(await git(dir, 'show', ':model.safetensors'), /"format": "safetensors"/);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+S('git theta checkout of many checkpoints names eight of them and counts the rest', async () => {
+  const dir = await thetaRepo(['*.safetensors']);
+  try {
+    const names = Array.from({ length: 11 }, (_, i) => `m${String(i).padStart(2, '0')}.safetensors`);
+    for (const [i, n] of names.entries()) await safetensors(join(dir, n), 2 + i);
+    await git(dir, 'add', '.gitattributes', ...names);
+    await git(dir, 'commit', '-q', '-m', 'v1');
+    for (const n of names) rmSync(join(dir, n));
+    const r = await run(process.execPath, [BIN, 'checkout', '--', '.'], dir);
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stderr, `wrote 11 checkpoint(s): ${names.slice(0, 8).join(', ')}, and 3 more\n`);
+    assert.is((await git(dir, 'status', '--porcelain')).trim(), '');
   } finally {
     cleanup(dir);
   }

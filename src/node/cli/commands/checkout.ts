@@ -7,6 +7,7 @@ import { unchangedInWorkTree } from '../../git/unchanged.ts';
 import { revisionsAndPaths } from '../argv.ts';
 import { ThetaRepo } from '../../repo/theta-repo.ts';
 import { writeCheckpointFiles } from '../write-checkpoints.ts';
+import { wroteCheckpoints } from '../format-number.ts';
 
 /**
  * The direct path for tracked checkpoints: write each file from the object store ourselves and
@@ -72,6 +73,6 @@ export function registerCheckout(program: Command): void {
       if (revs.length > 1) throw new ThetaError('E_ARGUMENT', 'give at most one revision (paths go after --)', {});
       const repo = await ThetaRepo.open();
       const done = await fastCheckout(repo, revs[0] ?? null, paths);
-      process.stderr.write(`git-theta: wrote ${done.length} checkpoint(s)${done.length ? `: ${done.join(', ')}` : ''}\n`);
+      process.stderr.write(`git-theta: ${wroteCheckpoints(done)}\n`);
     });
 }

@@ -18,6 +18,7 @@ import { writeCheckpointFiles, type BlobEntry } from '../write-checkpoints.ts';
 import { dropOldFiles, keepOldFiles } from '../patch-checkpoint.ts';
 import { ENV_SKIP_SMUDGE } from './filter.ts';
 import { driverConfig, installHook } from './install.ts';
+import { wroteCheckpoints } from '../format-number.ts';
 
 /** Tracked files have changes a switch would overwrite (git refuses too). */
 export class DirtyWorktreeError extends ThetaError {
@@ -175,7 +176,7 @@ export function registerSwitch(program: Command): void {
     .action(async (branch: string) => {
       const repo = await ThetaRepo.open();
       const done = await fastSwitch(repo, branch);
-      process.stderr.write(`git-theta: wrote ${done.length} checkpoint(s)${done.length ? `: ${done.join(', ')}` : ''}\n`);
+      process.stderr.write(`git-theta: ${wroteCheckpoints(done)}\n`);
     });
   program
     .command('clone')
