@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BIN, cleanup, git, repoRoot, run, sha256, tempDir, theta, thetaRepo } from './helpers.ts';
+import { BIN, cleanup, fixturesDir, git, repoRoot, run, sha256, tempDir, theta, thetaRepo } from './helpers.ts';
 
 /** A loader hook that appends every loaded module's URL to <dir>/<pid>.modules, and the argv to <pid>.argv. */
 function moduleLog(): { dir: string; nodeOptions: string } {
@@ -65,8 +65,9 @@ function assertNone(what: string, mods: string[], forbidden: (string | RegExp)[]
 }
 
 // what no per-file command needs: commander and the other commands' modules, isomorphic-git,
-// undici, the LFS transfer code, the Python tool's msgpack reader
-const HEAVY = ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@msgpack', 'src/node/lfs/lfs-node.ts', 'src/repo/model-blob.ts'];
+// undici, the LFS transfer code, the Python tool's msgpack reader, and (on a safetensors file)
+// the deflate libraries of the zip formats (src/formats/deflate-libs.ts imports them on first use)
+const HEAVY = ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@msgpack', 'src/node/lfs/lfs-node.ts', 'src/repo/model-blob.ts', 'node_modules/fflate', 'node_modules/pako'];
 const OTHER_COMMANDS = (own: string[]) => new RegExp(`^src/node/cli/commands/(?!(${own.join('|')})\\.ts$)`);
 
 function smallSafetensors(): Buffer {
@@ -135,6 +136,20 @@ test('start-up: textconv, the filter process, the merge driver and pre-push load
     assertNone('pre-push', loadedBy(log.dir).get('pre-push')!, ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', OTHER_COMMANDS(['hooks', 'install'])]);
   } finally {
     cleanup(dir);
+    cleanup(log.dir);
+  }
+});
+
+test('start-up: textconv of a compressed npz imports the deflate libraries when it first needs them', async () => {
+  const log = moduleLog();
+  try {
+    // a fresh process whose first deflate use is numpy's read (inflate, then zlib's and fflate's re-deflation checks)
+    const r = await run(process.execPath, [BIN, 'textconv', join(fixturesDir, 'arrays-compressed.npz')], log.dir, { env: { NODE_OPTIONS: log.nodeOptions } });
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^npz checkpoint, 3 tensors, 3152 bytes of tensor data\nb  I64\[30\]  mean 14\.50 /);
+    const mods = loadedBy(log.dir).get('textconv')!;
+    for (const lib of ['node_modules/fflate', 'node_modules/pako']) assert.ok(mods.includes(lib), `textconv of a compressed npz loaded ${lib}`);
+  } finally {
     cleanup(log.dir);
   }
 });
