@@ -66,8 +66,9 @@ function assertNone(what: string, mods: string[], forbidden: (string | RegExp)[]
 
 // what no per-file command needs: commander and the other commands' modules, isomorphic-git,
 // undici, the LFS transfer code, the Python tool's msgpack reader, and (on a safetensors file)
-// the deflate libraries of the zip formats (src/formats/deflate-libs.ts imports them on first use)
-const HEAVY = ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@msgpack', 'src/node/lfs/lfs-node.ts', 'src/repo/model-blob.ts', 'node_modules/fflate', 'node_modules/pako'];
+// the deflate libraries of the zip formats (src/formats/deflate-libs.ts imports them on first use),
+// and the portable SHA-256 (the CLI's is node:crypto's: src/node/files/sha256-cli-shim.ts)
+const HEAVY = ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@msgpack', 'src/node/lfs/lfs-node.ts', 'src/repo/model-blob.ts', 'node_modules/fflate', 'node_modules/pako', 'node_modules/@noble/hashes'];
 const OTHER_COMMANDS = (own: string[]) => new RegExp(`^src/node/cli/commands/(?!(${own.join('|')})\\.ts$)`);
 
 function smallSafetensors(): Buffer {
@@ -134,7 +135,7 @@ test('start-up: textconv, the filter process, the merge driver and pre-push load
     assertNone('merge-driver', loadedBy(log.dir).get('merge-driver')!, [...HEAVY, OTHER_COMMANDS(['merge'])]);
     const pp = await run(process.execPath, [BIN, 'pre-push', 'origin', join(dir, 'nowhere')], dir, { env, input: '' });
     assert.is(pp.code, 0, pp.stderr);
-    assertNone('pre-push', loadedBy(log.dir).get('pre-push')!, ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', OTHER_COMMANDS(['hooks', 'install'])]);
+    assertNone('pre-push', loadedBy(log.dir).get('pre-push')!, ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@noble/hashes', OTHER_COMMANDS(['hooks', 'install'])]);
   } finally {
     cleanup(dir);
     cleanup(log.dir);
