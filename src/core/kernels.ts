@@ -102,6 +102,7 @@ export class Kernels {
   /** Low-level access for tests, benchmarks and the fused merge pipelines (merge-kernels.ts), which use SCRATCH per call. */
   get raw(): { exports: KernelExports; memory: WebAssembly.Memory; scratch: number; scratchBytes: number; fn: <K extends KernelFunctionName>(name: K) => KernelExports[K] } {
     const m = this.m;
+    m.reach(m.SCRATCH + m.scratchBytes); // (its users lay out all of SCRATCH themselves)
     return { exports: m.x, memory: m.memory, scratch: m.SCRATCH, scratchBytes: m.scratchBytes, fn: (name) => m.x[name] };
   }
 

@@ -2,10 +2,12 @@
  * fflate's raw deflate streams as the zip layer and its users (npz, PyTorch) need them: bounded
  * inflation (inflateChunks stops at the declared size, so a zip bomb costs one push), a
  * deterministic deflater (FixedDeflater), and the check that re-deflating a member reproduces it
- * (DeflateVerifier; zlib's own deflate is in zlib-deflate.ts).
+ * (DeflateVerifier; zlib's own deflate is in zlib-deflate.ts). fflate is imported on first use
+ * (deflate-libs.ts): constructing a FixedDeflater needs `await loadFflate()` first.
  */
-import { Deflate, Inflate } from 'fflate';
+import type { Deflate } from 'fflate';
 import { ArgumentError, FormatError } from '../core/errors.ts';
+import { fflate, loadFflate } from './deflate-libs.ts';
 import { ReproductionCheck } from './zlib-deflate.ts';
 import { zipError } from './zip-error.ts';
 
@@ -32,6 +34,7 @@ export async function* inflateChunks(compressed: AsyncIterable<Uint8Array> | Ite
   const file = opts.fileName ?? '<zip>';
   let out: Uint8Array[] = [];
   let total = 0;
+  const { Inflate } = await loadFflate();
   const inf = new Inflate((chunk) => {
     total += chunk.length;
     if (total > opts.expectedSize) throw zipError(file, `inflates to more than its declared ${opts.expectedSize} bytes (a zip bomb or a corrupt header); stopped`, opts.entry, { reason: 'zip-bomb' });
@@ -58,7 +61,7 @@ export async function* inflateChunks(compressed: AsyncIterable<Uint8Array> | Ite
 }
 
 /**
- * A deterministic deflater: content pushed in any pieces is re-cut into DEFLATE_PUSH_BYTES pieces
+ * A deterministic deflater (after `await loadFflate()`): content pushed in any pieces is re-cut into DEFLATE_PUSH_BYTES pieces
  * before fflate sees it, so the compressed bytes depend only on the content and the level.
  */
 export class FixedDeflater {
@@ -68,7 +71,7 @@ export class FixedDeflater {
   private out: Uint8Array[] = [];
   constructor(readonly level: number) {
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new ArgumentError(`deflate level must be 0..9, got ${level}`);
-    this.d = new Deflate({ level: level as 0 }, (chunk) => { if (chunk.length) this.out.push(chunk); });
+    this.d = new (fflate().Deflate)({ level: level as 0 }, (chunk) => { if (chunk.length) this.out.push(chunk); });
   }
   /** Push content; returns the compressed bytes produced so far (possibly none). */
   push(bytes: Uint8Array): Uint8Array[] {
@@ -100,6 +103,7 @@ export class FixedDeflater {
 
 /** Deflate content deterministically (see FixedDeflater). */
 export async function* deflateChunks(content: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, level: number): AsyncGenerator<Uint8Array> {
+  await loadFflate();
   const d = new FixedDeflater(level);
   for await (const part of content) yield* d.push(part);
   yield* d.finish();

@@ -37,6 +37,7 @@ import { concat, readerFromChunks, type ByteReader, type ByteSink } from '../cor
 import type { CheckpointFormat, CheckpointReader, OpenOptions, StreamedTensor, TensorToWrite } from './types.ts';
 import { FixedDeflater, ZipReader, crc32, inflateChunks, isZip, writeZip, zipNamesInHead, type ZipEntry } from './zip.ts';
 import { ReproductionCheck, ZlibDeflater } from './zlib-deflate.ts';
+import { loadFflate, loadPako } from './deflate-libs.ts';
 
 import { NPY_FORMAT_ID, NPY_MAGIC, byteSwap, npyError, readNpyHeader, encodeNpyHeader, reorder, type NpyHeader } from './numpy/header.ts';
 import { SkeletonBuilder, rebuildFrom, type Part } from './numpy/skeleton.ts';
@@ -227,6 +228,7 @@ async function openNpz(reader: ByteReader, opts: OpenOptions = {}): Promise<Nump
       const compressed = concat(parts, csize);
       parts.length = 0;
       // zlib's deflate first (what numpy's savez_compressed wrote), then fflate's (what our writer wrote)
+      await Promise.all([loadPako(), loadFflate()]);
       const verifiers = [
         ...ZLIB_LEVELS.map((l) => new ReproductionCheck(compressed, new ZlibDeflater(l), true)),
         ...DEFLATE_LEVELS.map((l) => new ReproductionCheck(compressed, new FixedDeflater(l), false)),

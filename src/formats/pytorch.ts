@@ -56,7 +56,7 @@
  * naming, the pushback input, the skeleton rebuild and the writer.
  */
 import { memoryTensor, DEFAULT_CHUNK_BYTES, streamingTensor } from './read-once.ts';
-import { Inflate } from 'fflate';
+import { fflate, loadFflate } from './deflate-libs.ts';
 import { dtypeSize } from '../core/dtypes.ts';
 import { ArgumentError, FormatError } from '../core/errors.ts';
 import type { ByteReader } from '../core/io.ts';
@@ -257,7 +257,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
     const out = new Uint8Array(declared);
     let at = 0;
     let ended = false;
-    const inf = new Inflate((chunk, final) => {
+    const inf = new (fflate().Inflate)((chunk, final) => {
       if (at + chunk.length > declared) throw fail(`inflates past its declared ${declared} bytes (a zip bomb or a lying header)`, { entry: e.name, declared });
       out.set(chunk, at);
       at += chunk.length;
@@ -283,6 +283,7 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<Pytorch
       if (e.compressedSize > limit) throw fail(`is ${e.compressedSize} bytes, over the ${limit}-byte limit for this kind of entry`, { entry: e.name });
       const stored = await input.readExactly(e.compressedSize, undefined, e.name);
       addRaw(stored);
+      if (e.method === METHOD_DEFLATED) await loadFflate(); // (imported on first use: deflate-libs.ts)
       data = e.method === METHOD_DEFLATED ? inflateBounded(e, stored, e.size) : stored;
       if (e.method === METHOD_STORED && e.size !== e.compressedSize) throw fail(`is stored but its sizes differ (${e.compressedSize} vs ${e.size})`, { entry: e.name });
       if (e.flags & FLAG_DESCRIPTOR) {

@@ -5,16 +5,20 @@
  * settings gives the same bytes, whatever pieces the content arrives in (no flush between pieces).
  * fflate, used for everything else, compresses differently.
  */
-import { Deflate } from 'pako';
+import type { Deflate } from 'pako';
 import { ArgumentError } from '../core/errors.ts';
+import { pako } from './deflate-libs.ts';
 
-/** A raw-deflate stream with zlib's defaults at `level`; push content, take compressed bytes. */
+/**
+ * A raw-deflate stream with zlib's defaults at `level`; push content, take compressed bytes.
+ * pako is imported on first use (deflate-libs.ts): construct one after `await loadPako()`.
+ */
 export class ZlibDeflater {
   private readonly d: Deflate;
   private out: Uint8Array[] = [];
   constructor(readonly level: number) {
     if (!Number.isInteger(level) || level < 0 || level > 9) throw new ArgumentError(`deflate level must be 0..9, got ${level}`);
-    this.d = new Deflate({ level: level as 6, raw: true, windowBits: 15, memLevel: 8, strategy: 0 });
+    this.d = new (pako().Deflate)({ level: level as 6, raw: true, windowBits: 15, memLevel: 8, strategy: 0 });
     this.d.onData = (chunk: Uint8Array) => { if (chunk.length) this.out.push(chunk); };
   }
   /** Push content; returns the compressed bytes produced so far (possibly none). */

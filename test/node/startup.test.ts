@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { copyFileSync, existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { BIN, cleanup, git, repoRoot, run, sha256, tempDir, theta, thetaRepo } from './helpers.ts';
+import { BIN, cleanup, fixturesDir, git, repoRoot, run, sha256, tempDir, theta, thetaRepo } from './helpers.ts';
 
 /** A loader hook that appends every loaded module's URL to <dir>/<pid>.modules, and the argv to <pid>.argv. */
 function moduleLog(): { dir: string; nodeOptions: string } {
@@ -65,8 +65,10 @@ function assertNone(what: string, mods: string[], forbidden: (string | RegExp)[]
 }
 
 // what no per-file command needs: commander and the other commands' modules, isomorphic-git,
-// undici, the LFS transfer code, the Python tool's msgpack reader
-const HEAVY = ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@msgpack', 'src/node/lfs/lfs-node.ts', 'src/repo/model-blob.ts'];
+// undici, the LFS transfer code, the Python tool's msgpack reader, and (on a safetensors file)
+// the deflate libraries of the zip formats (src/formats/deflate-libs.ts imports them on first use),
+// and the portable SHA-256 (the CLI's is node:crypto's: src/node/files/sha256-cli-shim.ts)
+const HEAVY = ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@msgpack', 'src/node/lfs/lfs-node.ts', 'src/repo/model-blob.ts', 'node_modules/fflate', 'node_modules/pako', 'node_modules/@noble/hashes'];
 const OTHER_COMMANDS = (own: string[]) => new RegExp(`^src/node/cli/commands/(?!(${own.join('|')})\\.ts$)`);
 
 function smallSafetensors(): Buffer {
@@ -121,6 +123,7 @@ test('start-up: textconv, the filter process, the merge driver and pre-push load
     assert.match(tcm.stdout, /\bw\b.*F32/);
     assertNone('textconv', loadedBy(log.dir).get('textconv')!, [
       ...HEAVY, OTHER_COMMANDS(['textconv']), 'src/updates/index.ts', 'src/merges/index.ts', /^src\/interop\/python-git-theta\/(objects|convert|summary)\.ts$/,
+      'node:crypto', // (~4 ms to load; fs-source.ts imports it when it writes a file)
     ]);
     clearLog(log.dir);
 
@@ -132,9 +135,23 @@ test('start-up: textconv, the filter process, the merge driver and pre-push load
     assertNone('merge-driver', loadedBy(log.dir).get('merge-driver')!, [...HEAVY, OTHER_COMMANDS(['merge'])]);
     const pp = await run(process.execPath, [BIN, 'pre-push', 'origin', join(dir, 'nowhere')], dir, { env, input: '' });
     assert.is(pp.code, 0, pp.stderr);
-    assertNone('pre-push', loadedBy(log.dir).get('pre-push')!, ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', OTHER_COMMANDS(['hooks', 'install'])]);
+    assertNone('pre-push', loadedBy(log.dir).get('pre-push')!, ['node_modules/commander', 'node_modules/isomorphic-git', 'node_modules/undici', 'node_modules/@noble/hashes', OTHER_COMMANDS(['hooks', 'install'])]);
   } finally {
     cleanup(dir);
+    cleanup(log.dir);
+  }
+});
+
+test('start-up: textconv of a compressed npz imports the deflate libraries when it first needs them', async () => {
+  const log = moduleLog();
+  try {
+    // a fresh process whose first deflate use is numpy's read (inflate, then zlib's and fflate's re-deflation checks)
+    const r = await run(process.execPath, [BIN, 'textconv', join(fixturesDir, 'arrays-compressed.npz')], log.dir, { env: { NODE_OPTIONS: log.nodeOptions } });
+    assert.is(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^npz checkpoint, 3 tensors, 3152 bytes of tensor data\nb  I64\[30\]  mean 14\.50 /);
+    const mods = loadedBy(log.dir).get('textconv')!;
+    for (const lib of ['node_modules/fflate', 'node_modules/pako']) assert.ok(mods.includes(lib), `textconv of a compressed npz loaded ${lib}`);
+  } finally {
     cleanup(log.dir);
   }
 });

@@ -60,6 +60,7 @@ export function toF32(mem: KernelMemory, dtype: DType, bytes: Uint8Array, out?: 
   const f = mem.x[conv];
   const piece = mem.pieceElems(esize + 4);
   const IN = mem.SCRATCH, OUT = align64(IN + piece * esize);
+  mem.reach(OUT + piece * 4);
   for (let off = 0; off < n; off += piece) {
     const m = Math.min(piece, n - off);
     mem.u8.set(bytes.subarray(off * esize, (off + m) * esize), IN);
@@ -84,6 +85,7 @@ export function fromF32(mem: KernelMemory, dtype: DType, values: Float32Array, o
   const f = mem.x[conv];
   const piece = mem.pieceElems(esize + 4);
   const IN = mem.SCRATCH, OUT = align64(IN + piece * 4);
+  mem.reach(OUT + piece * esize);
   for (let off = 0; off < n; off += piece) {
     const m = Math.min(piece, n - off);
     mem.f32.set(values.subarray(off, off + m), IN >> 2);

@@ -10,6 +10,7 @@ export function crc32(mem: KernelMemory, bytes: Uint8Array, crc = 0): number {
   if (bytes.length < 4096) return crc32Js(bytes, crc);
   const k = mem.x.crc32_update;
   const piece = mem.scratchBytes;
+  mem.reach(mem.SCRATCH + Math.min(piece, bytes.length));
   let c = crc >>> 0;
   for (let off = 0; off < bytes.length; off += piece) {
     const m = Math.min(piece, bytes.length - off);

@@ -20,6 +20,7 @@ function binary(mem: KernelMemory, name: 'delta' | 'apply' | 'multiply', a: Floa
   const k = mem.x[`${name}_f32`];
   const piece = mem.pieceElems(12);
   const A = mem.SCRATCH, B = align64(A + piece * 4), O = align64(B + piece * 4);
+  mem.reach(O + piece * 4);
   for (let off = 0; off < n; off += piece) {
     const m = Math.min(piece, n - off);
     mem.f32.set(a.subarray(off, off + m), A >> 2);
@@ -59,6 +60,7 @@ export function scale(mem: KernelMemory, a: Float32Array, s: number, out?: Float
   const k = mem.x.scale_f32;
   const piece = mem.pieceElems(8);
   const A = mem.SCRATCH, O = align64(A + piece * 4);
+  mem.reach(O + piece * 4);
   for (let off = 0; off < n; off += piece) {
     const m = Math.min(piece, n - off);
     mem.f32.set(a.subarray(off, off + m), A >> 2);
@@ -97,6 +99,7 @@ export function weightedSum(mem: KernelMemory, inputs: readonly Float32Array[], 
     p = align64(p + piece * 4);
   }
   const O = p;
+  mem.reach(O + piece * 4);
   mem.u32.set(ptrs, PTRS >> 2);
   mem.f32.set(w, WTS >> 2);
   for (let off = 0; off < n; off += piece) {

@@ -92,6 +92,7 @@ export function numericStream(mem: KernelMemory, dtype: DType, kind: NumKind, co
     workPtrs.push(conv ? p : inPtrs[s]);
     if (conv) p = align64(p + piece * wsize);
   }
+  mem.reach(p);
   const convFn = conv ? mem.x[conv] : null;
   const state = new Uint8Array(stateBytes);
   init(state);

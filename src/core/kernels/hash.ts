@@ -24,6 +24,7 @@ export function contentHasher(mem: KernelMemory): ContentHasher {
   const fin = mem.x.hash_final;
   const piece = mem.pieceElems(1, 64);
   const IN = mem.SCRATCH;
+  mem.reach(IN + piece);
   const feeder = new UnitFeeder(1, [IN], piece, 64, () => mem.u8, (n) => upd(ST, IN, n));
   let total = 0;
   return {

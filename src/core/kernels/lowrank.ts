@@ -21,6 +21,7 @@ export function lowRankApply(mem: KernelMemory, W: Float32Array, rows: number, c
   if (cb < 1) throw new ArgumentError(`lowRankApply: rank ${rank} too large for the kernel scratch`);
   const rb = Math.max(1, Math.min(rows, Math.floor(Math.min(half, mem.chunkBytes * 4) / ((cb + rank) * 4))));
   const CP = mem.SCRATCH, WP = align64(CP + rank * cb * 4), RP = align64(WP + rb * cb * 4);
+  mem.reach(RP + rb * rank * 4);
   const f = mem.f32;
   for (let c0 = 0; c0 < cols; c0 += cb) {
     const cw = Math.min(cb, cols - c0);

@@ -1,7 +1,7 @@
 /**
  * One kernel instance and its Wasm memory layout; every host file in this folder works on it.
  *
- * ## Wasm memory layout (one instance per `Kernels`; grown once here, never again)
+ * ## Wasm memory layout (one instance per `Kernels`; SCRATCH grown as calls reach into it)
  *
  *   [0, heapBase)                  AssemblyScript static data (tiny)
  *   STATE   heapBase + 0           64 KiB  accumulator state slot. Accumulators keep their state
@@ -15,6 +15,13 @@
  *                                          call into input/work/output parts of at most `chunkBytes`
  *
  * Nothing is ever sized by the tensor: a 3 GB tensor goes through SCRATCH piece by piece.
+ *
+ * Set-up grows the memory only up to SCRATCH: growing all of it there (32 MiB) cost every process
+ * that creates the kernels ~3-5 ms plus a garbage collection for the external memory (issue 18's
+ * start-up). Each call lays out its part of SCRATCH and calls `reach(end)` before writing to it:
+ * the first growth takes FIRST_SCRATCH_BYTES (what calls cut at the default 1 MiB chunkBytes use),
+ * a call reaching further grows SCRATCH whole. A growth replaces the views (u8, f32, ...): hosts read
+ * them from the KernelMemory after their `reach`, never keep one across calls.
  */
 import { ArgumentError } from '../errors.ts';
 import { type KernelExports, type KernelVariant, kernelExports } from '../wasm.ts';
@@ -26,6 +33,9 @@ export const DEFAULT_CHUNK_BYTES = 1 << 20;
 /** Default data scratch; at most MAX_SCRATCH_BYTES so the module stays small in browsers. */
 export const DEFAULT_SCRATCH_BYTES = 32 << 20;
 export const MAX_SCRATCH_BYTES = 64 << 20;
+
+/** SCRATCH grown by the first call that reaches into it (then all of scratchBytes when a call needs more). */
+export const FIRST_SCRATCH_BYTES = 2 << 20;
 
 const STATE_BYTES = 64 << 10;
 export const TAIL_OFFSET = 60 << 10;
@@ -57,11 +67,14 @@ export class KernelMemory {
   readonly SCRATCH: number;
   /** The seed whose LSH sign pool is in POOL (-1: none yet); lsh.ts keeps it. */
   poolSeed = -1;
-  readonly u8: Uint8Array;
-  readonly f32: Float32Array;
-  readonly f64: Float64Array;
-  readonly u32: Uint32Array;
-  readonly dv: DataView;
+  /** Views over the whole memory, replaced when `reach` grows it. */
+  u8!: Uint8Array;
+  f32!: Float32Array;
+  f64!: Float64Array;
+  u32!: Uint32Array;
+  dv!: DataView;
+  /** The end of the memory the views cover (at least SCRATCH). */
+  private end = 0;
 
   constructor(inst: WebAssembly.Instance, opts: KernelsOptions) {
     this.x = kernelExports(inst);
@@ -79,11 +92,26 @@ export class KernelMemory {
     this.POOL = base + STATE_BYTES;
     this.SMALL = this.POOL + POOL_BYTES;
     this.SCRATCH = this.SMALL + SMALL_BYTES;
-    const need = this.SCRATCH + scratch;
+    // STATE, POOL and SMALL now (kernels write them directly); SCRATCH when a call reaches into it
+    this.growTo(this.SCRATCH);
+  }
+
+  /**
+   * Makes the memory reach `end` (an address in SCRATCH, past a call's layout): the first growth
+   * takes FIRST_SCRATCH_BYTES of SCRATCH, a later one all of it. Growing replaces the views.
+   */
+  reach(end: number): void {
+    if (end <= this.end) return;
+    const whole = this.SCRATCH + this.scratchBytes;
+    this.growTo(Math.max(end, this.end > this.SCRATCH ? whole : Math.min(whole, this.SCRATCH + FIRST_SCRATCH_BYTES)));
+  }
+
+  private growTo(end: number): void {
     const have = this.memory.buffer.byteLength;
-    if (need > have) this.memory.grow(Math.ceil((need - have) / 65536));
-    // the memory never grows again, so these views stay valid
+    if (end > have) this.memory.grow(Math.ceil((end - have) / 65536));
+    this.end = end;
     const b = this.memory.buffer;
+    if (this.u8?.buffer === b) return;
     this.u8 = new Uint8Array(b);
     this.f32 = new Float32Array(b);
     this.f64 = new Float64Array(b);

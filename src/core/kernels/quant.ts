@@ -13,6 +13,7 @@ export function quantizeInt8(mem: KernelMemory, values: Float32Array, blockSize 
   const k = mem.x.quantize_int8;
   const piece = Math.max(1, Math.floor(mem.pieceElems(5 + 4 / blockSize, 1) / blockSize)) * blockSize;
   const X = mem.SCRATCH, Q = align64(X + piece * 4), S = align64(Q + piece);
+  mem.reach(S + Math.ceil(piece / blockSize) * 4);
   for (let off = 0; off < n; off += piece) {
     const m = Math.min(piece, n - off);
     mem.f32.set(values.subarray(off, off + m), X >> 2);
@@ -31,6 +32,7 @@ export function dequantizeInt8(mem: KernelMemory, q: Int8Array, scales: Float32A
   const k = mem.x.dequantize_int8;
   const piece = Math.max(1, Math.floor(mem.pieceElems(5 + 4 / blockSize, 1) / blockSize)) * blockSize;
   const Q = mem.SCRATCH, O = align64(Q + piece), S = align64(O + piece * 4);
+  mem.reach(S + Math.ceil(piece / blockSize) * 4);
   for (let off = 0; off < n; off += piece) {
     const m = Math.min(piece, n - off);
     mem.u8.set(new Uint8Array(q.buffer, q.byteOffset + off, m), Q);

@@ -18,6 +18,7 @@ export function sparseExtract(mem: KernelMemory, a: Float32Array, b: Float32Arra
   const k = mem.x.sparse_extract_f32;
   const piece = mem.pieceElems(16);
   const A = mem.SCRATCH, B = align64(A + piece * 4), I = align64(B + piece * 4), V = align64(I + piece * 4);
+  mem.reach(V + piece * 4);
   const idxParts: Uint32Array[] = [], valParts: Float32Array[] = [];
   let total = 0;
   for (let off = 0; off < n; off += piece) {
@@ -67,6 +68,7 @@ export function changedIndices(mem: KernelMemory, a: Uint8Array, b: Uint8Array, 
   const k = mem.x.changed_indices;
   const piece = mem.pieceElems(2 * elementSize + 4);
   const A = mem.SCRATCH, B = align64(A + piece * elementSize), I = align64(B + piece * elementSize);
+  mem.reach(I + piece * 4);
   const parts: Uint32Array[] = [];
   let total = 0;
   for (let off = 0; off < n; off += piece) {

@@ -173,6 +173,7 @@ export function histogram(mem: KernelMemory, dtype: DType, bytes: Uint8Array, bi
   const wsize = kind === 'f32' ? 4 : 8;
   const piece = mem.pieceElems(esize + wsize);
   const IN = mem.SCRATCH, WORK = align64(IN + piece * esize);
+  mem.reach(WORK + piece * wsize);
   const counts = new Array<number>(bins).fill(0);
   const C = mem.SMALL;
   const n = bytes.length / esize;

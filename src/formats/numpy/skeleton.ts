@@ -5,6 +5,7 @@ import { concat, type ByteSink } from '../../core/io.ts';
 import type { DType } from '../../core/dtypes.ts';
 import { FixedDeflater, crc32 } from '../zip.ts';
 import { ZlibDeflater } from '../zlib-deflate.ts';
+import { loadFflate, loadPako } from '../deflate-libs.ts';
 import { byteSwap, npyError, reorder } from './header.ts';
 
 const SKELETON_MAGIC = 'theta-numpy-skeleton/1';
@@ -88,6 +89,7 @@ async function writeParts(
         if (got !== p.bytes) throw fail(`got ${got} bytes but its header needs ${p.bytes}`, p.tensor);
       }
     } else if ('deflate' in p) {
+      await (p.deflate.zlib ? loadPako() : loadFflate());
       const d = p.deflate.zlib ? new ZlibDeflater(p.deflate.level) : new FixedDeflater(p.deflate.level);
       let size = 0;
       let crc = 0;

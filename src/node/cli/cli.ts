@@ -94,17 +94,20 @@ export async function main(argv: string[]): Promise<ExitCode> {
  * 'pytorch'), the fast CRC-32, and the plug-ins named in git config. The plug-ins' `git config`
  * call runs while the registries load (a plug-in registers after the built-ins: src/plugins.ts
  * imports the registries it hands to the plug-in). `formatsOnly`: textconv, which looks up formats
- * alone, skips importing the update types and merge strategies (a plug-in still brings them).
+ * alone, skips importing the update types and merge strategies (a plug-in still brings them), and
+ * leaves the kernels to its checkpoint path (getKernels() also switches CRC-32 to them): a
+ * metadata file needs none.
  */
 async function prepareCommand(sub: string | undefined, formatsOnly = false): Promise<void> {
   const plugins = sub && !sub.startsWith('-') && sub !== 'help' && sub !== 'install'
     ? import('./plugins.ts').then((m) => m.loadConfiguredPlugins())
     : undefined;
-  const [{ useFastCrc32 }] = await Promise.all([
-    import('../../core/kernels.ts'), import('../../formats/index.ts'),
+  const [kernels] = await Promise.all([
+    formatsOnly || import('../../core/kernels.ts'), import('../../formats/index.ts'),
     formatsOnly || import('../../updates/index.ts'), formatsOnly || import('../../merges/index.ts'),
   ]);
-  await Promise.all([useFastCrc32(), plugins]); // zip-based formats (PyTorch, npz) checksum every entry
+  // zip-based formats (PyTorch, npz) checksum every entry
+  await Promise.all([kernels === true ? undefined : kernels.useFastCrc32(), plugins]);
 }
 
 export function reportError(err: unknown): ExitCode {

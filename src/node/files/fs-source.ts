@@ -7,7 +7,6 @@
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { type ByteReader, type ByteSink, type RandomAccessSource } from '../../core/io.ts';
 import { ArgumentError, TruncatedError } from '../../core/errors.ts';
 import { readHandle } from '../../store/file-handle.ts';
@@ -120,6 +119,8 @@ export interface AtomicFileSink extends ByteSink {
  * system, so the rename is atomic) and `close()` renames it into place. `abort()` removes it.
  */
 export async function atomicFileSink(path: string, opts: { mode?: number; fsync?: boolean } = {}): Promise<AtomicFileSink> {
+  // (imported here: node:crypto takes ~4 ms to load, and textconv, which imports this file, writes nothing)
+  const { randomBytes } = await import('node:crypto');
   const tempPath = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh: FileHandle = await open(tempPath, 'wx', opts.mode ?? 0o644);
   let state: 'open' | 'closed' | 'aborted' = 'open';

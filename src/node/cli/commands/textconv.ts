@@ -20,6 +20,7 @@ import { quantLabel } from '../../../formats/dequantize.ts';
  * content hash, so that git's line diff reads as a per-tensor report.
  */
 export async function checkpointSummary(file: string, opened?: CheckpointReader): Promise<string> {
+  // (first: the shared kernels also give the zip formats their fast CRC-32; cli.ts leaves that to here)
   const kernels = await getKernels();
   let reader;
   try {
