@@ -4,7 +4,7 @@
 // switch runs without the filter (no filter process starts), and falls back to it when git refuses.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cleanup, ENV, fixturesDir, git, run, sha256, tempDir, theta, thetaRepo } from './helpers.ts';
 import { ThetaRepo } from '../../src/node/repo/theta-repo.ts';
@@ -242,10 +242,16 @@ t('git theta switch patches a big safetensors checkpoint with the same header: o
     // a file git does not check (assume-unchanged) is not trusted to hold its version: rebuilt whole
     await git(dir, 'update-index', '--assume-unchanged', 'big.safetensors');
     const ino = statSync(file).ino;
-    const au = await theta(dir, ['switch', 'patched']);
-    assert.is(au.code, 0, au.stderr);
-    assert.ok(Buffer.from(readFileSync(file)).equals(Buffer.from(v1)), 'v1 again');
-    assert.is.not(statSync(file).ino, ino, 'rebuilt whole (a new file)');
+    // held open, the old file's inode is not freed, so the new file cannot be given its number
+    const held = openSync(file, 'r');
+    try {
+      const au = await theta(dir, ['switch', 'patched']);
+      assert.is(au.code, 0, au.stderr);
+      assert.ok(Buffer.from(readFileSync(file)).equals(Buffer.from(v1)), 'v1 again');
+      assert.is.not(statSync(file).ino, ino, 'rebuilt whole (a new file)');
+    } finally {
+      closeSync(held);
+    }
     await git(dir, 'update-index', '--no-assume-unchanged', 'big.safetensors');
     assert.is(await git(dir, 'status', '--porcelain'), '');
     const main = await theta(dir, ['switch', 'main']);
