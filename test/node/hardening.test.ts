@@ -311,6 +311,55 @@ t('5. fsck also checks what the stash needs, by revision', async () => {
   }
 });
 
+t('5. fsck checks the skeleton\'s delta objects and the objects carried inline in the metadata', async () => {
+  const dir = await thetaRepo(['*.npz']);
+  try {
+    // `s` (64 bytes) rides inline in the metadata; `a` (2 KiB) is a store object; twenty more
+    // members make the skeleton (zip headers, .npy headers) big enough to be stored as a delta
+    const others = Array.from({ length: 20 }, (_, i) => ({ name: `x${i}.npy`, shape: [4], data: f32([i, i, i, i]) }));
+    const v = (k: number) => npz([{ name: 'a.npy', shape: [512], data: f32(new Array(512).fill(k)) }, { name: 's.npy', shape: [16], data: f32(new Array(16).fill(k)) }, ...others]);
+    writeFileSync(join(dir, 'm.npz'), await v(1));
+    await git(dir, 'add', '.gitattributes', 'm.npz');
+    await git(dir, 'commit', '-q', '-m', 'v1');
+    // new values: the zip's CRC-32s change, so the skeleton is stored as a delta on v1's
+    writeFileSync(join(dir, 'm.npz'), await v(2));
+    await git(dir, 'add', 'm.npz');
+    await git(dir, 'commit', '-q', '-m', 'v2');
+    const meta = JSON.parse(await git(dir, 'show', 'HEAD:m.npz'));
+    assert.ok(meta.skeleton_delta, 'v2 stores its skeleton as a delta');
+    const deltaRefs = Object.values(meta.skeleton_delta.chain[0] as Record<string, { oid?: string; data?: string }>).filter((x) => typeof x === 'object' && x?.oid && !x.data);
+    assert.ok(deltaRefs.length >= 1, 'the delta has store objects');
+    const deltaOid = deltaRefs[0].oid!;
+    const ok = await theta(dir, ['fsck']);
+    assert.is(ok.code, 0, ok.stderr);
+    const kept = readFileSync(objectPath(dir, deltaOid));
+    rmSync(objectPath(dir, deltaOid));
+    const missing = await theta(dir, ['fsck']);
+    assert.is(missing.code, 1);
+    assert.match(missing.stdout, new RegExp(`missing object ${deltaOid} .*m\\.npz at (index|HEAD): the file layout \\(skeleton\\)`));
+    writeFileSync(objectPath(dir, deltaOid), kept);
+
+    // a metadata blob whose inline object was edited: committed as it is, found by fsck, not "repaired"
+    const s = meta.tensors.s.chain[0].object;
+    assert.type(s.data, 'string', 's is inline');
+    const bytes = Buffer.from(s.data, 'base64');
+    bytes[0] ^= 1;
+    const edited = { ...meta, tensors: { ...meta.tensors, s: { ...meta.tensors.s, chain: [{ ...meta.tensors.s.chain[0], object: { ...s, data: bytes.toString('base64') } }] } } };
+    const blob = (await run('git', ['hash-object', '-w', '--stdin'], dir, { input: JSON.stringify(edited, null, 1) + '\n' })).stdout.trim();
+    await git(dir, 'update-index', '--cacheinfo', `100644,${blob},m.npz`);
+    const r = await theta(dir, ['fsck']);
+    assert.is(r.code, 1);
+    assert.match(r.stdout, new RegExp(`corrupt \\(its bytes do not hash to its name\\) inline object ${s.oid} \\(64 bytes\\), needed by m\\.npz at index: tensor 's'.*no download repairs it`));
+    const json = JSON.parse((await theta(dir, ['fsck', '--json'])).stdout);
+    assert.ok(json.damaged.some((d: { oid: string; inline?: boolean }) => d.oid === s.oid && d.inline));
+    const fix = await theta(dir, ['fsck', '--repair']);
+    assert.is(fix.code, 1, 'an inline object cannot be downloaded again');
+    assert.match(fix.stdout, /inline object .* — NOT repaired/);
+  } finally {
+    cleanup(dir);
+  }
+});
+
 // ---------------------------------------------------------------- 6. serve
 
 /** A raw HTTP request to our server on 127.0.0.1:`port` (helpers.ts). */

@@ -1,6 +1,7 @@
 /**
  * `git theta fsck [--all] [--repair]`: checks every object that the index, HEAD (every ref with
- * `--all`) and the stash need — present, of the recorded size, and hashing to its name — and
+ * `--all`) and the stash need — present, of the recorded size, and hashing to its name; the
+ * skeleton's delta steps and the objects carried inline in the metadata too — and
  * reports each damaged one by file, revision and tensor. `--repair` moves damaged objects aside,
  * downloads them again from the LFS remote (verified by SHA-256 on the way in) and rewrites the
  * work-tree files of the index that need them (`git checkout` leaves such a file deleted when an
@@ -12,7 +13,8 @@ import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ThetaError, quoteName } from '../../../core/errors.ts';
-import { entryObjects, looksLikeMetadata, parseMetadata, type ModelMetadata } from '../../../theta/metadata.ts';
+import { isInline, looksLikeMetadata, parseMetadata, stepRefs, type ModelMetadata, type ObjectRef } from '../../../theta/metadata.ts';
+import { fromBase64, inlineBytes, InlineObjectError } from '../../../theta/inline-objects.ts';
 import type { RemoteStoreExtras } from '../../../lfs/remote-store.ts';
 import { git } from '../../git/git.ts';
 import { MAX_METADATA_BYTES } from '../../lfs/lfs-node.ts';
@@ -33,6 +35,8 @@ export interface DamagedObject {
   oid: string;
   size: number;
   damage: Damage;
+  /** Carried in the metadata (base64), not a store file: no download can repair it. */
+  inline?: boolean;
   /** The size on disk, for 'size'. */
   actual?: number;
   uses: Use[];
@@ -134,35 +138,56 @@ export async function fsck(repo: ThetaRepo, o: { all?: boolean; repair?: boolean
     const n = needs.get(oid) ?? needs.set(oid, { size, uses: [] }).get(oid)!;
     if (!n.uses.some((u) => u.path === use.path && u.rev === use.rev && u.tensor === use.tensor)) n.uses.push(use);
   };
+  // objects carried in the metadata: checked against their size and SHA-256 like store files
+  const inline = new Map<string, { ref: ObjectRef & { data: string }; uses: Use[] }>();
+  const refer = (r: ObjectRef, use: Use) => {
+    if (!isInline(r)) return need(r.oid, r.size, use);
+    const key = `${r.oid} ${r.size} ${r.data}`;
+    const n = inline.get(key) ?? inline.set(key, { ref: r, uses: [] }).get(key)!;
+    if (!n.uses.some((u) => u.path === use.path && u.rev === use.rev && u.tensor === use.tensor)) n.uses.push(use);
+  };
   for (const e of entries) {
     const m = metas.get(e.blob);
     if (!m) continue;
-    need(m.skeleton.oid, m.skeleton.size, { path: e.path, rev: e.rev, tensor: null });
-    for (const [name, t] of Object.entries(m.tensors)) for (const r of entryObjects(t)) need(r.oid, r.size, { path: e.path, rev: e.rev, tensor: name });
+    const layout: Use = { path: e.path, rev: e.rev, tensor: null };
+    refer(m.skeleton, layout);
+    for (const r of stepRefs(m.skeleton_delta?.chain ?? [])) refer(r, layout);
+    for (const [name, t] of Object.entries(m.tensors)) for (const r of stepRefs(t.chain)) refer(r, { path: e.path, rev: e.rev, tensor: name });
   }
   const damaged: DamagedObject[] = [];
   for (const [oid, n] of needs) {
     const bad = await checkObject(repo.store.objectPath(oid), oid, n.size);
     if (bad) damaged.push({ oid, size: n.size, ...bad, uses: n.uses });
   }
+  for (const { ref, uses } of inline.values()) {
+    try {
+      await inlineBytes(ref);
+    } catch (e) {
+      if (!(e instanceof InlineObjectError)) throw e;
+      let actual: number | undefined;
+      try { actual = fromBase64(ref.data).length; } catch { /* not base64: corrupt */ }
+      const wrongSize = actual !== undefined && actual !== ref.size;
+      damaged.push({ oid: ref.oid, size: ref.size, damage: wrongSize ? 'size' : 'corrupt', ...(wrongSize ? { actual } : {}), inline: true, uses });
+    }
+  }
   const restored: string[] = [];
   if (o.repair && damaged.length) {
     // a damaged object is moved aside (never deleted: it may be the only copy someone wants to look at)
     const aside = join(repo.store.lfsDir, 'bad');
     for (const d of damaged) {
-      if (d.damage === 'missing') continue;
+      if (d.damage === 'missing' || d.inline) continue;
       await mkdir(aside, { recursive: true });
       await rename(repo.store.objectPath(d.oid), join(aside, `${d.oid}.${Date.now()}`));
     }
     const remote = repo.store as unknown as Partial<RemoteStoreExtras>;
     if (remote.prefetch) {
       try {
-        await remote.prefetch(damaged.map((d) => ({ oid: d.oid, size: d.size })));
+        await remote.prefetch(damaged.filter((d) => !d.inline).map((d) => ({ oid: d.oid, size: d.size })));
       } catch (e) {
         o.log?.(`git-theta fsck: downloading failed: ${(e as Error).message}`);
       }
     }
-    for (const d of damaged) d.repaired = !(await checkObject(repo.store.objectPath(d.oid), d.oid, d.size));
+    for (const d of damaged) d.repaired = !d.inline && !(await checkObject(repo.store.objectPath(d.oid), d.oid, d.size));
     // work-tree files of the index whose objects are all good again, and that are missing or were damaged
     const fixed = new Set(damaged.filter((d) => d.repaired).map((d) => d.oid));
     const stillBad = new Set(damaged.filter((d) => !d.repaired).map((d) => d.oid));
@@ -173,7 +198,7 @@ export async function fsck(repo: ThetaRepo, o: { all?: boolean; repair?: boolean
     for (const p of paths) if (!existsSync(join(root, p)) || (await worktreeDiffers(root, p))) toRestore.push(p);
     if (toRestore.length) restored.push(...(await fastCheckout(repo, null, toRestore)));
   }
-  return { files: metas.size, objects: needs.size, damaged, restored };
+  return { files: metas.size, objects: needs.size + inline.size, damaged, restored };
 }
 
 async function worktreeDiffers(root: string, path: string): Promise<boolean> {
@@ -183,10 +208,11 @@ async function worktreeDiffers(root: string, path: string): Promise<boolean> {
 
 function describe(d: DamagedObject): string {
   const what = d.damage === 'missing' ? 'missing' : d.damage === 'size' ? `wrong size (${d.actual} bytes, expected ${d.size})` : 'corrupt (its bytes do not hash to its name)';
+  const where = d.inline ? ' (inline in the metadata: no download repairs it; re-add the file, or restore the metadata blob from another copy of the repository)' : '';
   const uses = d.uses.slice(0, 5).map((u) => `${u.path} at ${u.rev}: ${u.tensor === null ? 'the file layout (skeleton)' : `tensor ${quoteName(u.tensor)}`}`);
   const more = d.uses.length > 5 ? `; and ${d.uses.length - 5} more` : '';
   const fix = d.repaired === undefined ? '' : d.repaired ? ' — repaired' : ' — NOT repaired';
-  return `${what} object ${d.oid} (${d.size} bytes), needed by ${uses.join('; ')}${more}${fix}`;
+  return `${what} ${d.inline ? 'inline object' : 'object'} ${d.oid} (${d.size} bytes), needed by ${uses.join('; ')}${more}${where}${fix}`;
 }
 
 export function registerFsck(program: Command): void {
