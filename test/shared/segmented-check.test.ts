@@ -149,41 +149,39 @@ test('a plug-in registered under the name dense is not taken on trust', async ()
   }
 });
 
-test('a rebuild that puts a byte wrong fails the check (E_NOT_EXACT), though every tensor is unchanged', async () => {
+/** A store holding a first version, and the bytes of a second with `changed` tensors changed. */
+async function twoVersions(changed: string[]) {
   const { store } = countingStore();
   const v1 = await clean(safetensors, await file(safetensors), null, store);
-  const bytes2 = await file(safetensors, new Set(['c.bias']));
+  return { store, v1, bytes2: await file(safetensors, new Set(changed)) };
+}
+
+/** safetensors with another rebuild (the recipe check runs the format it is given). */
+const withRebuild = (rebuild: CheckpointFormat['rebuild']): CheckpointFormat => ({ ...safetensors, rebuild });
+
+test('a rebuild that puts a byte wrong fails the check (E_NOT_EXACT), though every tensor is unchanged', async () => {
+  const { store, v1, bytes2 } = await twoVersions(['c.bias']);
   // the rebuild writes one header byte differently: the segments disagree and so does the whole file
-  const broken: CheckpointFormat = {
-    ...safetensors,
-    rebuild: (skeleton, tensor, sink) => safetensors.rebuild(skeleton, tensor, {
-      write: (b) => { if (b === skeleton) { const c = b.slice(); c[c.length - 1] ^= 1; return sink.write(c); } return sink.write(b); },
-      close: () => sink.close(),
-    }),
-  };
+  const broken = withRebuild((skeleton, tensor, sink) => safetensors.rebuild(skeleton, tensor, {
+    write: (b) => { if (b === skeleton) { const c = b.slice(); c[c.length - 1] ^= 1; return sink.write(c); } return sink.write(b); },
+    close: () => sink.close(),
+  }));
   const e = await clean(safetensors, bytes2, v1.meta, store, broken).then(() => null, (x) => x);
   assert.is(e?.code, 'E_NOT_EXACT');
 });
 
 test('a rebuild that puts two unchanged tensors in each other\'s place fails the check', async () => {
-  const { store } = countingStore();
   // a.weight [64,64] and d.weight [32,128] have the same size: swapped, every length still fits
-  const v1 = await clean(safetensors, await file(safetensors), null, store);
-  const bytes2 = await file(safetensors, new Set(['b.weight']));
+  const { store, v1, bytes2 } = await twoVersions(['b.weight']);
   const swap: Record<string, string> = { 'a.weight': 'd.weight', 'd.weight': 'a.weight' };
-  const swapped: CheckpointFormat = { ...safetensors, rebuild: (skeleton, tensor, sink) => safetensors.rebuild(skeleton, (n) => tensor(swap[n] ?? n), sink) };
+  const swapped = withRebuild((skeleton, tensor, sink) => safetensors.rebuild(skeleton, (n) => tensor(swap[n] ?? n), sink));
   const e = await clean(safetensors, bytes2, v1.meta, store, swapped).then(() => null, (x) => x);
   assert.is(e?.code, 'E_NOT_EXACT');
 });
 
 test('a rebuild that copies tensor bytes into buffers of its own is right: the whole-file check passes it', async () => {
-  const { store } = countingStore();
-  const v1 = await clean(safetensors, await file(safetensors), null, store);
-  const bytes2 = await file(safetensors, new Set(['c.bias']));
-  const copying: CheckpointFormat = {
-    ...safetensors,
-    rebuild: (skeleton, tensor, sink) => safetensors.rebuild(skeleton, tensor, { write: (b) => sink.write(b.slice()), close: () => sink.close() }),
-  };
+  const { store, v1, bytes2 } = await twoVersions(['c.bias']);
+  const copying = withRebuild((skeleton, tensor, sink) => safetensors.rebuild(skeleton, tensor, { write: (b) => sink.write(b.slice()), close: () => sink.close() }));
   const v2 = await clean(safetensors, bytes2, v1.meta, store, copying);
   assert.equal(v2.checks, ['whole']);
   assert.equal(await smudge(v2.meta, safetensors, store), bytes2);
