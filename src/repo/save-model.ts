@@ -172,11 +172,15 @@ export async function saveModel(o: SaveModelOptions): Promise<SaveModelResult> {
       fileName: filepath,
       format,
       segments,
-      input: async () => {
-        const d = inputDigest(c.kernels);
-        d.update(bytes);
-        return { size: d.size, digest: d.digest() };
-      },
+      // the bytes are in memory: hashed whole only if the recipe check falls back to the whole file
+      input: async () => ({
+        size: bytes.length,
+        digest: async () => {
+          const d = inputDigest(c.kernels);
+          d.update(bytes);
+          return d.digest();
+        },
+      }),
       onTensor: (name, _e, wasReused) => (wasReused ? reused : stored).push(name),
     });
   } finally {

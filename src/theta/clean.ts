@@ -14,7 +14,7 @@ import type { SideTensor, UpdateStore } from '../updates/types.ts';
 import type { DeferredPuts } from '../store/types.ts';
 import type { ModelMetadata, ObjectRef, TensorEntry, UpdateStep } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
-import { checkRecipe, withUniqueNames } from './exact.ts';
+import { checkRecipe, withUniqueNames, type InputSummary } from './exact.ts';
 import { withRecentObjects } from './recent-objects.ts';
 import { INLINE_MAX_BYTES, withInlinePuts } from './inline-objects.ts';
 import { storeSkeleton } from './skeleton.ts';
@@ -48,7 +48,7 @@ export interface CleanOptions {
    * been read: when given, the file is rebuilt from the new metadata and compared with it before
    * the metadata is returned, so nothing is committed that checkout cannot give back.
    */
-  input?: () => Promise<{ size: number; digest: string }>;
+  input?: () => Promise<InputSummary>;
   /**
    * With `input`: the reader `format.open` was given, wrapped by `segmentedInput` (segmented-check.ts),
    * so the recipe check can skip reading back the objects of tensors that did not change.

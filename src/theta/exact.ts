@@ -54,6 +54,16 @@ export function withUniqueNames(reader: CheckpointReader, file: string): Checkpo
   };
 }
 
+/**
+ * What the recipe check compares with: the input's size, and its whole content hash, or a way to
+ * take it later (an input that can be read again, e.g. a file: only the whole-file check needs it,
+ * so a clean checked by segments does not hash the input twice).
+ */
+export interface InputSummary {
+  size: number;
+  digest: string | (() => Promise<string>);
+}
+
 /** Size and content hash of an input, fed as its bytes stream past. */
 export interface InputDigest {
   update(bytes: Uint8Array): void;
@@ -77,7 +87,7 @@ export function inputDigest(kernels: Kernels): InputDigest {
  * difference, or when the rebuild itself fails.
  */
 export async function checkRecipe(o: {
-  file: string; metadata: ModelMetadata; format: CheckpointFormat; store: UpdateStore; kernels: Kernels; input: { size: number; digest: string };
+  file: string; metadata: ModelMetadata; format: CheckpointFormat; store: UpdateStore; kernels: Kernels; input: InputSummary;
   /** Compare sizes only (theta.tolerance kept some tensors at older values, so the bytes differ on purpose). */
   sizeOnly?: boolean;
   /**
@@ -106,7 +116,9 @@ export async function checkRecipe(o: {
     throw e;
   }
   if (out.size !== o.input.size) throw new NotExactError(o.file, `the rebuilt file has ${out.size} bytes, the input ${o.input.size}`);
-  if (!o.sizeOnly && out.digest() !== o.input.digest) throw new NotExactError(o.file, `the rebuilt file has the same size but different bytes`);
+  if (!o.sizeOnly && out.digest() !== (typeof o.input.digest === 'string' ? o.input.digest : await o.input.digest())) {
+    throw new NotExactError(o.file, `the rebuilt file has the same size but different bytes`);
+  }
   return 'whole';
 }
 

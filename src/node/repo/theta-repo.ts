@@ -158,7 +158,17 @@ export class ThetaRepo {
   }
 
   /** Clean: checkpoint bytes from git in, metadata text out. Metadata given to clean passes through. */
-  async clean(path: string, content: AsyncIterable<Uint8Array>, o: { updateType?: string; updateData?: string; format?: string }): Promise<Uint8Array> {
+  async clean(
+    path: string, content: AsyncIterable<Uint8Array>,
+    o: {
+      updateType?: string; updateData?: string; format?: string;
+      /**
+       * The same bytes again (the file `git theta add` reads): a clean checked by segments then
+       * hashes the input whole only if the check falls back to the whole file.
+       */
+      reread?: () => AsyncIterable<Uint8Array>;
+    },
+  ): Promise<Uint8Array> {
     const { head, stream } = await peekChunks(content, SNIFF_BYTES);
     if (looksLikeMetadata(head)) {
       // already clean (a re-add of a metadata blob, e.g. during a conflicted merge): keep as is
@@ -168,14 +178,23 @@ export class ThetaRepo {
     }
     const format = o.format ? getFormat(o.format) : (await this.formatAttribute(path)) ?? (await sniffOrShard(head, path, this.files));
     let size = 0;
-    const digest = inputDigest(this.kernels);
+    // the whole input's hash, for the whole-file recipe check: taken as it streams past, or (when
+    // the segments should do and the bytes can be read again) only if that check has to run
+    const later = o.reread && format.verbatimTensors ? o.reread : null;
+    const digest = later ? null : inputDigest(this.kernels);
     const counted = (async function* () {
       for await (const c of stream) {
         size += c.length;
-        digest.update(c);
+        digest?.update(c);
         yield c;
       }
     })();
+    const kernels = this.kernels;
+    const digestLater = async () => {
+      const d = inputDigest(kernels);
+      for await (const c of later!()) d.update(c);
+      return d.digest();
+    };
     if (format.id === TFJS_FORMAT_ID) {
       throw new ThetaError('E_TRACK_SHARDS', `${path} is a TF.js model.json: git-theta tracks the weight shards it lists, and model.json stays a normal file; take the pattern that matches it out of .gitattributes, then run 'git theta track ${path}'`, { file: path });
     }
@@ -209,7 +228,7 @@ export class ThetaRepo {
           if ((await bytes.readUpTo(1)).length) {
             throw new FormatError(`unexpected bytes after the end of the ${format.id} data; the file cannot be stored exactly (is it corrupt?)`, { file: path });
           }
-          return { size: digest.size, digest: digest.digest() };
+          return { size, digest: digest ? digest.digest() : digestLater };
         },
       });
       noteKeptDeflate(path, reader.metadata);

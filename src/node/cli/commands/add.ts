@@ -78,7 +78,7 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
   const staged = await stageBlobs(await repo.gitDir(), repo.root, async function* () {
     for (const c of direct) {
       const meta = await repo.clean(c.rel, counted(fileChunks(c.abs)), {
-        updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format,
+        updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format, reread: () => fileChunks(c.abs),
       });
       progress.item();
       yield { mode: c.mode, path: c.rel, content: meta };
