@@ -172,6 +172,7 @@ export async function saveModel(o: SaveModelOptions): Promise<SaveModelResult> {
       fileName: filepath,
       format,
       segments,
+      readAt: async (offset, length) => bytes.slice(offset, offset + length),
       // the bytes are in memory: hashed whole only if the recipe check falls back to the whole file
       input: async () => ({
         size: bytes.length,

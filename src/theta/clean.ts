@@ -5,7 +5,7 @@
  * Runtime-neutral: the caller supplies the reader, the previous metadata and the store.
  */
 import { dtypeSize, isNumeric } from '../core/dtypes.ts';
-import { ThetaError } from '../core/errors.ts';
+import { ThetaError, quoteName } from '../core/errors.ts';
 import type { Kernels } from '../core/kernels.ts';
 import type { CheckpointReader } from '../formats/types.ts';
 import { getUpdateType } from '../updates/index.ts';
@@ -54,6 +54,12 @@ export interface CleanOptions {
    * so the recipe check can skip reading back the objects of tensors that did not change.
    */
   segments?: SegmentedInput;
+  /**
+   * With `segments` and a format that promises `verbatimTensors`: the input's bytes at an offset,
+   * read again (a file). Tensors the previous version had are then hashed without being copied,
+   * and only the changed ones are read again.
+   */
+  readAt?(offset: number, length: number): Promise<Uint8Array>;
   /** Told how the recipe check went: by segments (unchanged tensors not read back) or over the whole file. */
   onRecipeCheck?(how: 'segments' | 'whole'): void;
   /** With `input`: false skips the rebuild-and-compare (the trailing-bytes check in `input` still runs). Default true. */
@@ -129,22 +135,27 @@ async function cleanWith(o: CleanOptions, base: UpdateStore, flush: () => Promis
   // segments, those stored dense by this clean
   const known = new Set<string>();
   for await (const t of withUniqueNames(o.reader, o.fileName ?? '<input>').tensors()) {
-    if (pool.length < t.byteLength) pool = new Uint8Array(t.byteLength);
-    const next = pool.subarray(0, t.byteLength);
+    const before = o.previous?.tensors[t.name];
+    const compatible = !!before && before.dtype === t.dtype && sameShape(before.shape, t.shape);
+    // A tensor the previous version had is most likely unchanged: when its bytes can be read
+    // again at their place in the input, they are only hashed as they pass (not copied), and read
+    // again if they did change.
+    const at = o.readAt && compatible && o.segments && o.format?.verbatimTensors ? o.segments.reader.position : -1;
+    if (at < 0 && pool.length < t.byteLength) pool = new Uint8Array(t.byteLength);
+    let next: Uint8Array = at < 0 ? pool.subarray(0, t.byteLength) : new Uint8Array(0);
     let filled = 0;
     // each chunk is hashed while it is still in cache from being copied into place
     const hasher = kernels.contentHasher();
     o.segments?.beginTensor();
     for await (const c of t.chunks()) {
-      next.set(c, filled);
+      if (at < 0) next.set(c, filled);
       hasher.update(c);
       filled += c.length;
     }
     const hash = hasher.digest();
     o.segments?.endTensor(filled, hash);
+    if (at >= 0 && before!.hash !== hash) next = await readAgain(o, kernels, t.name, at, t.byteLength, hash);
     const quant = quantInfoOf((t as MaybeQuantized).quantization);
-    const before = o.previous?.tensors[t.name];
-    const compatible = !!before && before.dtype === t.dtype && sameShape(before.shape, t.shape);
     if (compatible && before!.hash === hash) {
       // same bytes; a quantization recorded now (or changed parameters) is carried on the same objects
       const same = sameQuant(before!.quant, quant) ? before! : withQuant(before!, quant);
@@ -213,6 +224,15 @@ async function cleanWith(o: CleanOptions, base: UpdateStore, flush: () => Promis
     }
   }
   return meta;
+}
+
+/** A changed tensor's bytes read again at their place in the input, checked against the hash they had as they streamed past. */
+async function readAgain(o: CleanOptions, kernels: Kernels, name: string, at: number, length: number, hash: string): Promise<Uint8Array> {
+  const bytes = await o.readAt!(at, length);
+  if (bytes.length !== length || kernels.contentHash(bytes) !== hash) {
+    throw new ThetaError('E_CHANGED_WHILE_READ', `${o.fileName ?? '<input>'}: tensor ${quoteName(name)} changed while it was being read (is the file still being written?); add it again when it is complete`, { file: o.fileName, tensor: name });
+  }
+  return bytes;
 }
 
 /** Elements sampled, in SAMPLE_BLOCKS runs of SAMPLE_RUN spread over the tensor, by rewrittenEverywhere. */

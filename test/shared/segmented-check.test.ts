@@ -53,18 +53,21 @@ function countingStore() {
 }
 
 /** Clean as the filter does: the reader wrapped for segments, the input hashed whole for the fallback. */
-async function clean(format: CheckpointFormat, bytes: Uint8Array, previous: ModelMetadata | null, store: ReturnType<typeof countingStore>['store'], wrapFormat = format) {
+async function clean(format: CheckpointFormat, bytes: Uint8Array, previous: ModelMetadata | null, store: ReturnType<typeof countingStore>['store'], wrapFormat = format, reread?: Uint8Array) {
   const kernels = await getKernels();
   const segments = segmentedInput(readerFromBytes(bytes), kernels);
   const checks: string[] = [];
   let digests = 0;
+  const readsAt: number[] = [];
   const meta = await cleanCheckpoint({
     reader: await format.open(segments.reader), previous, store, kernels, fileSize: bytes.length, format: wrapFormat, segments,
+    // the input read again at an offset (as `git theta add` reads its file): changed tensors only
+    readAt: async (offset, length) => { readsAt.push(offset); return (reread ?? bytes).slice(offset, offset + length); },
     // the whole input's hash taken only when asked for (as `git theta add` re-reads its file)
     input: async () => ({ size: bytes.length, digest: async () => { digests++; const d = inputDigest(kernels); d.update(bytes); return d.digest(); } }),
     onRecipeCheck: (how) => checks.push(how),
   });
-  return { meta, checks, digests };
+  return { meta, checks, digests, readsAt };
 }
 
 async function smudge(meta: ModelMetadata, format: CheckpointFormat, store: ReturnType<typeof countingStore>['store']): Promise<Uint8Array> {
@@ -102,6 +105,9 @@ test('the same metadata as without segments, and a re-add of the same bytes read
   const withSegments = await clean(safetensors, bytes2, v1.meta, store);
   const plain = await cleanCheckpoint({ reader: await safetensors.open(readerFromBytes(bytes2)), previous: v1.meta, store, kernels, fileSize: bytes2.length });
   assert.equal(withSegments.meta, plain);
+  // a.weight and d.weight changed: only they are read again, at their offsets in the file
+  const header = 8 + Number(new DataView(bytes2.buffer, bytes2.byteOffset).getBigUint64(0, true));
+  assert.equal(withSegments.readsAt, [header, header + (64 * 64 + 64 * 80 + 4096) * 4]);
   reads.length = 0;
   const again = await clean(safetensors, bytes2, withSegments.meta, store);
   assert.equal(again.checks, ['segments']);
@@ -118,6 +124,20 @@ test('formats the segments cannot vouch for are checked whole, and still come ba
     assert.equal(v2.checks, ['whole'], format.id);
     assert.equal(await smudge(v2.meta, format, store), bytes2, `${format.id} comes back exactly`);
   }
+});
+
+test('a changed tensor whose bytes read again are not the ones that streamed past is E_CHANGED_WHILE_READ', async () => {
+  const { store, v1, bytes2 } = await twoVersions(['b.weight']);
+  const other = bytes2.slice();
+  other[other.length - 1] ^= 1; // the file as it is when read again: d.weight's last byte written meanwhile
+  const ok = await clean(safetensors, bytes2, v1.meta, store, safetensors, other);
+  assert.equal(ok.readsAt.length, 1, 'b.weight read again, from a part that did not change');
+  const v3 = await file(safetensors, new Set(['d.weight']));
+  const later = v3.slice();
+  later[later.length - 1] ^= 1;
+  const e = await clean(safetensors, v3, v1.meta, store, safetensors, later).then(() => null, (x) => x);
+  assert.is(e?.code, 'E_CHANGED_WHILE_READ');
+  assert.match(e.message, /tensor 'd\.weight' changed while it was being read/);
 });
 
 test('a step type whose rebuild is wrong fails the check: only dense and unchanged tensors are taken on trust', async () => {

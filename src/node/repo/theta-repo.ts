@@ -163,10 +163,12 @@ export class ThetaRepo {
     o: {
       updateType?: string; updateData?: string; format?: string;
       /**
-       * The same bytes again (the file `git theta add` reads): a clean checked by segments then
-       * hashes the input whole only if the check falls back to the whole file.
+       * The same bytes again (the file `git theta add` reads), whole or at an offset: a clean of a
+       * format with verbatim tensors then hashes unchanged tensors without copying them (reading
+       * the changed ones again) and hashes the input whole only if the recipe check falls back to
+       * the whole file.
        */
-      reread?: () => AsyncIterable<Uint8Array>;
+      again?: { chunks(): AsyncIterable<Uint8Array>; read(offset: number, length: number): Promise<Uint8Array> };
     },
   ): Promise<Uint8Array> {
     const { head, stream } = await peekChunks(content, SNIFF_BYTES);
@@ -180,7 +182,7 @@ export class ThetaRepo {
     let size = 0;
     // the whole input's hash, for the whole-file recipe check: taken as it streams past, or (when
     // the segments should do and the bytes can be read again) only if that check has to run
-    const later = o.reread && format.verbatimTensors ? o.reread : null;
+    const later = o.again && format.verbatimTensors ? o.again : null;
     const digest = later ? null : inputDigest(this.kernels);
     const counted = (async function* () {
       for await (const c of stream) {
@@ -192,7 +194,7 @@ export class ThetaRepo {
     const kernels = this.kernels;
     const digestLater = async () => {
       const d = inputDigest(kernels);
-      for await (const c of later!()) d.update(c);
+      for await (const c of later!.chunks()) d.update(c);
       return d.digest();
     };
     if (format.id === TFJS_FORMAT_ID) {
@@ -223,6 +225,7 @@ export class ThetaRepo {
         format,
         verify: this.settings.verifyClean,
         segments,
+        readAt: later ? (offset, length) => later.read(offset, length) : undefined,
         input: async () => {
           // every byte must be accounted for, or checkout could not give the file back exactly
           if ((await bytes.readUpTo(1)).length) {

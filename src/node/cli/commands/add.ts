@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { fileChunks } from '../../files/fs-source.ts';
+import { fileChunks, fileSource } from '../../files/fs-source.ts';
 import { lstat, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { ArgumentError, ThetaError } from '../../../core/errors.ts';
@@ -78,7 +78,7 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
   const staged = await stageBlobs(await repo.gitDir(), repo.root, async function* () {
     for (const c of direct) {
       const meta = await repo.clean(c.rel, counted(fileChunks(c.abs)), {
-        updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format, reread: () => fileChunks(c.abs),
+        updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format, again: fileAgain(c.abs),
       });
       progress.item();
       yield { mode: c.mode, path: c.rel, content: meta };
@@ -87,6 +87,21 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
   progress.done();
   if (staged.length) await recordStat(await repo.gitDir(), repo.root, staged);
   return 0;
+}
+
+/** A file's bytes read again, whole or at an offset (a clean reads changed tensors again from it). */
+function fileAgain(path: string) {
+  return {
+    chunks: () => fileChunks(path),
+    async read(offset: number, length: number) {
+      const src = await fileSource(path);
+      try {
+        return await src.read(offset, length);
+      } finally {
+        await src.close();
+      }
+    },
+  };
 }
 
 const modeOf = (mode: number) => (mode & 0o111 ? '100755' : '100644');
