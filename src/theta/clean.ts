@@ -144,7 +144,7 @@ async function cleanWith(o: CleanOptions, base: UpdateStore, flush: () => Promis
     if (at < 0 && pool.length < t.byteLength) pool = new Uint8Array(t.byteLength);
     let next: Uint8Array = at < 0 ? pool.subarray(0, t.byteLength) : new Uint8Array(0);
     let filled = 0;
-    // each chunk is hashed while it is still in cache from being copied into place
+    // each chunk is hashed while it is still in cache (from being copied into place, when it is)
     const hasher = kernels.contentHasher();
     o.segments?.beginTensor();
     for await (const c of t.chunks()) {
