@@ -56,6 +56,17 @@ export interface RemoteStoreExtras {
 
 export type RemoteObjectStore<S extends ObjectStore = ObjectStore> = S & RemoteStoreExtras;
 
+/** `local` whose `put` reports each object stored (by its id) to `stored`. */
+function storedOneByOne(local: ObjectStore, stored: (oid: Oid) => void): ObjectStore {
+  const into = Object.create(local) as ObjectStore;
+  into.put = async (data, expect) => {
+    const r = await local.put(data, expect);
+    stored(r.oid);
+    return r;
+  };
+  return into;
+}
+
 /**
  * Wrap `local` (any ObjectStore; its other properties, e.g. `lfsDir`, stay reachable) so missing
  * objects are downloaded on demand.
@@ -77,44 +88,59 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
     return downloader;
   };
 
+  /**
+   * Each object being downloaded has its own promise in `inflight`, settled as soon as that object
+   * is stored (or its download is over, failed or not): a reader waits for the object it needs,
+   * not for the whole batch, so a checkout can write a file's first tensors while its later ones
+   * are still downloading.
+   */
   async function fetchMissing(refs: LfsObject[]): Promise<LfsTransferResult | null> {
-    const missing: LfsObject[] = [];
     const waits: Promise<void>[] = [];
-    const seen = new Set<Oid>();
+    const mine = new Map<Oid, { ref: LfsObject; settle: () => void }>();
     for (const r of refs) {
       assertOid(r.oid);
-      if (seen.has(r.oid)) continue;
-      seen.add(r.oid);
       if (r.size > 0) sizes.set(r.oid, r.size);
+      if (mine.has(r.oid)) continue;
       const running = inflight.get(r.oid);
       if (running) { waits.push(running); continue; }
       if (failed.has(r.oid)) continue;
-      if (!(await local.has(r.oid))) missing.push({ ...r, size: r.size || sizes.get(r.oid) || 0 });
+      // claimed before the first await: a reader asking meanwhile waits instead of downloading it again
+      let settle!: () => void;
+      inflight.set(r.oid, new Promise<void>((res) => (settle = res)));
+      mine.set(r.oid, { ref: r, settle });
     }
+    const release = (oid: Oid) => {
+      const m = mine.get(oid);
+      if (!m) return;
+      mine.delete(oid);
+      inflight.delete(oid);
+      m.settle();
+    };
+    const missing: LfsObject[] = [];
     let result: LfsTransferResult | null = null;
-    if (missing.length) {
-      const job = (async () => {
+    try {
+      for (const { ref } of [...mine.values()]) {
+        if (await local.has(ref.oid)) release(ref.oid);
+        else missing.push({ ...ref, size: ref.size || sizes.get(ref.oid) || 0 });
+      }
+      if (missing.length) {
         const d = await getDownloader();
-        if (!d) return; // no remote: reads fail as they would on the local store
-        try {
-          result = await d.download(missing, local);
-          fetched.bytes += result!.bytes;
-          fetched.wholeObjects += result!.transferred.length;
-          options.onDownloaded?.(result);
-        } catch (e) {
-          if (!(e instanceof LfsTransferError)) throw e;
-          for (const f of e.failures) {
-            failed.set(f.oid, new ThetaError(f.code, f.message.includes(f.oid) ? f.message : `object ${f.oid}: ${f.message}`, { oid: f.oid, status: f.status }));
+        if (d) { // no remote: reads fail as they would on the local store
+          try {
+            result = await d.download(missing, storedOneByOne(local, release));
+            fetched.bytes += result!.bytes;
+            fetched.wholeObjects += result!.transferred.length;
+            options.onDownloaded?.(result);
+          } catch (e) {
+            if (!(e instanceof LfsTransferError)) throw e;
+            for (const f of e.failures) {
+              failed.set(f.oid, new ThetaError(f.code, f.message.includes(f.oid) ? f.message : `object ${f.oid}: ${f.message}`, { oid: f.oid, status: f.status }));
+            }
           }
         }
-      })();
-      const settled = job.then(() => {}, () => {});
-      for (const m of missing) inflight.set(m.oid, settled);
-      try {
-        await job;
-      } finally {
-        for (const m of missing) if (inflight.get(m.oid) === settled) inflight.delete(m.oid);
       }
+    } finally {
+      for (const oid of [...mine.keys()]) release(oid);
     }
     await Promise.all(waits);
     return result;
@@ -162,6 +188,13 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
       });
     },
     prefetch: (refs) => fetchMissing(refs),
+    // partial reads never download (they are for heuristics), but wait for an object on its way
+    ...(local.readRanges ? {
+      async readRanges(oid: Oid, ranges: { offset: number; length: number }[]) {
+        await inflight.get(oid);
+        return local.readRanges!(oid, ranges);
+      },
+    } : {}),
     hint(refs) {
       for (const r of refs) if (r.size > 0) sizes.set(r.oid, r.size);
     },
@@ -182,4 +215,23 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
   };
   // Everything else (has, put, delete, list, lfsDir, objectPath, ...) is the local store's.
   return Object.assign(Object.create(local), extras) as RemoteObjectStore<S>;
+}
+
+/**
+ * `work` (a rebuild reading objects) run while `fetching` (a prefetch of those objects) goes on.
+ * When both fail, the fetch's error is thrown: a request that failed as a whole (server down,
+ * auth) says more than the read that then found no object.
+ */
+export async function whileFetching<T>(fetching: Promise<unknown> | undefined, work: () => Promise<T>): Promise<T> {
+  if (!fetching) return work();
+  fetching.catch(() => {}); // awaited below, whichever way work ends
+  let out: T;
+  try {
+    out = await work();
+  } catch (e) {
+    await fetching;
+    throw e;
+  }
+  await fetching;
+  return out;
 }

@@ -75,6 +75,28 @@ export function workProgress(label: string, o: { items?: number; unit?: string; 
 }
 
 /**
+ * A progress line made by `make` only once `first` settles (another line, e.g. a download's, is
+ * drawn until then); what was counted before is carried over.
+ */
+export function afterward(first: Promise<unknown>, make: () => WorkProgress): WorkProgress {
+  let real: WorkProgress | null = null;
+  let bytes = 0;
+  let items = 0;
+  let ended = false;
+  void first.then(() => {}, () => {}).then(() => {
+    if (ended) return;
+    real = make();
+    if (bytes) real.bytes(bytes);
+    for (let i = 0; i < items; i++) real.item();
+  });
+  return {
+    bytes(n) { if (real) real.bytes(n); else bytes += n; },
+    item() { if (real) real.item(); else items++; },
+    done() { ended = true; real?.done(); },
+  };
+}
+
+/**
  * The reader, its `tensors()` patched in place (every other property kept) to count the bytes of
  * every tensor read into `progress`, and one item per tensor when `items` is true. Tensors are
  * patched in place too, so class instances keep working. Nothing changes when `progress` is quiet.

@@ -5,8 +5,8 @@
  * `git status` trusts it without cleaning it again.
  *
  * Every blob is read first (one long-running `git cat-file --batch`), so the objects of all files
- * that are missing locally (after a clone) are downloaded in batched requests before any file is
- * written.
+ * that are missing locally (after a clone) are downloaded in batched requests; the files are
+ * written meanwhile, each read waiting only for its own object (remote-store.ts).
  */
 import { dirname, join } from 'node:path';
 import { mkdir, utimes } from 'node:fs/promises';
@@ -16,9 +16,9 @@ import { atomicFileSink } from '../files/fs-source.ts';
 import type { ThetaRepo } from '../repo/theta-repo.ts';
 import { looksLikePyMetadata } from '../repo/python-theta.ts';
 import { looksLikeMetadata, parseMetadata, referencedObjects } from '../../theta/metadata.ts';
-import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
+import { whileFetching, type RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import type { LfsObject } from '../../lfs/client.ts';
-import { workProgress, type WorkProgress } from './progress.ts';
+import { afterward, workProgress, type WorkProgress } from './progress.ts';
 import { patchSafetensors } from './patch-checkpoint.ts';
 
 /** A work-tree path and the blob (its metadata) it is to hold; `from`: the blob it held before (a switch). */
@@ -76,10 +76,24 @@ export async function writeCheckpointFiles(
   const root = repo.root;
   const blobs = await metadataBlobs(root, entries);
   if (!blobs.length) return [];
-  await prefetchAll(repo, blobs);
+  // the objects of every file are downloaded (in batches, in the metadata's order) while the files
+  // are written: each read waits only for its own object
+  const fetching = prefetchAll(repo, blobs);
   const done: BlobEntry[] = [];
-  const progress = workProgress('git-theta: checkout', { items: blobs.length });
+  // the download draws its own line: this one starts when the download is over
+  const progress = afterward(fetching, () => workProgress('git-theta: checkout', { items: blobs.length }));
   try {
+    await whileFetching(fetching, () => writeEach());
+  } finally {
+    progress.done();
+    // the index entries of the files written (also when a later one failed)
+    if (done.length && o.setIndex) await o.setIndex(done);
+  }
+  const paths = done.map((d) => d.path);
+  if (paths.length) await recordStat(await repo.gitDir(), root, paths);
+  return paths;
+
+  async function writeEach(): Promise<void> {
     for (const e of blobs) {
       const file = join(root, e.path);
       await mkdir(dirname(file), { recursive: true }); // its directory may be gone
@@ -94,12 +108,5 @@ export async function writeCheckpointFiles(
       done.push({ path: e.path, blob: e.blob });
       progress.item();
     }
-  } finally {
-    progress.done();
-    // the index entries of the files written (also when a later one failed)
-    if (done.length && o.setIndex) await o.setIndex(done);
   }
-  const paths = done.map((d) => d.path);
-  if (paths.length) await recordStat(await repo.gitDir(), root, paths);
-  return paths;
 }

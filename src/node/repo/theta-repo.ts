@@ -30,7 +30,7 @@ import { sniffOrShard } from '../files/tfjs-locate.ts';
 import { noteKeptDeflate } from './clean-notes.ts';
 import { openLocalStore } from '../files/store-fs.ts';
 import { withRemoteObjects } from '../lfs/remote-objects.ts';
-import type { RemoteStoreExtras } from '../../lfs/remote-store.ts';
+import { whileFetching, type RemoteStoreExtras } from '../../lfs/remote-store.ts';
 import { selectNamed, type TensorSelection } from '../../repo/tensor-selection.ts';
 import '../../updates/index.ts';
 import { inputDigest } from '../../theta/exact.ts';
@@ -262,11 +262,13 @@ export class ThetaRepo {
       return;
     }
     const metadata = parseMetadata(blob, path);
-    // every object this file needs, fetched in batched requests before rebuilding (no-op when all are local)
-    await (this.store as Partial<RemoteStoreExtras>).prefetch?.(referencedObjects(metadata));
-    // local objects were verified when they came in: checked by content hash here, not SHA-256 again
-    const store = contentCheckedReads(this.store, metadata, this.kernels);
-    await smudgeCheckpoint({ metadata, format: getFormat(metadata.format), store, kernels: this.kernels, sink });
+    // every object this file needs, fetched in batched requests (no-op when all are local) while
+    // the file is rebuilt: each read waits only for its own object
+    await whileFetching((this.store as Partial<RemoteStoreExtras>).prefetch?.(referencedObjects(metadata)), async () => {
+      // local objects were verified when they came in: checked by content hash here, not SHA-256 again
+      const store = contentCheckedReads(this.store, metadata, this.kernels);
+      await smudgeCheckpoint({ metadata, format: getFormat(metadata.format), store, kernels: this.kernels, sink });
+    });
   }
 }
 
