@@ -23,7 +23,7 @@
  */
 import { ObjectCorruptError, ThetaError } from '../core/errors.ts';
 import { assertOid, isOid, type ObjectStore, type Oid, type PutResult } from '../store/types.ts';
-import { bodyInit, sendableHeaders, describeFetchError, fetchErrorText, fetchFollowing, isExpired, rateLimitDelay, RATE_LIMIT_BACKOFF_MS, RATE_LIMIT_MAX_WAIT_MS, redactUrl } from './http.ts';
+import { bodyChunks, bodyInit, sendableHeaders, describeFetchError, fetchErrorText, fetchFollowing, isExpired, rateLimitDelay, RATE_LIMIT_BACKOFF_MS, RATE_LIMIT_MAX_WAIT_MS, redactUrl } from './http.ts';
 
 export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
 /** Objects per batch request: git-lfs's own batch size. */
@@ -602,6 +602,12 @@ async function* resumableBody(
   let skip = 0;
   for (let attempt = 0; ; ) {
     try {
+      const chunks = bodyChunks(res);
+      if (chunks) {
+        // the platform's own stream (http.ts BODY_CHUNKS); leaving the loop early destroys it
+        for await (const value of chunks) yield* past(value);
+        break;
+      }
       if (!res.body) {
         const b = new Uint8Array(await res.arrayBuffer());
         if (b.length > skip) yield* take(b.subarray(skip));
@@ -614,15 +620,7 @@ async function* resumableBody(
         for (;;) {
           const { done, value } = await reader.read();
           if (done) break;
-          if (!value?.length) continue;
-          let chunk = value;
-          if (skip) {
-            const drop = Math.min(skip, chunk.length);
-            skip -= drop;
-            chunk = chunk.subarray(drop);
-            if (!chunk.length) continue;
-          }
-          yield* take(chunk);
+          if (value) yield* past(value);
         }
         finished = true;
       } finally {
@@ -639,6 +637,17 @@ async function* resumableBody(
     }
   }
   if (size && n !== size) throw new LfsCorruptDownloadError(oid, `${n} bytes, expected ${size}`);
+
+  /** A chunk less the bytes still to skip (a resumed answer that starts over), then taken. */
+  function* past(value: Uint8Array): Generator<Uint8Array> {
+    let chunk = value;
+    if (skip) {
+      const drop = Math.min(skip, chunk.length);
+      skip -= drop;
+      chunk = chunk.subarray(drop);
+    }
+    if (chunk.length) yield* take(chunk);
+  }
 
   function* take(chunk: Uint8Array): Generator<Uint8Array> {
     n += chunk.length;

@@ -149,6 +149,18 @@ export function bodyInit(headers: Record<string, string>, bytes: Uint8Array): { 
   return { headers: h, body: bytes as unknown as BodyInit };
 }
 
+/**
+ * A platform's fetch may attach a response body's chunks as a plain async iterable under this key
+ * (Node: undici's own stream), which the client then reads instead of the web stream: on a big
+ * download the web stream's machinery costs about a third of the CPU time.
+ */
+export const BODY_CHUNKS = Symbol.for('git-theta.lfs.body-chunks');
+
+/** The body's chunks as the platform attached them, else null (read `res.body`). */
+export function bodyChunks(res: Response): AsyncIterable<Uint8Array> | null {
+  return ((res as unknown as Record<symbol, unknown>)[BODY_CHUNKS] as AsyncIterable<Uint8Array> | undefined) ?? null;
+}
+
 const REDIRECT = new Set([301, 302, 303, 307, 308]);
 
 /**
