@@ -165,10 +165,18 @@ async function plainRequest(undiciRequest: typeof import('undici').request, url:
   return res;
 }
 
-/** The fetch git-lfs's configuration describes, for requests made on behalf of the LFS API at `apiUrl`. */
-export async function nodeHttp(cwd: string, apiUrl: string): Promise<NodeHttp> {
+/**
+ * Load undici ahead of need (it takes ~60 ms), e.g. while `git clone` runs before the clone's
+ * objects are downloaded over HTTP.
+ */
+export function warmHttp(): void {
+  import('undici').catch(() => {});
+}
+
+/** The fetch git-lfs's configuration describes, for requests made on behalf of the LFS API at `apiUrl` (`httpConfig`: readHttpConfig's answer, when it was asked already). */
+export async function nodeHttp(cwd: string, apiUrl: string, httpConfig?: Promise<{ key: string; value: string }[]>): Promise<NodeHttp> {
   // undici (~60 ms to load) only when an LFS server is talked to: a filter smudging local objects never is
-  const [{ Agent, EnvHttpProxyAgent, fetch: undiciFetch, ProxyAgent, request: undiciRequest }, config] = await Promise.all([import('undici'), readHttpConfig(cwd)]);
+  const [{ Agent, EnvHttpProxyAgent, fetch: undiciFetch, ProxyAgent, request: undiciRequest }, config] = await Promise.all([import('undici'), httpConfig ?? readHttpConfig(cwd)]);
   const agents = new Map<string, Dispatcher>();
   const cas = new Map<string, Buffer>();
 

@@ -16,7 +16,7 @@ import type { ObjectStore } from '../../store/types.ts';
 import { entryObjects, looksLikeMetadata, parseMetadata, referencedObjects } from '../../theta/metadata.ts';
 import { git, gitCommonDir, gitText } from '../git/git.ts';
 import { openLocalStore } from '../files/store-fs.ts';
-import { nodeHttp } from './http-node.ts';
+import { nodeHttp, readHttpConfig } from './http-node.ts';
 import { faultPoint } from '../faults.ts';
 import { pythonBlobObjects } from '../repo/python-theta.ts';
 
@@ -74,7 +74,8 @@ export async function currentRef(cwd: string): Promise<string | undefined> {
 }
 
 export async function findEndpoint(cwd: string, remote: string, operation: LfsOperation): Promise<LfsEndpoint | null> {
-  return discoverLfsEndpoint({ config: await readGitConfig(cwd), lfsconfig: await readLfsConfig(cwd), remote, operation });
+  const [config, lfsconfig] = await Promise.all([readGitConfig(cwd), readLfsConfig(cwd)]);
+  return discoverLfsEndpoint({ config, lfsconfig, remote, operation });
 }
 
 // ---------------------------------------------------------------- credentials
@@ -198,6 +199,9 @@ export interface NodeTransferOptions {
 
 /** The transfer client for a remote, or null when no LFS endpoint can be found for it. */
 export async function openTransfer(o: NodeTransferOptions): Promise<(Transfer & { endpoint: LfsEndpoint }) | null> {
+  // (the http.* config is read alongside: an HTTP endpoint needs it next)
+  const httpConfig = readHttpConfig(o.cwd);
+  httpConfig.catch(() => {});
   const endpoint = await findEndpoint(o.cwd, o.remote, o.operation);
   if (!endpoint) return null;
   if (endpoint.kind === 'file') {
@@ -209,7 +213,7 @@ export async function openTransfer(o: NodeTransferOptions): Promise<(Transfer & 
   if (endpoint.username !== undefined) {
     headers.Authorization = `Basic ${Buffer.from(`${endpoint.username}:${endpoint.password ?? ''}`).toString('base64')}`;
   }
-  const http = await nodeHttp(o.cwd, endpoint.url);
+  const http = await nodeHttp(o.cwd, endpoint.url, httpConfig);
   const client = new LfsClient({ url: endpoint.url, headers, auth: gitCredentialAuth(o.cwd), onProgress: o.onProgress, ref: o.ref, fetch: http.fetch, eagerAuth: http.eagerAuth });
   return Object.assign(client, { endpoint });
 }

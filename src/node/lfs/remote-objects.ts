@@ -17,9 +17,9 @@ export function withRemoteObjects(store: LocalObjectStore, cwd: string): RemoteO
   return createRemoteStore(store, {
     remote: async () => {
       const { currentRef, defaultRemote, openTransfer, progressBar } = await import('./lfs-node.ts');
-      const remote = await defaultRemote(cwd);
+      const [remote, ref] = await Promise.all([defaultRemote(cwd), currentRef(cwd)]);
       bar = progressBar('git-theta: downloading');
-      const t = await openTransfer({ cwd, remote, operation: 'download', onProgress: (p) => bar?.onProgress?.(p), ref: await currentRef(cwd) });
+      const t = await openTransfer({ cwd, remote, operation: 'download', onProgress: (p) => bar?.onProgress?.(p), ref });
       if (!t) return null;
       const ranged = t instanceof LfsClient ? { rangeGetter: (x: LfsObject) => t.rangeGetter(x) } : {};
       return { download: async (objects, into) => { try { return await t.download(objects, into); } finally { bar?.done(); } }, ...ranged };

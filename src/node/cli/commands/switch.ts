@@ -156,6 +156,8 @@ export async function fastClone(url: string, dir?: string): Promise<{ dir: strin
   // own config (`--config`, no git call per setting); and the pre-push hook either way
   const scopes = await Promise.all(['--global', '--system'].map((scope) => git(['config', scope, '--includes', '--get', 'filter.theta.process'], { allowFail: true })));
   const settings = scopes.some((r) => r.code === 0) ? [] : Object.entries(driverConfig()).flatMap(([k, v]) => ['--config', `${k}=${v}`]);
+  // the objects come next, over HTTP for an http(s) URL: its client loads while git clones
+  if (/^https?:\/\//i.test(url)) void import('../../lfs/http-node.ts').then((m) => m.warmHttp(), () => {});
   const c = await git(['clone', '--no-checkout', ...settings, '--', url, dest], { allowFail: true });
   if (c.code !== 0) throw new ThetaError('E_GIT', `git clone ${url} failed: ${c.stderr.trim()}`, { url });
   await installHook(dest);
