@@ -6,7 +6,9 @@
  * here and, with `--before <path to another checkout's bin/git-theta.js>`, for that one too (e.g. a
  * build of main, to compare GGUF's whole-file recipe check with the segmented one).
  *
- *   node build/js/bench/gguf-add.js [--gb 0.3] [--runs 3] [--before /tmp/main/bin/git-theta.js]
+ *   node build/js/bench/gguf-add.js [--gb 0.3] [--runs 3] [--before /tmp/main/bin/git-theta.js] [--keep]
+ *
+ * --keep leaves the models (v1.gguf, v2.gguf) in the printed directory, to profile by hand.
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -21,6 +23,7 @@ const arg = (name: string) => (process.argv.includes(name) ? process.argv[proces
 const gb = Number(arg('--gb') ?? 0.3);
 const runs = Number(arg('--runs') ?? 3);
 const before = arg('--before');
+const keep = process.argv.includes('--keep');
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const GIT_ENV = { GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' };
 
@@ -41,9 +44,9 @@ function halfs(n: number, seed: number): Uint8Array {
 interface Tensor { spec: GGUFTensorSpec; data: (seed: number) => Uint8Array }
 
 function layout(totalBytes: number): Tensor[] {
-  // sized as float32; Q8_0 and F16 matrices make the file about 0.4 of that: scale up
+  // sized as float32; Q8_0 and F16 matrices make the file about a third of that: scale up
   let m = 0;
-  return gptLayout(totalBytes * 2.5, { d: 1024, vocab: 16384, positions: 2048 }).map(({ name, shape }) => {
+  return gptLayout(totalBytes * 2.9, { d: 1024, vocab: 16384, positions: 2048 }).map(({ name, shape }) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const dims = shape.slice().reverse();
     if (shape.length === 1) return { spec: { name, dims, ggmlType: GGML_TYPE_BY_NAME.F32 }, data: (s: number) => fill(n, s) };
@@ -130,7 +133,8 @@ function main() {
       console.log(`${label.padEnd(12)} git theta add v1: ${median(t.v1).toFixed(2)} s   v2: ${median(t.v2).toFixed(2)} s   (v2 runs: ${t.v2.map((x) => x.toFixed(2)).join(', ')})`);
     }
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    if (keep) console.log(`kept: ${work}`);
+    else rmSync(work, { recursive: true, force: true });
   }
 }
 
