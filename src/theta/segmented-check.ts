@@ -29,7 +29,8 @@
  * `STRUCTURE_WINDOW`, are held unhashed for that, and must be the very bytes given back), and
  * count as whatever reads them next: the first tensor's. So `reader.position` before a tensor is
  * that tensor's offset in the input. Anything else (more given back than the window holds, bytes
- * that were not the latest read, bytes given back and never read again) gives no digest.
+ * that were not the latest read, bytes given back during a tensor's run or never read again)
+ * gives no digest.
  */
 import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { ContentHasher, Kernels } from '../core/kernels.ts';
@@ -156,13 +157,8 @@ export function segmentedInput(inner: ByteReader, kernels: Kernels): SegmentedIn
     },
     unread(b) {
       if (!b.length) return;
-      // bytes given back are no longer consumed where they were: a tensor's count, or the structure's latest bytes
-      if (inTensor) {
-        if (b.length <= consumed) consumed -= b.length;
-        else usable = false;
-      } else if (!d.retract(b)) {
-        usable = false;
-      }
+      // only the structure's latest bytes can be given back: a tensor's, already handed out, cannot
+      if (inTensor || !d.retract(b)) usable = false;
       back = back.length ? concat([b, back]) : b.slice();
     },
     close: () => inner.close(),

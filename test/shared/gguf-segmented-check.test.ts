@@ -284,6 +284,13 @@ test('segmentedInput unread: read-ahead given back counts as the next tensor\'s 
     await rest(r);
   });
   assert.is(acrossRun, null, 'a run already recorded cannot be given back');
+  const inRun = await digestOf(async (r, s) => {
+    await r.readExactly(100); s.beginTensor();
+    const part = (await r.readExactly(1000)).slice();
+    r.unread!(part.subarray(500)); // a tensor's bytes given back while it is read
+    await r.readExactly(1500); s.endTensor(2000, h); await rest(r);
+  });
+  assert.is(inRun, null, 'nothing is given back during a tensor\'s run');
 });
 
 test('GGUF opened on a reader without unread still reads every tensor right (read-ahead served in front)', async () => {
