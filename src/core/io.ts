@@ -21,6 +21,13 @@ export interface ByteReader {
   skip(n: number): Promise<void>;
   /** Release the underlying resource. */
   close(): Promise<void>;
+  /**
+   * Optional pushback: give back bytes just read (the most recent ones, in order), so the next
+   * reads return them first and `position` moves back by their length. A format that parses its
+   * header in read-ahead blocks (GGUF) uses it when offered, so the bytes past the header are read
+   * again, and counted, where they belong.
+   */
+  unread?(bytes: Uint8Array): void;
 }
 
 /** Random access, as files and Blobs give it. `read` may return fewer bytes only at the end. */

@@ -126,7 +126,12 @@ async function open(reader: ByteReader, opts: OpenOptions = {}): Promise<GGUFRea
   const c = new Cursor(reader, file, size);
   const header = await parseHeader(c, file);
   const prefix = c.prefix();
-  const r = prepend(c.leftover(), reader);
+  // the header parse read ahead: give those bytes back when the reader can take them (then its
+  // position before each tensor is the tensor's offset, and they are read as the tensor's), else
+  // serve them in front of it
+  const ahead = c.leftover();
+  const r = reader.unread ? reader : prepend(ahead, reader);
+  reader.unread?.(ahead);
   const gaps: Uint8Array[] = [];
   let done = false;
   let iterated = false;
@@ -244,6 +249,9 @@ export const gguf: GGUFFormat = {
   sniff,
   open,
   rebuild,
+  // tensors are handed out as the bytes read at their place (quantized ones as their ggml blocks),
+  // the header's read-ahead given back when the reader can take it; rebuild writes each piece as given
+  verbatimTensors: true,
   write: (tensors, sink, opts) => writeGguf(tensors, sink, opts),
   // the skeleton starts with the header, which records each tensor's ggml type
   async quantizations(skeleton) {

@@ -93,7 +93,8 @@ export interface CheckpointFormat {
    * Optional promise that lets clean's recipe check skip the objects of unchanged tensors
    * (theta/segmented-check.ts): the bytes a tensor's `chunks()` hands out are the file's own bytes,
    * unchanged, read from the ByteReader given to `open` while those chunks are asked for (no
-   * read-ahead into them), and `rebuild` writes each piece it is given to the sink as it is.
+   * read-ahead into them, or read-ahead given back with the reader's `unread` when it offers it),
+   * and `rebuild` writes each piece it is given to the sink as it is.
    */
   readonly verbatimTensors?: boolean;
   /** Write a new file holding these tensors (conversion, merges, tests). */

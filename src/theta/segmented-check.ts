@@ -22,8 +22,17 @@
  * disagree without the rebuild being wrong (e.g. a rebuild that copies pieces into a buffer of its
  * own): the caller then runs the whole-file check, which decides. A reader that hands out more or
  * fewer bytes for a tensor than it consumed meanwhile (read-ahead, compression) gives no digest.
+ *
+ * Read-ahead given back: the input's reader offers `unread` (io.ts). A format that parses its
+ * header in blocks (GGUF reads up to 64 KiB past it, into the first tensor) gives the bytes past
+ * the header back; they are taken out of the structure (its latest bytes, up to
+ * `STRUCTURE_WINDOW`, are held unhashed for that, and must be the very bytes given back), and
+ * count as whatever reads them next: the first tensor's. So `reader.position` before a tensor is
+ * that tensor's offset in the input. Anything else (more given back than the window holds, bytes
+ * that were not the latest read, bytes given back during a tensor's run or never read again)
+ * gives no digest.
  */
-import type { ByteReader, ByteSink } from '../core/io.ts';
+import { concat, type ByteReader, type ByteSink } from '../core/io.ts';
 import type { ContentHasher, Kernels } from '../core/kernels.ts';
 import { ThetaError } from '../core/errors.ts';
 import type { CheckpointFormat } from '../formats/types.ts';
@@ -32,21 +41,61 @@ import type { ModelMetadata } from './metadata.ts';
 import { rebuildTensor } from './rebuild.ts';
 import { readSkeleton } from './skeleton.ts';
 
+/** The latest structure bytes a reader may give back: held unhashed, at most this many (plus one read's worth). */
+export const STRUCTURE_WINDOW = 1 << 20;
+
 /** Structure hashed as it passes, tensor runs recorded: one side's digest. */
 class SegmentDigest {
   readonly #structure: ContentHasher;
   #structureBytes = 0;
   #runBytes = 0;
   readonly #runs: string[] = [];
-  constructor(kernels: Kernels) {
+  // the latest structure bytes, copied and not hashed yet (only with a window)
+  #tail: Uint8Array[] = [];
+  #tailBytes = 0;
+  constructor(kernels: Kernels, private readonly window = 0) {
     this.#structure = kernels.contentHasher();
   }
   structure(b: Uint8Array): void {
-    this.#structure.update(b);
     this.#structureBytes += b.length;
+    if (!this.window) {
+      this.#structure.update(b);
+      return;
+    }
+    // keep the last `window` bytes of what passes (a copy: a reader may reuse its views)
+    if (b.length > this.window) {
+      this.#flush();
+      this.#structure.update(b.subarray(0, b.length - this.window));
+      b = b.subarray(b.length - this.window);
+    }
+    this.#tail.push(b.slice());
+    this.#tailBytes += b.length;
+    while (this.#tailBytes - this.#tail[0].length >= this.window) {
+      const first = this.#tail.shift()!;
+      this.#structure.update(first);
+      this.#tailBytes -= first.length;
+    }
+  }
+  /** Take the latest structure bytes out again, when they are these bytes; false (nothing taken) otherwise. */
+  retract(b: Uint8Array): boolean {
+    if (b.length > this.#tailBytes) return false;
+    const held = concat(this.#tail, this.#tailBytes);
+    const keep = held.length - b.length;
+    for (let i = 0; i < b.length; i++) if (held[keep + i] !== b[i]) return false;
+    this.#tail = keep ? [held.subarray(0, keep)] : [];
+    this.#tailBytes = keep;
+    this.#structureBytes -= b.length;
+    return true;
+  }
+  #flush(): void {
+    for (const part of this.#tail) this.#structure.update(part);
+    this.#tail = [];
+    this.#tailBytes = 0;
   }
   /** A tensor's run at the current place in the structure (empty runs leave no trace on either side). */
   run(length: number, hash: string): void {
+    // structure before a run is settled: nothing before it can be given back
+    this.#flush();
     if (length === 0) return;
     this.#runs.push(`${this.#structureBytes}:${length}:${hash}`);
     this.#runBytes += length;
@@ -55,6 +104,7 @@ class SegmentDigest {
     return this.#structureBytes + this.#runBytes;
   }
   digest(): string {
+    this.#flush();
     return `${this.#structureBytes}/${this.#structure.digest()}/${this.#runs.join(',')}`;
   }
 }
@@ -72,25 +122,44 @@ export interface SegmentedInput {
 }
 
 export function segmentedInput(inner: ByteReader, kernels: Kernels): SegmentedInput {
-  const d = new SegmentDigest(kernels);
+  const d = new SegmentDigest(kernels, STRUCTURE_WINDOW);
   let inTensor = false;
   let consumed = 0;
   let usable = true;
+  // bytes given back (unread), served before the inner reader's
+  let back: Uint8Array = new Uint8Array(0);
   const seen = (b: Uint8Array) => {
     if (inTensor) consumed += b.length;
     else d.structure(b);
     return b;
   };
+  const fromBack = (n: number) => {
+    const out = back.subarray(0, n);
+    back = back.subarray(n);
+    return out;
+  };
+  const readExactly = async (n: number): Promise<Uint8Array> => {
+    if (!back.length) return seen(await inner.readExactly(n));
+    if (n <= back.length) return seen(fromBack(n));
+    const first = fromBack(back.length);
+    return seen(concat([first, await inner.readExactly(n - first.length)], n));
+  };
   const reader: ByteReader = {
     get name() { return inner.name; },
     get size() { return inner.size; },
-    get position() { return inner.position; },
-    async readExactly(n) { return seen(await inner.readExactly(n)); },
-    async readUpTo(n) { return seen(await inner.readUpTo(n)); },
+    get position() { return inner.position - back.length; },
+    readExactly,
+    async readUpTo(n) { return seen(back.length ? fromBack(Math.max(0, n)) : await inner.readUpTo(n)); },
     async skip(n) {
       // skipped bytes are part of what the rebuild must give back: read and account them
       let left = n;
-      while (left > 0) left -= seen(await inner.readExactly(Math.min(left, 1 << 20))).length;
+      while (left > 0) left -= (await readExactly(Math.min(left, 1 << 20))).length;
+    },
+    unread(b) {
+      if (!b.length) return;
+      // only the structure's latest bytes can be given back: a tensor's, already handed out, cannot
+      if (inTensor || !d.retract(b)) usable = false;
+      back = back.length ? concat([b, back]) : b.slice();
     },
     close: () => inner.close(),
   };
@@ -105,7 +174,8 @@ export function segmentedInput(inner: ByteReader, kernels: Kernels): SegmentedIn
       if (consumed !== length) usable = false;
       d.run(length, hash);
     },
-    digest: () => (usable && !inTensor ? d.digest() : null),
+    // bytes given back and never read again were not accounted for
+    digest: () => (usable && !inTensor && !back.length ? d.digest() : null),
   };
 }
 
