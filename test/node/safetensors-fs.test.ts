@@ -2,7 +2,7 @@
 // and the atomic file sink.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -197,6 +197,36 @@ atomic('abort: nothing is left, and an existing file keeps its old bytes', async
   await s2.abort();
   assert.is(await readFile(existing, 'utf8'), 'old');
   assert.equal((await readdir(adir)).filter((f) => f.endsWith('.tmp')), []);
+});
+
+atomic('fsync: false replaces an existing file by unlink and rename (the old one kept until then); a directory in the way still fails', async () => {
+  const path = join(adir, 'replaced.safetensors');
+  await writeFile(path, 'old');
+  const before = (await stat(path)).ino;
+  const held = await open(path, 'r'); // keeps the old inode alive, so its number cannot be reused
+  try {
+    const s = await atomicFileSink(path, { fsync: false });
+    await s.write(new TextEncoder().encode('new bytes'));
+    assert.is(await readFile(path, 'utf8'), 'old', 'the old file is there while the new one is written');
+    await s.close();
+    assert.is(await readFile(path, 'utf8'), 'new bytes');
+    assert.is.not((await stat(path)).ino, before, 'a new file, not the old one rewritten');
+    assert.is((await held.readFile('utf8')), 'old', 'whoever had the old file open still reads it');
+  } finally {
+    await held.close();
+  }
+  assert.equal((await readdir(adir)).filter((f) => f.endsWith('.tmp')), []);
+  const s2 = await atomicFileSink(path, { fsync: false });
+  await s2.write(new Uint8Array(5));
+  await s2.abort();
+  assert.is(await readFile(path, 'utf8'), 'new bytes', 'an abort leaves the file as it was');
+  const dirInTheWay = join(adir, 'a-dir.safetensors');
+  await mkdir(dirInTheWay);
+  await writeFile(join(dirInTheWay, 'keep'), 'k');
+  const s3 = await atomicFileSink(dirInTheWay, { fsync: false });
+  await s3.write(new Uint8Array(3));
+  await rejects(() => s3.close(), 'renaming onto a directory');
+  assert.is(await readFile(join(dirInTheWay, 'keep'), 'utf8'), 'k', 'the directory is untouched');
 });
 
 atomic('writeFileAtomically: a rebuild that fails half way leaves no partial file', async () => {
