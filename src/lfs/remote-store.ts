@@ -74,7 +74,7 @@ function storedOneByOne(local: ObjectStore, stored: (oid: Oid) => void): ObjectS
 export function createRemoteStore<S extends ObjectStore>(local: S, options: RemoteStoreOptions): RemoteObjectStore<S> {
   if (!local) throw new ThetaError('E_ARGUMENT', 'createRemoteStore: `local` is required', {});
   const sizes = new Map<Oid, number>();
-  const inflight = new Map<Oid, Promise<void>>();
+  const inflight = new Map<Oid, Promise<unknown>>(); // settles with null, or the error that ended a whole download
   const failed = new Map<Oid, ThetaError>();
   let downloader: Promise<ObjectDownloader | null> | null = null;
   const fetched = newFetchCount();
@@ -92,11 +92,12 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
    * Each object being downloaded has its own promise in `inflight`, settled as soon as that object
    * is stored (or its download is over, failed or not): a reader waits for the object it needs,
    * not for the whole batch, so a checkout can write a file's first tensors while its later ones
-   * are still downloading.
+   * are still downloading. When the download failed as a whole (server down, auth), the promise
+   * settles with that error, and those who waited get it instead of asking the server again.
    */
   async function fetchMissing(refs: LfsObject[]): Promise<LfsTransferResult | null> {
-    const waits: Promise<void>[] = [];
-    const mine = new Map<Oid, { ref: LfsObject; settle: () => void }>();
+    const waits: Promise<unknown>[] = [];
+    const mine = new Map<Oid, { ref: LfsObject; settle: (err: unknown) => void }>();
     for (const r of refs) {
       assertOid(r.oid);
       if (r.size > 0) sizes.set(r.oid, r.size);
@@ -105,19 +106,20 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
       if (running) { waits.push(running); continue; }
       if (failed.has(r.oid)) continue;
       // claimed before the first await: a reader asking meanwhile waits instead of downloading it again
-      let settle!: () => void;
-      inflight.set(r.oid, new Promise<void>((res) => (settle = res)));
+      let settle!: (err: unknown) => void;
+      inflight.set(r.oid, new Promise<unknown>((res) => (settle = res)));
       mine.set(r.oid, { ref: r, settle });
     }
-    const release = (oid: Oid) => {
+    const release = (oid: Oid, err: unknown = null) => {
       const m = mine.get(oid);
       if (!m) return;
       mine.delete(oid);
       inflight.delete(oid);
-      m.settle();
+      m.settle(err);
     };
     const missing: LfsObject[] = [];
     let result: LfsTransferResult | null = null;
+    let whole: unknown = null;
     try {
       for (const { ref } of [...mine.values()]) {
         if (await local.has(ref.oid)) release(ref.oid);
@@ -127,7 +129,7 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
         const d = await getDownloader();
         if (d) { // no remote: reads fail as they would on the local store
           try {
-            result = await d.download(missing, storedOneByOne(local, release));
+            result = await d.download(missing, storedOneByOne(local, (oid) => release(oid)));
             fetched.bytes += result!.bytes;
             fetched.wholeObjects += result!.transferred.length;
             options.onDownloaded?.(result);
@@ -139,10 +141,15 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
           }
         }
       }
+    } catch (e) {
+      whole = e;
+      throw e;
     } finally {
-      for (const oid of [...mine.keys()]) release(oid);
+      for (const oid of [...mine.keys()]) release(oid, whole);
     }
-    await Promise.all(waits);
+    const ended = await Promise.all(waits);
+    const err = ended.find((x) => x);
+    if (err) throw err;
     return result;
   }
 
@@ -191,7 +198,8 @@ export function createRemoteStore<S extends ObjectStore>(local: S, options: Remo
     // partial reads never download (they are for heuristics), but wait for an object on its way
     ...(local.readRanges ? {
       async readRanges(oid: Oid, ranges: { offset: number; length: number }[]) {
-        await inflight.get(oid);
+        const err = await inflight.get(oid);
+        if (err) throw err;
         return local.readRanges!(oid, ranges);
       },
     } : {}),

@@ -116,4 +116,23 @@ test("a failed object's reader gets its error at once; whileFetching lets the fe
   assert.is(await whileFetching(Promise.resolve(null), async () => 7), 7);
 });
 
+test('a download that fails as a whole: who waited gets its error, and the server is not asked again', async () => {
+  const objs = await objects(2);
+  let calls = 0;
+  let fail!: (e: Error) => void;
+  const down = new Error('LFS batch download: HTTP 401 (credentials refused)');
+  const store = createRemoteStore(createMemoryStore(), {
+    remote: { download: async () => { calls++; await new Promise<void>((_, rej) => (fail = rej)); throw new Error('unreachable'); } },
+  });
+  const prefetch = store.prefetch(objs.map((o) => o.ref)).then(() => null, (e: Error) => e);
+  const read = store.get(objs[1]!.ref.oid).then(() => null, (e: Error) => e);
+  const ranged = store.readRanges!(objs[0]!.ref.oid, [{ offset: 0, length: 1 }]).then(() => null, (e: Error) => e);
+  for (let i = 0; i < 20 && !fail; i++) await new Promise((r) => setTimeout(r, 1));
+  fail(down);
+  assert.is(await prefetch, down, 'the prefetch rejects with it');
+  assert.is(await read, down, 'a read that waited gets the same error');
+  assert.is(await ranged, down, 'so does a partial read that waited');
+  assert.is(calls, 1, 'nobody asked the server again');
+});
+
 test.run();
