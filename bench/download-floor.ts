@@ -10,7 +10,7 @@
  *
  *   node build/js/bench/download-floor.js [--gb 0.3] [--runs 3]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetch as undiciFetch, request } from 'undici';
 import { gptLayout, writeModel } from './gpt-layout.ts';
+import { serve } from './serve.ts';
 import { parseMetadata, referencedObjects } from '../src/theta/metadata.ts';
 
 const root = join(fileURLToPath(import.meta.url), '../../../..');
@@ -83,16 +84,8 @@ async function main() {
   const objects = referencedObjects(meta).map((r) => ({ oid: r.oid, size: r.size }));
   const bytes = objects.reduce((a, o) => a + o.size, 0);
 
-  const server = spawn(process.execPath, [BIN, 'serve', repo, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    server.stdout!.on('data', (d) => {
-      out += d;
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/\S+\.git)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    server.once('close', () => reject(new Error(`git theta serve exited: ${out}`)));
-  });
+  const server = await serve(repo);
+  const url = server.url;
   const api = `${url}/info/lfs`;
   const ways: Way[] = ['fetch', 'request', 'request+write'];
   const got: Record<Way, { wall: number; cpu: number }[]> = { fetch: [], request: [], 'request+write': [] };
@@ -105,7 +98,7 @@ async function main() {
       }
     }
   } finally {
-    server.kill();
+    await server.stop();
   }
   const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2; };
   console.log(`${objects.length} objects, ${(bytes / 1e6).toFixed(0)} MB, GET 4 at a time from git theta serve on loopback, SHA-256 each; medians of ${runs}`);

@@ -13,13 +13,14 @@
  *
  *   node build/js/bench/git.js [--gb 1] [--runs 3] [--keep] [--no-many]
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gptLayout, writeModel } from './gpt-layout.ts';
 import { writeManyTensorModels } from './many-tensors.ts';
+import { serve } from './serve.ts';
 
 const root = join(fileURLToPath(import.meta.url), '../../../..');
 const BIN = join(root, 'bin/git-theta.js');
@@ -45,21 +46,6 @@ function dirBytes(d: string): number {
   let n = 0;
   for (const e of readdirSync(d, { withFileTypes: true })) n += e.isDirectory() ? dirBytes(join(d, e.name)) : statSync(join(d, e.name)).size;
   return n;
-}
-
-/** `git theta serve <dir>` on a free loopback port; resolves with its git URL and a stop function. */
-function serve(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, [BIN, 'serve', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((r) => child.once('close', () => r()));
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/\S+\.git)/.exec(out);
-      if (m) resolve({ url: m[1], stop: async () => { child.kill(); await exited; } });
-    });
-    void exited.then(() => reject(new Error(`git theta serve ${dir} exited: ${out}`)));
-  });
 }
 
 const GIT_ENV = { GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@x' };

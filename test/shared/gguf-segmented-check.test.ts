@@ -11,13 +11,12 @@ import { gguf, encodeGgufHeader, GGML_TYPE_BY_NAME, GGUFValueType, type GGUFKeyV
 import type { CheckpointFormat } from '../../src/formats/types.ts';
 import { quantizeGgml } from '../../src/core/quantize-ggml.ts';
 import { quantizeGgmlK } from '../../src/core/quantize-ggml-k.ts';
-import { createMemoryStore } from '../../src/store/memory.ts';
 import { cleanCheckpoint } from '../../src/theta/clean.ts';
 import { inputDigest } from '../../src/theta/exact.ts';
 import { entryObjects, type ModelMetadata } from '../../src/theta/metadata.ts';
 import { segmentedInput, STRUCTURE_WINDOW } from '../../src/theta/segmented-check.ts';
 import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
-import { lcgFloats } from './test-data.ts';
+import { countingStore, lcgFloats } from './test-data.ts';
 
 const test = suite('GGUF: recipe check by segments');
 
@@ -76,19 +75,6 @@ async function file(o: { changed?: string[]; vocab?: number; layout?: typeof LAY
   return { bytes, headerBytes: prefix.length, at };
 }
 
-/** A store that records which objects are read. */
-function countingStore() {
-  const inner = createMemoryStore();
-  const reads: string[] = [];
-  const store = {
-    ...inner,
-    put: inner.put.bind(inner),
-    async get(oid: string) { reads.push(oid); return inner.get(oid); },
-    async readRanges(oid: string, rs: { offset: number; length: number }[]) { reads.push(oid); return inner.readRanges!(oid, rs); },
-    getChunks: (oid: string, n?: number) => { reads.push(oid); return inner.getChunks(oid, n); },
-  };
-  return { store, reads };
-}
 type Store = ReturnType<typeof countingStore>['store'];
 
 /** Clean as `git theta add` does: segmented input, changed tensors read again at their offsets, the whole hash only when asked for. */

@@ -10,14 +10,13 @@ import { gguf } from '../../src/formats/gguf.ts';
 import { npz } from '../../src/formats/numpy.ts';
 import { pytorch } from '../../src/formats/pytorch.ts';
 import type { CheckpointFormat } from '../../src/formats/types.ts';
-import { createMemoryStore } from '../../src/store/memory.ts';
 import { cleanCheckpoint } from '../../src/theta/clean.ts';
 import { inputDigest } from '../../src/theta/exact.ts';
 import { entryObjects, type ModelMetadata } from '../../src/theta/metadata.ts';
 import { segmentedInput } from '../../src/theta/segmented-check.ts';
 import { getUpdateType, registerUpdateType } from '../../src/updates/registry.ts';
 import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
-import { lcgFloats } from './test-data.ts';
+import { countingStore, lcgFloats } from './test-data.ts';
 
 const test = suite('recipe check by segments');
 
@@ -38,19 +37,6 @@ async function file(format: CheckpointFormat, changed?: Set<string>): Promise<Ui
   return sink.bytes();
 }
 
-/** A store that records which objects are read (get, ranged reads). */
-function countingStore() {
-  const inner = createMemoryStore();
-  const reads: string[] = [];
-  const store = {
-    ...inner,
-    put: inner.put.bind(inner),
-    async get(oid: string) { reads.push(oid); return inner.get(oid); },
-    async readRanges(oid: string, rs: { offset: number; length: number }[]) { reads.push(oid); return inner.readRanges!(oid, rs); },
-    getChunks: (oid: string, n?: number) => { reads.push(oid); return inner.getChunks(oid, n); },
-  };
-  return { store, reads };
-}
 
 /** Clean as the filter does: the reader wrapped for segments, the input hashed whole for the fallback. */
 async function clean(format: CheckpointFormat, bytes: Uint8Array, previous: ModelMetadata | null, store: ReturnType<typeof countingStore>['store'], wrapFormat = format, reread?: Uint8Array) {

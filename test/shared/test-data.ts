@@ -1,6 +1,7 @@
 /** Deterministic test data shared by test files (same values in every runtime). */
 import type { FileAccess } from '../../src/formats/types.ts';
 import { isInline, storedObjects, type ModelMetadata } from '../../src/theta/metadata.ts';
+import { createMemoryStore } from '../../src/store/memory.ts';
 
 /** n float32 values in [-0.5, 0.5) from a linear congruential sequence started at `seed`. */
 export function lcgFloats(n: number, seed: number): Float32Array {
@@ -51,4 +52,18 @@ export function inlineBytesAdded(before: Iterable<ModelMetadata | null>, after: 
   let n = 0;
   for (const [oid, size] of ids(after)) if (!old.has(oid)) n += size;
   return n;
+}
+
+/** An in-memory store that records which objects are read (get, ranged reads, chunks). */
+export function countingStore() {
+  const inner = createMemoryStore();
+  const reads: string[] = [];
+  const store = {
+    ...inner,
+    put: inner.put.bind(inner),
+    async get(oid: string) { reads.push(oid); return inner.get(oid); },
+    async readRanges(oid: string, rs: { offset: number; length: number }[]) { reads.push(oid); return inner.readRanges!(oid, rs); },
+    getChunks: (oid: string, n?: number) => { reads.push(oid); return inner.getChunks(oid, n); },
+  };
+  return { store, reads };
 }
