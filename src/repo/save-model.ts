@@ -160,8 +160,11 @@ export async function saveModel(o: SaveModelOptions): Promise<SaveModelResult> {
   const prev = head ? await readModelBlob(c, 'HEAD', filepath, head) : null;
   const previous = prev?.kind === 'theta' ? prev.metadata : null;
   const format = o.checkpoint ? sniffFormat(bytes.subarray(0, SNIFF_BYTES), filepath) : getFormat(o.format ?? 'safetensors');
-  const segments = segmentedInput(readerFromBytes(bytes, filepath), c.kernels);
-  const reader = await format.open(segments.reader, { fileName: filepath });
+  // only formats that promise verbatim tensors are checked by segments (segmented-check.ts): for
+  // the others, hashing and holding their structure bytes would be work no check uses
+  const input = readerFromBytes(bytes, filepath);
+  const segments = format.verbatimTensors ? segmentedInput(input, c.kernels) : undefined;
+  const reader = await format.open(segments?.reader ?? input, { fileName: filepath });
   const reused: string[] = [];
   const stored: string[] = [];
   let metadata: ModelMetadata;

@@ -201,8 +201,10 @@ export class ThetaRepo {
       throw new ThetaError('E_TRACK_SHARDS', `${path} is a TF.js model.json: git-theta tracks the weight shards it lists, and model.json stays a normal file; take the pattern that matches it out of .gitattributes, then run 'git theta track ${path}'`, { file: path });
     }
     const bytes = readerFromChunks(counted, path);
-    const segments = segmentedInput(bytes, this.kernels);
-    const reader = await format.open(segments.reader, { fileName: path, files: this.files });
+    // only formats that promise verbatim tensors are checked by segments (segmented-check.ts): for
+    // the others, hashing and holding their structure bytes would be work no check uses
+    const segments = format.verbatimTensors ? segmentedInput(bytes, this.kernels) : undefined;
+    const reader = await format.open(segments?.reader ?? bytes, { fileName: path, files: this.files });
     // only a TF.js shard says why it was not split; other formats' metadata (a safetensors
     // `__metadata__` key `note`) is the user's, not a message for them
     const note = format.id === TFJS_SHARD_FORMAT_ID ? reader.metadata?.note : undefined;
