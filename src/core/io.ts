@@ -30,6 +30,21 @@ export interface ByteReader {
   unread?(bytes: Uint8Array): void;
 }
 
+/**
+ * Hand `reader` to `open` (a format's open, which parses a header) and give back what it opens; when
+ * opening fails, close the reader before passing the error on. A reader that is never returned is
+ * never closed by anyone else: in Node its file handle would be closed by the garbage collector,
+ * which prints a warning on stderr after the error line.
+ */
+export async function openOrClose<T>(reader: ByteReader, open: (reader: ByteReader) => Promise<T>): Promise<T> {
+  try {
+    return await open(reader);
+  } catch (e) {
+    await reader.close().catch(() => {});
+    throw e;
+  }
+}
+
 /** Random access, as files and Blobs give it. `read` may return fewer bytes only at the end. */
 export interface RandomAccessSource {
   readonly name: string;

@@ -10,7 +10,7 @@
  * downloaded whole (SHA-256-verified, kept in the local store), not by ranges.
  * Runtime-neutral (no `node:*`).
  */
-import { readerFromSource, type ByteReader, type RandomAccessSource } from '../core/io.ts';
+import { openOrClose, readerFromSource, type ByteReader, type RandomAccessSource } from '../core/io.ts';
 import { sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
 import type { CheckpointReader } from '../formats/types.ts';
 import type { FetchCount } from '../lfs/ranged-object.ts';
@@ -36,7 +36,7 @@ export async function rangedSource(store: ObjectStore, pointer: LfsPointer, file
 export async function openSourceCheckpoint(src: RandomAccessSource, filepath: string): Promise<CheckpointReader> {
   const head = await src.read(0, Math.min(SNIFF_BYTES, src.size));
   const format = sniffFormat(head.slice(), filepath);
-  return format.open(readerFromSource(src), { fileName: filepath });
+  return openOrClose(readerFromSource(src), (r) => format.open(r, { fileName: filepath }));
 }
 
 /** What the store downloaded so far (null for a store that downloads nothing). */

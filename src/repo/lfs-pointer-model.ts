@@ -9,7 +9,7 @@
 import { ThetaError } from '../core/errors.ts';
 import type { Kernels } from '../core/kernels.ts';
 import { isNumeric } from '../core/dtypes.ts';
-import { peekChunks, readerFromBytes, readerFromChunks, type ByteReader } from '../core/io.ts';
+import { openOrClose, peekChunks, readerFromBytes, readerFromChunks, type ByteReader } from '../core/io.ts';
 import { listFormats, sniffFormat, SNIFF_BYTES } from '../formats/registry.ts';
 import { isShardIndexName, openSharded } from '../formats/sharded.ts';
 import { TFJS_FORMAT_ID } from '../formats/tfjs.ts';
@@ -79,7 +79,7 @@ export async function openLfsObjectTracked(store: ObjectStore, pointer: LfsPoint
   const { head, stream } = await peekChunks(store.getChunks(pointer.oid), SNIFF_BYTES);
   const format = sniffFormat(head, filepath);
   const bytes = readerFromChunks(stream, filepath, pointer.size);
-  return { reader: await format.open(bytes, { fileName: filepath }), bytes };
+  return { reader: await openOrClose(bytes, (r) => format.open(r, { fileName: filepath })), bytes };
 }
 
 /**

@@ -16,6 +16,7 @@ import { openTfjs } from '../../src/formats/tfjs.ts';
 import { createMemoryStore } from '../../src/store/memory.ts';
 import { cleanCheckpoint, parseTolerance } from '../../src/theta/clean.ts';
 import { inputDigest } from '../../src/theta/exact.ts';
+import { openCheckpointFile } from '../../src/node/files/open-checkpoint.ts';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
 import { cleanup, git, rawRequest, repoRoot, run, sha256, tempDir, theta, thetaOk, thetaRepo, filesUnder } from './helpers.ts';
 
@@ -190,6 +191,33 @@ t('3. names from files are escaped and bounded in every typed error', async () =
     const line = r.stderr.trim();
     assert.not.match(line, CONTROL);
     assert.ok(line.length < 1000, `bounded: ${line.length}`);
+  } finally {
+    cleanup(dir);
+  }
+});
+
+// A file whose header a format rejects must have its handle closed before the error goes out: left
+// open, Node's garbage collector closes it and prints a warning on stderr after the error line (a
+// second line under test 3, seen only when the collector ran before the process ended).
+t('3. a checkpoint that fails to open leaves no file open (safetensors, TF.js)', async () => {
+  const openFds = () => readdirSync('/proc/self/fd').length;
+  const dir = tempDir();
+  try {
+    const header = new TextEncoder().encode(JSON.stringify({ w: { dtype: 'Q9', shape: [1], data_offsets: [0, 4] } }));
+    const st = new Uint8Array(8 + header.length + 4);
+    new DataView(st.buffer).setBigUint64(0, BigInt(header.length), true);
+    st.set(header, 8);
+    writeFileSync(join(dir, 'bad.safetensors'), st);
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [1], dtype: 'float99' }] }] }));
+    writeFileSync(join(dir, 'w.bin'), new Uint8Array(4));
+    const before = openFds();
+    for (const file of ['bad.safetensors', 'model.json']) {
+      for (let i = 0; i < 5; i++) {
+        const e = await openCheckpointFile(join(dir, file)).then(() => null, (err: unknown) => err);
+        assert.ok(e instanceof ThetaError, `${file} is rejected with a typed error: ${e}`);
+      }
+      assert.is(openFds(), before, `${file}: every handle opened to read it is closed after the error`);
+    }
   } finally {
     cleanup(dir);
   }

@@ -1,6 +1,7 @@
 /** Opening a checkpoint file (or a sharded index) from disk, detecting its format. */
 import { basename, dirname, join, resolve } from 'node:path';
 import { readFile, stat } from 'node:fs/promises';
+import { openOrClose } from '../../core/io.ts';
 import { ArgumentError, ThetaError, UnknownFormatError } from '../../core/errors.ts';
 import { getFormat, sniffFormat, SNIFF_BYTES } from '../../formats/index.ts';
 import { manifestOfShardFile } from './tfjs-locate.ts';
@@ -61,8 +62,8 @@ export async function openCheckpointFile(
   if (format.id === 'tfjs') {
     // model.json names its weight shards, read from the same directory
     const dir = dirname(resolve(path));
-    return openTfjs(await fileReader(path), { fileName: path, openShard: (shard: string) => fileReader(join(dir, shard), shard) });
+    return openOrClose(await fileReader(path), (r) => openTfjs(r, { fileName: path, openShard: (shard: string) => fileReader(join(dir, shard), shard) }));
   }
   // `fileName` and `files` let a format read the files around this one (a TF.js shard's model.json)
-  return format.open(await fileReader(path), { fileName: opts.fileName ?? path, files: opts.files });
+  return openOrClose(await fileReader(path), (r) => format.open(r, { fileName: opts.fileName ?? path, files: opts.files }));
 }

@@ -19,7 +19,7 @@
 import { join, basename } from 'node:path';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import type { ByteSink } from '../../core/io.ts';
+import { openOrClose, type ByteSink } from '../../core/io.ts';
 import { getFormat } from '../../formats/index.ts';
 import { NPZ_FORMAT_ID, writeNpz } from '../../formats/numpy.ts';
 import { npzDeflateLevel } from '../../formats/npz-layout.ts';
@@ -85,7 +85,7 @@ export async function cleanWritten(repo: MergeRepo, path: string, previous: Mode
       await sink.abort();
       throw e;
     }
-    const reader = await format.open(await fileReader(file), { fileName: path });
+    const reader = await openOrClose(await fileReader(file), (r) => format.open(r, { fileName: path }));
     try {
       return await cleanCheckpoint({ reader, previous, store: repo.store, kernels: repo.kernels, fileSize: (await stat(file)).size });
     } finally {
