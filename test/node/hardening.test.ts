@@ -185,7 +185,9 @@ t('3. names from files are escaped and bounded in every typed error', async () =
   const dir = tempDir();
   try {
     writeFileSync(join(dir, 'm.safetensors'), file);
-    const r = await theta(dir, ['inspect', 'm.safetensors']);
+    // the collector runs before the process ends (a file handle left open would print a warning line)
+    writeFileSync(join(dir, 'gc.cjs'), 'for (const ms of [20, 60, 150, 250]) setTimeout(() => gc(), ms); setTimeout(() => {}, 350);\n');
+    const r = await theta(dir, ['inspect', 'm.safetensors'], { env: { NODE_OPTIONS: `--expose-gc --require ${join(dir, 'gc.cjs')}` } });
     assert.is(r.code, 1);
     oneTypedLine(r.stderr, 'inspect');
     const line = r.stderr.trim();
