@@ -293,10 +293,15 @@ export async function peekChunks(chunks: AsyncIterable<Uint8Array>, n: number): 
     async *[Symbol.asyncIterator]() {
       if (head.length) yield head;
       if (ended) return;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) return;
-        yield r.value;
+      try {
+        for (;;) {
+          const r = await it.next();
+          if (r.done) { ended = true; return; }
+          yield r.value;
+        }
+      } finally {
+        // a reader that stops early (an error, a close) closes the source too (a file's handle)
+        if (!ended) await it.return?.();
       }
     },
   };

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, utimesSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
-import { cleanup, filesUnder, fixturesDir, git, objectFiles, run, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
+import { cleanup, collectBeforeExit, filesUnder, fixturesDir, git, objectFiles, run, sha256, tempDir, theta, thetaOk, thetaRepo } from './helpers.ts';
 
 const t = suite('faults: kills, a full disk, concurrent adds');
 
@@ -150,10 +150,11 @@ t('a full disk: git add fails with one line, git keeps the previous state, and a
     copyFileSync(V2, join(dir, 'm.safetensors'));
     const filler = join(mnt, 'filler');
     spawnSync('sh', ['-c', `dd if=/dev/zero of=${filler} bs=4k 2>/dev/null; true`]);
-    const full = await theta(dir, ['add', 'm.safetensors']);
+    const full = await theta(dir, ['add', 'm.safetensors'], { env: collectBeforeExit() });
     assert.is(full.code, 1, 'git theta add fails on a full disk');
     const lines = full.stderr.trim().split('\n').filter((l) => l.startsWith('git-theta:'));
     assert.is(lines.length, 1, full.stderr);
+    assert.not.match(full.stderr, /garbage collection/, 'the model being read is closed after the failure, not left to the collector');
     assert.not.match(full.stderr, /internal error/);
     assert.is(await git(dir, 'rev-parse', ':m.safetensors'), before, 'the index keeps the previous version');
     rmSync(filler);

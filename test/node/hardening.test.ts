@@ -18,7 +18,7 @@ import { cleanCheckpoint, parseTolerance } from '../../src/theta/clean.ts';
 import { inputDigest } from '../../src/theta/exact.ts';
 import { openCheckpointFile } from '../../src/node/files/open-checkpoint.ts';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
-import { cleanup, git, rawRequest, repoRoot, run, sha256, tempDir, theta, thetaOk, thetaRepo, filesUnder } from './helpers.ts';
+import { cleanup, collectBeforeExit, git, rawRequest, repoRoot, run, sha256, tempDir, theta, thetaOk, thetaRepo, filesUnder } from './helpers.ts';
 
 const t = suite('hardening: issue 12 findings');
 
@@ -186,8 +186,7 @@ t('3. names from files are escaped and bounded in every typed error', async () =
   try {
     writeFileSync(join(dir, 'm.safetensors'), file);
     // the collector runs before the process ends (a file handle left open would print a warning line)
-    writeFileSync(join(dir, 'gc.cjs'), 'for (const ms of [20, 60, 150, 250]) setTimeout(() => gc(), ms); setTimeout(() => {}, 350);\n');
-    const r = await theta(dir, ['inspect', 'm.safetensors'], { env: { NODE_OPTIONS: `--expose-gc --require ${join(dir, 'gc.cjs')}` } });
+    const r = await theta(dir, ['inspect', 'm.safetensors'], { env: collectBeforeExit() });
     assert.is(r.code, 1);
     oneTypedLine(r.stderr, 'inspect');
     const line = r.stderr.trim();

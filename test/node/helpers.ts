@@ -1,7 +1,7 @@
 /** Node-only test helpers: temporary repositories, the real git, and our CLI as a subprocess. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
-import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -28,6 +28,28 @@ export const ENV: NodeJS.ProcessEnv = {
 };
 delete ENV.THETA_UPDATE_TYPE;
 delete ENV.THETA_UPDATE_DATA;
+
+/**
+ * Env for a CLI run whose process runs the garbage collector before it ends: a file handle left
+ * open is then closed by the collector, and Node prints its warning ("Closing file descriptor N on
+ * garbage collection") on stderr every time, not only when a loaded machine happened to collect.
+ */
+export function collectBeforeExit(): NodeJS.ProcessEnv {
+  const preload = join(HOME, 'collect-before-exit.cjs');
+  if (!existsSync(preload)) {
+    writeFileSync(preload, [
+      'let done = false;',
+      "process.on('beforeExit', () => {",
+      '  if (done) return;',
+      '  done = true;',
+      '  gc();',
+      '  setTimeout(() => { gc(); setTimeout(() => {}, 20); }, 20);',
+      '});',
+      '',
+    ].join('\n'));
+  }
+  return { NODE_OPTIONS: `--expose-gc --require ${preload}` };
+}
 
 export interface Run {
   code: number;

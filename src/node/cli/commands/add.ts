@@ -77,9 +77,15 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
   };
   const staged = await stageBlobs(await repo.gitDir(), repo.root, async function* () {
     for (const c of direct) {
-      const meta = await repo.clean(c.rel, counted(fileChunks(c.abs)), {
-        updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format, again: fileAgain(c.abs),
-      });
+      const chunks = fileChunks(c.abs);
+      let meta: Uint8Array;
+      try {
+        meta = await repo.clean(c.rel, counted(chunks), {
+          updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format, again: fileAgain(c.abs),
+        });
+      } finally {
+        await chunks.return(undefined); // a clean that failed part-way leaves the file open otherwise
+      }
       progress.item();
       yield { mode: c.mode, path: c.rel, content: meta };
     }
