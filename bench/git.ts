@@ -11,7 +11,14 @@
  * and `git theta clone`: each downloads the model's objects (verifying their SHA-256) and writes
  * the checkpoint.
  *
- *   node build/js/bench/git.js [--gb 1] [--runs 3] [--keep] [--no-many]
+ * Each round's repositories are deleted with the work directory at the end, not after the round:
+ * on this machine's ext4 the inode allocator skips inodes freed in the last minute or more
+ * (`perf`: 37 % of a many-tensor add's CPU in find_inode_bit → recently_deleted after the round
+ * before it was deleted), so deleting a round's thousands of files right before the next round's
+ * timed add charges that scan to whichever tool creates more files. `--delete-rounds` deletes
+ * each round's repositories as soon as it is done, as this bench did before.
+ *
+ *   node build/js/bench/git.js [--gb 1] [--runs 3] [--keep] [--no-many] [--delete-rounds]
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
@@ -28,6 +35,9 @@ const gb = (process.argv.includes('--gb') && Number(process.argv[process.argv.in
 const many = !process.argv.includes('--no-many');
 const runs = (process.argv.includes('--runs') && Number(process.argv[process.argv.indexOf('--runs') + 1])) || 3;
 const keep = process.argv.includes('--keep');
+const deleteRounds = process.argv.includes('--delete-rounds');
+/** A round's directory, done with: deleted now with --delete-rounds, else with the work directory at the end. */
+const done = (dir: string) => { if (deleteRounds && !keep) rmSync(dir, { recursive: true, force: true }); };
 
 const layout = (totalBytes: number) => gptLayout(totalBytes, { d: 1024, vocab: 16384, positions: 2048 });
 
@@ -126,10 +136,10 @@ async function main() {
         await server.stop();
       }
       if (statSync(join(dest, 'model.safetensors')).size !== size) throw new Error(`${tool}: the clone's model.safetensors is not the v1 checkpoint`);
-      rmSync(dest, { recursive: true, force: true });
+      done(dest);
     }
     for (const [k, v] of Object.entries(r)) ((samples[tool] ??= {})[k] ??= []).push(v);
-    if (!keep) rmSync(dir, { recursive: true, force: true });
+    done(dir);
   }
   const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2; };
   const results: Record<string, Record<string, Sample | number>> = {};
@@ -199,7 +209,7 @@ async function manyTensorRows(work: string, bigAdd: Record<'lfs' | 'theta' | 'di
     all[tool] ??= { add: [], checkout: [] };
     all[tool].add.push(add.seconds);
     all[tool].checkout.push(co.seconds);
-    if (!keep) rmSync(dir, { recursive: true, force: true });
+    done(dir);
   }
   const median = (xs: number[]) => { const a = [...xs].sort((x, y) => x - y); return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2; };
   const r: Record<string, { add: number; checkout: number }> = {};

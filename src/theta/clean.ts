@@ -71,6 +71,15 @@ export interface CleanOptions {
   /** Tensor objects of at most this many bytes are carried in the metadata (inline-objects.ts); 0 turns it off. */
   inlineMax?: number;
   onTensor?(name: string, entry: TensorEntry, reused: boolean): void;
+  /**
+   * With a store that defers its writes (DeferredPuts): return without waiting for this clean's
+   * object writes, so they overlap the caller's next work (`git theta add` cleaning the next
+   * model). The caller then owns the wait: it must call the store's `flush()` and see it succeed
+   * before the metadata goes anywhere (git's index), or that metadata could name missing objects.
+   * Reads of an object being written wait for its write, so the recipe check is unaffected. On
+   * failure the writes are waited for as always.
+   */
+  leaveWritesPending?: boolean;
 }
 
 export const DEFAULT_CHAIN_CAP = 8;
@@ -102,10 +111,13 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     ...(d.readRanges ? { readRanges: (oid: string, r: { offset: number; length: number }[]) => d.readRanges!(oid, r) } : {}),
   };
   try {
-    return await cleanWith(o, deferred, flush);
-  } finally {
-    // on failure too: no write is left running (its own failure is not the one to report)
+    const meta = await cleanWith(o, deferred, o.leaveWritesPending ? async () => {} : flush);
+    if (!o.leaveWritesPending) await flush();
+    return meta;
+  } catch (e) {
+    // no write is left running (its own failure is not the one to report)
     await flush().catch(() => {});
+    throw e;
   }
 }
 

@@ -11,6 +11,7 @@ import { createLocalStore } from '../../src/store/local.ts';
 import { memoryFs } from '../../src/store/memory.ts';
 import type { StoreFs } from '../../src/store/types.ts';
 import { cleanCheckpoint } from '../../src/theta/clean.ts';
+import { inputDigest } from '../../src/theta/exact.ts';
 import { smudgeCheckpoint } from '../../src/theta/smudge.ts';
 import { lcgFloats } from './test-data.ts';
 
@@ -111,6 +112,66 @@ test('a clean hands out no metadata before its objects are written, and fails wh
   const failing = cleanCheckpoint({ reader: await safetensors.open(readerFromBytes(bytes)), previous: null, store: bad.store, kernels, fileSize: bytes.length }).then(() => null, (e) => e);
   for (let k = 0; k < 20; k++) { bad.release(); await tick(); }
   assert.is((await failing)?.message, 'EIO: write failed');
+});
+
+test('leaveWritesPending: the clean returns while its writes run, and the flush the caller owns waits for them and reports their failure', async () => {
+  const kernels = await getKernels();
+  const models = [1, 2].map((seed) => {
+    const sink = memorySink();
+    return { sink, seed };
+  });
+  for (const m of models) {
+    await safetensors.write(['a', 'b'].map((name, i) => ({ name, dtype: 'F32' as const, shape: [512], data: new Uint8Array(lcgFloats(512, m.seed * 10 + i).buffer) })), m.sink);
+  }
+
+  // two models cleaned back to back with no write finished: both clean, then one flush waits for all
+  const ok = gatedStore();
+  const metas = [];
+  for (const m of models) {
+    const bytes = m.sink.bytes();
+    metas.push(await cleanCheckpoint({ reader: await safetensors.open(readerFromBytes(bytes)), previous: null, store: ok.store, kernels, fileSize: bytes.length, leaveWritesPending: true }));
+  }
+  assert.is(ok.state.finished, 0, 'the cleans returned with their writes still pending');
+  // two tensors each, and the skeleton the two models share (same names, dtypes and shapes)
+  assert.is(ok.state.started, 5, 'the writes of both models are under way');
+  let flushed = false;
+  const flush = ok.store.flush().then(() => { flushed = true; });
+  await tick();
+  assert.not.ok(flushed, 'flush waits for the writes');
+  for (let k = 0; k < 20 && !flushed; k++) { ok.release(); await tick(); }
+  await flush;
+  assert.is(ok.state.finished, 5);
+  for (const [i, m] of models.entries()) {
+    const out = memorySink();
+    await smudgeCheckpoint({ metadata: metas[i], format: safetensors, store: ok.store, kernels, sink: out });
+    assert.equal(out.bytes(), m.sink.bytes(), `model ${i + 1} comes back exactly`);
+  }
+
+  // the recipe check reads objects still being written: each read waits for its own write
+  const checked = gatedStore();
+  const releaser = setInterval(checked.release, 1);
+  try {
+    const bytes = models[1].sink.bytes();
+    const digest = inputDigest(kernels);
+    digest.update(bytes);
+    let how = '';
+    await cleanCheckpoint({
+      reader: await safetensors.open(readerFromBytes(bytes)), previous: null, store: checked.store, kernels, fileSize: bytes.length, leaveWritesPending: true,
+      format: safetensors, input: async () => ({ size: bytes.length, digest: digest.digest() }), onRecipeCheck: (h) => { how = h; },
+    });
+    assert.is(how, 'whole', 'the whole file was rebuilt from objects being written, and matched');
+  } finally {
+    clearInterval(releaser);
+  }
+
+  // a write that fails after its clean returned is thrown by the flush the caller owns
+  const bad = gatedStore();
+  bad.state.fail = Object.assign(new Error('disk full'), { code: 'ENOSPC' });
+  const bytes = models[0].sink.bytes();
+  await cleanCheckpoint({ reader: await safetensors.open(readerFromBytes(bytes)), previous: null, store: bad.store, kernels, fileSize: bytes.length, leaveWritesPending: true });
+  const failed = bad.store.flush().then(() => null, (e) => e);
+  for (let k = 0; k < 20; k++) { bad.release(); await tick(); }
+  assert.is((await failed)?.code, 'ENOSPC');
 });
 
 test.run();

@@ -169,6 +169,8 @@ export class ThetaRepo {
        * the whole file.
        */
       again?: { chunks(): AsyncIterable<Uint8Array>; read(offset: number, length: number): Promise<Uint8Array> };
+      /** Return before this clean's object writes finish (clean.ts `leaveWritesPending`): the caller must `flushWrites()` before the metadata reaches git. */
+      leaveWritesPending?: boolean;
     },
   ): Promise<Uint8Array> {
     const { head, stream } = await peekChunks(content, SNIFF_BYTES);
@@ -226,6 +228,7 @@ export class ThetaRepo {
         fileName: path,
         format,
         verify: this.settings.verifyClean,
+        leaveWritesPending: o.leaveWritesPending,
         segments,
         readAt: later ? (offset, length) => later.read(offset, length) : undefined,
         input: async () => {
@@ -248,6 +251,11 @@ export class ThetaRepo {
     } finally {
       await reader.close();
     }
+  }
+
+  /** Wait for the object writes cleans left pending; throws the first that failed. */
+  async flushWrites(): Promise<void> {
+    await this.store.flush();
   }
 
   /** Smudge: metadata from git in, the exact checkpoint out. Anything else passes through. */

@@ -80,8 +80,10 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
       const chunks = fileChunks(c.abs);
       let meta: Uint8Array;
       try {
+        // the model's object writes go on while the next model is read: all of them are waited
+        // for below, before git sees any metadata
         meta = await repo.clean(c.rel, counted(chunks), {
-          updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format, again: fileAgain(c.abs),
+          updateType: o.updateType, updateData: env[ENV_UPDATE_DATA], format: o.format, again: fileAgain(c.abs), leaveWritesPending: true,
         });
       } finally {
         await chunks.return(undefined); // a clean that failed part-way leaves the file open otherwise
@@ -89,6 +91,7 @@ export async function add(paths: string[], o: { updateType?: string; updateData?
       progress.item();
       yield { mode: c.mode, path: c.rel, content: meta };
     }
+    await repo.flushWrites();
   }());
   progress.done();
   if (staged.length) await recordStat(await repo.gitDir(), repo.root, staged);
