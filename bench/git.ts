@@ -11,14 +11,16 @@
  * and `git theta clone`: each downloads the model's objects (verifying their SHA-256) and writes
  * the checkpoint.
  *
- * Each round's repositories are deleted with the work directory at the end, not after the round:
- * on this machine's ext4 the inode allocator skips inodes freed in the last minute or more
- * (`perf`: 37 % of a many-tensor add's CPU in find_inode_bit → recently_deleted after the round
- * before it was deleted), so deleting a round's thousands of files right before the next round's
- * timed add charges that scan to whichever tool creates more files. `--delete-rounds` deletes
- * each round's repositories as soon as it is done, as this bench did before.
+ * Each round's repositories are deleted when the round is done. On this machine that has two side
+ * effects, measured (README, Benchmarks): the root file system is ext4 without a journal, whose
+ * inode allocator then skips inodes freed in the last minute or more (`perf`: 37 % of a many-tensor
+ * add's CPU in find_inode_bit → recently_deleted), which charges the tool that creates more files;
+ * and keeping the files instead slows every write into the page cache once a few GB of them are
+ * cached (`dd` after `sync`: ~5 GB/s, then ~0.45 GB/s; `perf`: half of `git theta add`'s CPU in
+ * the kernel's copy into the page cache), which charges the tool that writes more. `--keep-rounds` keeps every round until the end (and runs `sync`,
+ * untimed, before each command, so nothing written earlier is written back during it).
  *
- *   node build/js/bench/git.js [--gb 1] [--runs 3] [--keep] [--no-many] [--delete-rounds]
+ *   node build/js/bench/git.js [--gb 1] [--runs 3] [--keep] [--no-many] [--keep-rounds]
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, readdirSync, rmSync, statSync, existsSync } from 'node:fs';
@@ -35,14 +37,17 @@ const gb = (process.argv.includes('--gb') && Number(process.argv[process.argv.in
 const many = !process.argv.includes('--no-many');
 const runs = (process.argv.includes('--runs') && Number(process.argv[process.argv.indexOf('--runs') + 1])) || 3;
 const keep = process.argv.includes('--keep');
-const deleteRounds = process.argv.includes('--delete-rounds');
-/** A round's directory, done with: deleted now with --delete-rounds, else with the work directory at the end. */
-const done = (dir: string) => { if (deleteRounds && !keep) rmSync(dir, { recursive: true, force: true }); };
+const keepRounds = process.argv.includes('--keep-rounds');
+/** A round's directory, done with: deleted now, or with --keep-rounds (or --keep) left for the end. */
+const done = (dir: string) => { if (!keepRounds && !keep) rmSync(dir, { recursive: true, force: true }); };
 
 const layout = (totalBytes: number) => gptLayout(totalBytes, { d: 1024, vocab: 16384, positions: 2048 });
 
 
 function sh(cwd: string, cmd: string[], env: NodeJS.ProcessEnv = {}): { seconds: number; maxRssMB: number } {
+  // --keep-rounds: every command starts with no dirty data in the page cache (untimed): what the
+  // rounds before it wrote would otherwise be written back during it
+  if (keepRounds) spawnSync('sync');
   const t0 = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-f', '%M', ...cmd], { cwd, env: { ...process.env, ...env }, encoding: 'utf8' });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
