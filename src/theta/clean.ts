@@ -101,7 +101,8 @@ export function parseTolerance(s: string | undefined | null): Tolerance | null {
 export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
   // Objects are hashed here and their files written in the background when the store can
   // (DeferredPuts): a model of hundreds of objects otherwise waits on the file system for each
-  // file created. Every write is done before the metadata is handed out (flush).
+  // file created. Every write is done before the metadata is handed out (cleanWith's flush), unless
+  // the caller takes that wait on itself (leaveWritesPending).
   const d = o.store as UpdateStore & Partial<DeferredPuts>;
   if (!d.putDeferred || !d.flush) return cleanWith(o, o.store, async () => {});
   const flush = () => d.flush!();
@@ -111,9 +112,7 @@ export async function cleanCheckpoint(o: CleanOptions): Promise<ModelMetadata> {
     ...(d.readRanges ? { readRanges: (oid: string, r: { offset: number; length: number }[]) => d.readRanges!(oid, r) } : {}),
   };
   try {
-    const meta = await cleanWith(o, deferred, o.leaveWritesPending ? async () => {} : flush);
-    if (!o.leaveWritesPending) await flush();
-    return meta;
+    return await cleanWith(o, deferred, o.leaveWritesPending ? async () => {} : flush);
   } catch (e) {
     // no write is left running (its own failure is not the one to report)
     await flush().catch(() => {});
