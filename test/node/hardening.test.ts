@@ -17,6 +17,7 @@ import { createMemoryStore } from '../../src/store/memory.ts';
 import { cleanCheckpoint, parseTolerance } from '../../src/theta/clean.ts';
 import { inputDigest } from '../../src/theta/exact.ts';
 import { openCheckpointFile } from '../../src/node/files/open-checkpoint.ts';
+import { rawSafetensors } from '../shared/test-data.ts';
 import { startServer, type ThetaServer } from '../../src/node/serve/server.ts';
 import { cleanup, collectBeforeExit, git, rawRequest, repoRoot, run, sha256, tempDir, theta, thetaOk, thetaRepo, filesUnder } from './helpers.ts';
 
@@ -177,11 +178,7 @@ t('3. names from files are escaped and bounded in every typed error', async () =
   assert.is(long.message, 'again\\nand again', 'a message set later is made one line too');
 
   // a real file: a safetensors header whose tensor name holds control characters and 5,000 bytes
-  const header = JSON.stringify({ [evil.slice(0, 5000)]: { dtype: 'Q9', shape: [1], data_offsets: [0, 4] } });
-  const h = new TextEncoder().encode(header);
-  const file = new Uint8Array(8 + h.length + 4);
-  new DataView(file.buffer).setBigUint64(0, BigInt(h.length), true);
-  file.set(h, 8);
+  const file = rawSafetensors(JSON.stringify({ [evil.slice(0, 5000)]: { dtype: 'Q9', shape: [1], data_offsets: [0, 4] } }), 4);
   const dir = tempDir();
   try {
     writeFileSync(join(dir, 'm.safetensors'), file);
@@ -204,11 +201,7 @@ t('3. a checkpoint that fails to open leaves no file open (safetensors, TF.js)',
   const openFds = () => readdirSync('/proc/self/fd').length;
   const dir = tempDir();
   try {
-    const header = new TextEncoder().encode(JSON.stringify({ w: { dtype: 'Q9', shape: [1], data_offsets: [0, 4] } }));
-    const st = new Uint8Array(8 + header.length + 4);
-    new DataView(st.buffer).setBigUint64(0, BigInt(header.length), true);
-    st.set(header, 8);
-    writeFileSync(join(dir, 'bad.safetensors'), st);
+    writeFileSync(join(dir, 'bad.safetensors'), rawSafetensors(JSON.stringify({ w: { dtype: 'Q9', shape: [1], data_offsets: [0, 4] } }), 4));
     writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [1], dtype: 'float99' }] }] }));
     writeFileSync(join(dir, 'w.bin'), new Uint8Array(4));
     const before = openFds();

@@ -6,20 +6,12 @@ import { memorySink, readerFromBytes, readerFromChunks, type ByteReader } from '
 import { MAX_HEADER_BYTES, safetensors } from '../../src/formats/safetensors.ts';
 import { getFormat, listFormats, registerFormat, sniffFormat, unregisterFormat } from '../../src/formats/index.ts';
 import type { CheckpointFormat } from '../../src/formats/types.ts';
+import { rawSafetensors } from './test-data.ts';
 
 const FILE = 'bad.safetensors';
 const enc = (s: string) => new TextEncoder().encode(s);
 
-/** 8-byte length (n, or the header's own length) + header bytes + buffer. */
-function build(header: string | Uint8Array, buffer: number | Uint8Array = 0, n?: number | bigint): Uint8Array {
-  const h = typeof header === 'string' ? enc(header) : header;
-  const b = typeof buffer === 'number' ? new Uint8Array(buffer) : buffer;
-  const out = new Uint8Array(8 + h.length + b.length);
-  new DataView(out.buffer).setBigUint64(0, BigInt(n ?? h.length), true);
-  out.set(h, 8);
-  out.set(b, 8 + h.length);
-  return out;
-}
+const build = rawSafetensors;
 
 const entry = (dtype: string, shape: unknown, offsets: unknown) => JSON.stringify({ dtype, shape, data_offsets: offsets });
 

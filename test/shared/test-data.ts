@@ -67,3 +67,14 @@ export function countingStore() {
   };
   return { store, reads };
 }
+
+/** A hand-built safetensors file: 8-byte length (n, or the header's own length), the header bytes, the buffer. */
+export function rawSafetensors(header: string | Uint8Array, buffer: number | Uint8Array = 0, n?: number | bigint): Uint8Array {
+  const h = typeof header === 'string' ? new TextEncoder().encode(header) : header;
+  const b = typeof buffer === 'number' ? new Uint8Array(buffer) : buffer;
+  const out = new Uint8Array(8 + h.length + b.length);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n ?? h.length), true);
+  out.set(h, 8);
+  out.set(b, 8 + h.length);
+  return out;
+}
