@@ -17,8 +17,9 @@
  * add's CPU in find_inode_bit → recently_deleted), which charges the tool that creates more files;
  * and keeping the files instead slows every write into the page cache once a few GB of them are
  * cached (`dd` after `sync`: ~5 GB/s, then ~0.45 GB/s; `perf`: half of `git theta add`'s CPU in
- * the kernel's copy into the page cache), which charges the tool that writes more. `--keep-rounds` keeps every round until the end (and runs `sync`,
- * untimed, before each command, so nothing written earlier is written back during it).
+ * the kernel's copy into the page cache), which charges the tool that writes more.
+ * `--keep-rounds` keeps every round until the end (and runs `sync`, untimed, before each command,
+ * so nothing written earlier is written back during it).
  *
  *   node build/js/bench/git.js [--gb 1] [--runs 3] [--keep] [--no-many] [--keep-rounds]
  */
